@@ -1,0 +1,374 @@
+"""Writes and business rules of admissions. The only place an inquiry's stage changes.
+
+Background work is enqueued with ``transaction.on_commit`` so a worker never
+sees an id whose row is not committed yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from admissions.followup_policy import NEW_INQUIRY_CADENCE, STOPS_AFTER_FIRST_ATTEMPT
+from admissions.models import (
+    Caller,
+    Campaign,
+    FollowUp,
+    Inquiry,
+    InquiryEvent,
+    LeadSource,
+    Person,
+    ReferralPartner,
+    Substance,
+    Touch,
+)
+from admissions.pipeline import (
+    STAGE_TIMESTAMP_FIELD,
+    TERMINAL_STAGES,
+    Stage,
+    TransitionError,
+    check_transition,
+)
+from crm.models import Facility, User
+from crm.roles import Role
+from programs.models import CapacityHold, Census, Program
+from programs.services import capacity_hold_create, capacity_hold_release
+
+
+def inquiry_event(
+    *,
+    inquiry: Inquiry,
+    kind: InquiryEvent.Kind | str,
+    actor: User | None = None,
+    actor_label: str = "",
+    body: str = "",
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    **extra: str,
+) -> InquiryEvent:
+    """Append one entry to an inquiry's timeline."""
+    return InquiryEvent.objects.create(
+        inquiry=inquiry,
+        kind=kind,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor_label=actor_label,
+        body=body,
+        data=data or {},
+        at=at or timezone.now(),
+        **extra,
+    )
+
+
+@dataclass(frozen=True)
+class TouchData:
+    """Attribution of one touch, as it arrived."""
+
+    channel: str
+    lead_source: LeadSource | None = None
+    campaign: Campaign | None = None
+    referral_partner: ReferralPartner | None = None
+    utm: dict[str, str] = field(default_factory=dict)
+
+
+_TOUCH_FIELDS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "landing_page",
+    "referrer",
+    "call_tracking_id",
+)
+
+
+def touch_add(*, inquiry: Inquiry, touch: TouchData, at: datetime | None = None) -> Touch:
+    """Record a marketing or referral touch on an inquiry."""
+    return Touch.objects.create(
+        inquiry=inquiry,
+        at=at or timezone.now(),
+        channel=touch.channel,
+        lead_source=touch.lead_source,
+        campaign=touch.campaign,
+        referral_partner=touch.referral_partner,
+        **{k: v for k, v in touch.utm.items() if k in _TOUCH_FIELDS and v},
+    )
+
+
+def coordinator_next_on_duty(*, facility: Facility) -> User | None:
+    """Round robin: the on-duty coordinator at the facility who was given a lead longest ago."""
+    return (
+        User.objects.select_for_update(skip_locked=True)
+        .filter(
+            is_active=True,
+            is_on_duty=True,
+            facilities=facility,
+            groups__name=Role.COORDINATOR.value,
+        )
+        .order_by(F("last_lead_assigned_at").asc(nulls_first=True), "pk")
+        .first()
+    )
+
+
+def followups_schedule_for_new(*, inquiry: Inquiry) -> list[FollowUp]:
+    """Write the new-inquiry cadence for an inquiry (idempotent by dedupe key)."""
+    rows = [
+        FollowUp(
+            inquiry=inquiry,
+            kind=kind,
+            due_at=inquiry.created_at + offset,
+            dedupe_key=f"inquiry:{inquiry.pk}:{key}",
+        )
+        for kind, offset, key in NEW_INQUIRY_CADENCE
+    ]
+    return FollowUp.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def followups_cancel(*, inquiry: Inquiry, kinds: Iterable[str] | None = None, reason: str) -> int:
+    """Cancel follow-ups that have not run yet."""
+    pending = FollowUp.objects.filter(inquiry=inquiry, state__in=[FollowUp.State.SCHEDULED, FollowUp.State.QUEUED])
+    if kinds is not None:
+        pending = pending.filter(kind__in=list(kinds))
+    return pending.update(state=FollowUp.State.CANCELLED, finished_at=timezone.now(), outcome=reason[:120])
+
+
+@transaction.atomic
+def inquiry_create(
+    *,
+    person: Person,
+    facility: Facility,
+    touch: TouchData,
+    caller: Caller | None = None,
+    actor: User | None = None,
+    actor_label: str = "",
+    phone: str = "",
+    email: str = "",
+    message: str = "",
+    external_id: str = "",
+    substances: Iterable[Substance] = (),
+    created_at: datetime | None = None,
+    assign_to: User | None = None,
+) -> Inquiry:
+    """Open a new inquiry as New, route it, record its first touch and schedule its follow-ups."""
+    now = created_at or timezone.now()
+    owner = assign_to or coordinator_next_on_duty(facility=facility)
+    inquiry = Inquiry.objects.create(
+        person=person,
+        caller=caller,
+        facility=facility,
+        channel=touch.channel,
+        lead_source=touch.lead_source,
+        campaign=touch.campaign,
+        referral_partner=touch.referral_partner,
+        phone=phone or person.phone,
+        email=email or person.email,
+        message=message,
+        external_id=external_id,
+        created_at=now,
+        stage_changed_at=now,
+        assigned_to=owner,
+        assigned_at=now if owner else None,
+    )
+    if substances:
+        inquiry.substances.set(substances)
+    touch_add(inquiry=inquiry, touch=touch, at=now)
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.CREATED,
+        actor=actor,
+        actor_label=actor_label,
+        data={"channel": touch.channel, "source": touch.lead_source.name if touch.lead_source else ""},
+        at=now,
+    )
+    if owner is not None:
+        User.objects.filter(pk=owner.pk).update(last_lead_assigned_at=now)
+        inquiry_event(
+            inquiry=inquiry,
+            kind=InquiryEvent.Kind.ASSIGNED,
+            actor=actor,
+            actor_label=actor_label or "routing",
+            data={"to": owner.pk, "how": "direct" if assign_to else "round robin"},
+            at=now,
+        )
+    followups_schedule_for_new(inquiry=inquiry)
+    _kick_dispatcher()
+    return inquiry
+
+
+def _kick_dispatcher() -> None:
+    """Ask a worker to sweep due follow-ups right after commit instead of waiting for beat."""
+    from workers.tasks import followups_dispatch  # noqa: PLC0415 - workers imports admissions
+
+    transaction.on_commit(followups_dispatch.delay)
+
+
+@transaction.atomic
+def inquiry_advance(
+    *,
+    inquiry: Inquiry,
+    to: Stage | str,
+    actor: User | None,
+    reason: str = "",
+    lost_reason: str = "",
+    destination: str = "",
+    duplicate_of: Inquiry | None = None,
+    at: datetime | None = None,
+) -> Inquiry:
+    """Move an inquiry along the pipeline; the only place stage rules are applied."""
+    inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+    check_transition(
+        inquiry.stage,
+        to,
+        provided={
+            "reason": reason,
+            "lost_reason": lost_reason,
+            "destination": destination,
+            "duplicate_of": duplicate_of,
+        },
+    )
+    if duplicate_of is not None and duplicate_of.pk == inquiry.pk:
+        raise TransitionError("An inquiry cannot be a duplicate of itself.", field="duplicate_of")
+    now = at or timezone.now()
+    previous = inquiry.stage
+    inquiry.stage = to
+    inquiry.stage_changed_at = now
+    changed = ["stage", "stage_changed_at"]
+    stamp = STAGE_TIMESTAMP_FIELD.get(to)
+    if stamp and getattr(inquiry, stamp) is None:
+        setattr(inquiry, stamp, now)
+        changed.append(stamp)
+    if to == Stage.CLOSED:
+        inquiry.lost_reason = lost_reason
+        changed.append("lost_reason")
+    if to == Stage.REFERRED_OUT:
+        inquiry.referred_out_to = destination[:160]
+        changed.append("referred_out_to")
+    if to == Stage.DUPLICATE:
+        inquiry.duplicate_of = duplicate_of
+        changed.append("duplicate_of")
+    if reason:
+        inquiry.close_note = reason[:300]
+        changed.append("close_note")
+    inquiry.save(update_fields=changed)
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.STAGE_CHANGED,
+        actor=actor,
+        data={
+            "from": previous,
+            "to": str(to),
+            "reason": reason,
+            "lost_reason": lost_reason,
+            "destination": destination,
+        },
+        at=now,
+    )
+    if to != Stage.NEW:
+        followups_cancel(inquiry=inquiry, kinds=STOPS_AFTER_FIRST_ATTEMPT, reason=f"moved to {to}")
+    if to in TERMINAL_STAGES or to == Stage.NURTURE:
+        followups_cancel(inquiry=inquiry, reason=f"moved to {to}")
+        if inquiry.capacity_hold_id and to != Stage.ADMITTED:
+            capacity_hold_release(
+                hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id),
+                reason=CapacityHold.ReleaseReason.CANCELLED,
+            )
+    return inquiry
+
+
+@transaction.atomic
+def inquiry_assign(*, inquiry: Inquiry, to: User | None, actor: User | None) -> Inquiry:
+    """Give an inquiry to a coordinator (or back to the unassigned queue)."""
+    now = timezone.now()
+    Inquiry.objects.filter(pk=inquiry.pk).update(assigned_to=to, assigned_at=now if to else None)
+    inquiry.assigned_to, inquiry.assigned_at = to, now if to else None
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.ASSIGNED,
+        actor=actor,
+        data={"to": to.pk if to else None, "how": "manual"},
+        at=now,
+    )
+    return inquiry
+
+
+@transaction.atomic
+def call_log(
+    *,
+    inquiry: Inquiry,
+    actor: User,
+    direction: InquiryEvent.CallDirection,
+    outcome: InquiryEvent.CallOutcome,
+    note: str = "",
+) -> InquiryEvent:
+    """Record a call; an outbound attempt or a conversation moves a New inquiry on."""
+    event = inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.CALL,
+        actor=actor,
+        body=note,
+        call_direction=direction,
+        call_outcome=outcome,
+    )
+    if outcome == InquiryEvent.CallOutcome.CONNECTED and inquiry.stage in (Stage.NEW, Stage.CONTACT_ATTEMPTED):
+        if inquiry.first_attempt_at is None and direction == InquiryEvent.CallDirection.OUTBOUND:
+            Inquiry.objects.filter(pk=inquiry.pk).update(first_attempt_at=event.at)
+        inquiry_advance(inquiry=inquiry, to=Stage.CONTACTED, actor=actor)
+    elif direction == InquiryEvent.CallDirection.OUTBOUND and inquiry.stage == Stage.NEW:
+        inquiry_advance(inquiry=inquiry, to=Stage.CONTACT_ATTEMPTED, actor=actor)
+    return event
+
+
+@transaction.atomic
+def inquiry_hold_capacity(*, inquiry: Inquiry, program: Program, until: datetime, actor: User) -> CapacityHold:
+    """Hold a bed or slot in a program for this inquiry, replacing any earlier hold."""
+    if inquiry.capacity_hold_id:
+        capacity_hold_release(
+            hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id), reason=CapacityHold.ReleaseReason.CANCELLED
+        )
+    hold = capacity_hold_create(program=program, reference=f"inquiry:{inquiry.pk}", held_until=until)
+    Inquiry.objects.filter(pk=inquiry.pk).update(capacity_hold=hold)
+    inquiry.capacity_hold = hold
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.CAPACITY_HELD,
+        actor=actor,
+        data={"program": program.pk, "until": until.isoformat()},
+    )
+    return hold
+
+
+@transaction.atomic
+def inquiry_schedule_admission(
+    *, inquiry: Inquiry, program: Program, admission_date: date, actor: User, hold_days: int = 1
+) -> Inquiry:
+    """Schedule the admission and hold the bed or slot until the day after it."""
+    until = timezone.make_aware(datetime.combine(admission_date + timedelta(days=hold_days), datetime.min.time()))
+    inquiry_hold_capacity(inquiry=inquiry, program=program, until=until, actor=actor)
+    Inquiry.objects.filter(pk=inquiry.pk).update(admission_date=admission_date, approved_program=program)
+    inquiry.admission_date, inquiry.approved_program = admission_date, program
+    return inquiry_advance(inquiry=inquiry, to=Stage.ADMISSION_SCHEDULED, actor=actor)
+
+
+@transaction.atomic
+def inquiry_admit(*, inquiry: Inquiry, actor: User, program: Program | None = None) -> Inquiry:
+    """Mark the person admitted; the hold turns into an occupied bed or slot."""
+    program = program or inquiry.approved_program
+    if program is None:
+        raise TransitionError("Choose the program the person is admitted to.", field="program")
+    inquiry = inquiry_advance(inquiry=inquiry, to=Stage.ADMITTED, actor=actor)
+    Inquiry.objects.filter(pk=inquiry.pk).update(admitted_program=program)
+    inquiry.admitted_program = program
+    if inquiry.capacity_hold_id:
+        capacity_hold_release(
+            hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id), reason=CapacityHold.ReleaseReason.ADMITTED
+        )
+    census, _ = Census.objects.select_for_update().get_or_create(program=program)
+    Census.objects.filter(pk=census.pk).update(occupied=F("occupied") + 1, updated_at=timezone.now())
+    return inquiry

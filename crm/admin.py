@@ -1,0 +1,71 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest
+
+from crm.audit import audit_record
+from crm.models import AuditEvent, Facility, User
+from crm.scoping import scope_to_user
+
+
+@admin.register(Facility)
+class FacilityAdmin(admin.ModelAdmin):
+    list_display = ["name", "city", "state", "time_zone", "neutral_sender_name", "is_active"]
+    list_filter = ["state", "is_active"]
+    search_fields = ["name", "city"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,  # type: ignore[misc]
+        ("Admissions", {"fields": ("facilities", "is_on_duty")}),
+    )
+    list_display = ["username", "first_name", "last_name", "is_active", "is_on_duty"]
+    list_filter = ["is_active", "is_on_duty", "groups", "facilities"]
+    filter_horizontal = ["groups", "user_permissions", "facilities"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit trail cannot be edited through the application."""
+
+    list_display = ["at", "actor", "actor_label", "action", "object_type", "object_id", "ip", "request_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "request_id", "actor__username", "actor_label"]
+    date_hierarchy = "at"
+    list_select_related = ["actor"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class FacilityScopedAdmin(admin.ModelAdmin):
+    """Admin for records that hold PHI: scoped to the user's facilities, every view and change audited."""
+
+    facility_field = "facility"
+
+    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        return scope_to_user(super().get_queryset(request), request.user, facility_field=self.facility_field)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = self.get_object(request, object_id)
+        if obj is not None and request.method == "GET" and response.status_code == 200:
+            audit_record(action=AuditEvent.Action.VIEW, obj=obj, actor=request.user, request=request)
+        return response
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action=AuditEvent.Action.UPDATE if change else AuditEvent.Action.CREATE,
+            obj=obj,
+            actor=request.user,
+            fields=form.changed_data,
+            request=request,
+        )

@@ -1,0 +1,117 @@
+"""Roles are Django groups; this module is the one place that says what each may do."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crm.models import User
+
+
+class Role(StrEnum):
+    COORDINATOR = "Admissions coordinator"
+    CLINICAL_REVIEWER = "Clinical reviewer"
+    VOB_SPECIALIST = "VOB specialist"
+    MANAGER = "Admissions manager"
+    MARKETING = "Marketing"
+    ADMINISTRATOR = "Administrator"
+
+
+_VIEW = "view"
+_CHANGE = ("view", "add", "change")
+
+# app_label.model -> actions, per role. Minimum necessary: marketing gets no
+# model permission at all (it reads aggregates through the API only); VOB
+# works insurance; only administrators manage facilities, programs and users.
+ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
+    Role.COORDINATOR: {
+        "admissions.person": _CHANGE,
+        "admissions.caller": _CHANGE,
+        "admissions.inquiry": _CHANGE,
+        "admissions.inquiryevent": ("view", "add"),
+        "admissions.touch": ("view",),
+        "admissions.insurancepolicy": _CHANGE,
+        "admissions.contactconsent": _CHANGE,
+        "admissions.referralpartner": ("view",),
+        "admissions.leadsource": ("view",),
+        "programs.program": ("view",),
+        "programs.capacityhold": _CHANGE,
+        "programs.census": ("view",),
+    },
+    Role.CLINICAL_REVIEWER: {
+        "admissions.person": ("view",),
+        "admissions.caller": ("view",),
+        "admissions.inquiry": ("view", "change"),
+        "admissions.inquiryevent": ("view", "add"),
+        "programs.program": ("view",),
+        "programs.census": ("view",),
+    },
+    Role.VOB_SPECIALIST: {
+        "admissions.inquiry": ("view",),
+        "admissions.insurancepolicy": ("view", "change"),
+        "admissions.inquiryevent": ("view", "add"),
+        "programs.payer": ("view",),
+    },
+    Role.MANAGER: {
+        "admissions.person": _CHANGE,
+        "admissions.caller": _CHANGE,
+        "admissions.inquiry": _CHANGE,
+        "admissions.inquiryevent": ("view", "add"),
+        "admissions.touch": ("view",),
+        "admissions.insurancepolicy": _CHANGE,
+        "admissions.contactconsent": _CHANGE,
+        "admissions.referralpartner": _CHANGE,
+        "admissions.leadsource": _CHANGE,
+        "admissions.campaign": _CHANGE,
+        "programs.program": ("view",),
+        "programs.capacityhold": _CHANGE,
+        "programs.census": _CHANGE,
+        "crm.auditevent": ("view", "export_records"),
+    },
+    Role.MARKETING: {},
+    Role.ADMINISTRATOR: {
+        "crm.facility": (*_CHANGE, "delete"),
+        "crm.user": (*_CHANGE, "delete"),
+        "crm.auditevent": ("view",),
+        "programs.levelofcare": (*_CHANGE, "delete"),
+        "programs.program": (*_CHANGE, "delete"),
+        "programs.payer": (*_CHANGE, "delete"),
+        "programs.specialty": (*_CHANGE, "delete"),
+        "programs.census": _CHANGE,
+        "programs.capacityhold": _CHANGE,
+        "admissions.referralpartner": (*_CHANGE, "delete"),
+        "admissions.leadsource": (*_CHANGE, "delete"),
+        "admissions.campaign": (*_CHANGE, "delete"),
+        "admissions.substance": (*_CHANGE, "delete"),
+    },
+}
+
+
+
+def role_permission_codenames(role: Role) -> list[tuple[str, str]]:
+    """(app_label, codename) pairs for a role; an action with "_" is a full codename."""
+    pairs = []
+    for label, actions in ROLE_PERMISSIONS[role].items():
+        app_label, model = label.split(".")
+        for action in actions:
+            pairs.append((app_label, action if "_" in action else f"{action}_{model}"))
+    return pairs
+
+
+# Roles whose members see every facility's records (within their permissions).
+ALL_FACILITY_ROLES = frozenset({Role.ADMINISTRATOR})
+
+
+def user_roles(user: User) -> frozenset[Role]:
+    """The roles a user holds, cached on the user object for the request."""
+    cached: frozenset[Role] | None = getattr(user, "_crm_roles", None)
+    if cached is None:
+        names = {g.name for g in user.groups.all()} if user.is_authenticated else set()
+        cached = frozenset(r for r in Role if r.value in names)
+        user._crm_roles = cached  # type: ignore[union-attr]
+    return cached
+
+
+def has_role(user: User, *roles: Role) -> bool:
+    return bool(user_roles(user) & set(roles))

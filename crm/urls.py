@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from admissions import views as admissions_views
+from crm import views
+
+admin.site.site_header = "Admissions CRM administration"
+admin.site.site_title = "Admissions CRM"
+
+urlpatterns = [
+    path("", admissions_views.open_inquiries, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
