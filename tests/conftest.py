@@ -1,0 +1,118 @@
+"""Suite-wide fixtures: real services, role users, and the rule that CI never skips a service test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from crm.roles import Role
+from tests.factories import FacilityFactory, UserFactory
+
+REQUIRE_SERVICES = os.environ.get("CRM_REQUIRE_SERVICES") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if REQUIRE_SERVICES and not os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")):
+        raise pytest.UsageError("CRM_REQUIRE_SERVICES=1 needs DATABASE_URL pointing at PostgreSQL.")
+    if REQUIRE_SERVICES and not os.environ.get("REDIS_URL"):
+        raise pytest.UsageError("CRM_REQUIRE_SERVICES=1 needs REDIS_URL pointing at Redis.")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres") and not settings.USING_POSTGRES:
+        needs_service("PostgreSQL (set DATABASE_URL)")
+
+
+def needs_service(what: str) -> None:
+    """Skip for a missing service, except under CRM_REQUIRE_SERVICES=1 where it fails."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required by this test run but is not available.")
+    pytest.skip(f"needs {what}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedded_redis() -> Iterator[None]:
+    """Start the embedded Redis when REDIS_URL is not set (the default developer setup)."""
+    if not settings.EMBEDDED_REDIS or settings.EMBEDDED_BROKER_FALLBACK:
+        yield
+        return
+    from crm.embedded import embedded_redis_start
+
+    process = embedded_redis_start(settings.EMBEDDED_REDIS_SOCKET, settings.VAR_DIR / "redis")
+    yield
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def facility(db):  # type: ignore[no-untyped-def]
+    return FacilityFactory(name="Harbor Point Tampa")
+
+
+@pytest.fixture
+def other_facility(db):  # type: ignore[no-untyped-def]
+    return FacilityFactory(name="Harbor Point Asheville", state="NC", city="Asheville")
+
+
+def _user(role: Role, username: str, facilities: list) -> object:  # type: ignore[type-arg]
+    return UserFactory(username=username, role=role, facilities=facilities)
+
+
+@pytest.fixture
+def coordinator(facility):  # type: ignore[no-untyped-def]
+    return _user(Role.COORDINATOR, "coordinator", [facility])
+
+
+@pytest.fixture
+def clinician(facility):  # type: ignore[no-untyped-def]
+    return _user(Role.CLINICAL_REVIEWER, "clinician", [facility])
+
+
+@pytest.fixture
+def vob_specialist(facility):  # type: ignore[no-untyped-def]
+    return _user(Role.VOB_SPECIALIST, "vob", [facility])
+
+
+@pytest.fixture
+def manager(facility):  # type: ignore[no-untyped-def]
+    return _user(Role.MANAGER, "manager", [facility])
+
+
+@pytest.fixture
+def administrator(facility):  # type: ignore[no-untyped-def]
+    user = _user(Role.ADMINISTRATOR, "admin", [])
+    user.is_staff = True  # type: ignore[attr-defined]
+    user.save()  # type: ignore[attr-defined]
+    return user
+
+
+@pytest.fixture
+def outsider(db):  # type: ignore[no-untyped-def]
+    """A signed-in staff member with no role and no facility."""
+    return UserFactory(username="outsider")
+
+
+def _client_for(user: object) -> Client:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    return client
+
+
+@pytest.fixture
+def coordinator_client(coordinator):  # type: ignore[no-untyped-def]
+    return _client_for(coordinator)
+
+
+@pytest.fixture
+def manager_client(manager):  # type: ignore[no-untyped-def]
+    return _client_for(manager)
+
+
+@pytest.fixture
+def outsider_client(outsider):  # type: ignore[no-untyped-def]
+    return _client_for(outsider)
