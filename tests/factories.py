@@ -67,6 +67,7 @@ class PayerFactory(factory.django.DjangoModelFactory):
 class ProgramFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Program
+        skip_postgeneration_save = True
 
     facility = factory.SubFactory(FacilityFactory)
     name = factory.Sequence(lambda n: f"Program {n}")
