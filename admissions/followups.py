@@ -86,5 +86,3 @@ def followup_deliver(*, followup_id: int) -> str:
         followup.finished_at = now
         followup.save(update_fields=["state", "outcome", "finished_at", "attempts"])
         return followup.state
-
-

@@ -58,7 +58,14 @@ TERMINAL_STAGES: frozenset[str] = frozenset(
 EXCLUDED_FROM_CONVERSION: frozenset[str] = frozenset({Stage.DUPLICATE, Stage.INVALID})
 
 # Exits every open stage may take; each needs what REQUIRES says.
-_EXITS = (Stage.REFERRED_OUT, Stage.CLOSED, Stage.CRISIS_ROUTED, Stage.NURTURE, Stage.DUPLICATE, Stage.INVALID)
+_EXITS = (
+    Stage.REFERRED_OUT,
+    Stage.CLOSED,
+    Stage.CRISIS_ROUTED,
+    Stage.NURTURE,
+    Stage.DUPLICATE,
+    Stage.INVALID,
+)
 
 TRANSITIONS: dict[str, tuple[Stage, ...]] = {
     Stage.NEW: (Stage.CONTACT_ATTEMPTED, Stage.CONTACTED, *_EXITS),
@@ -129,7 +136,9 @@ def check_transition(current: str, to: str, *, provided: dict[str, object] | Non
     if to not in allowed:
         label = Stage(current).label
         if not allowed:
-            raise TransitionError(f"{label} is final; the inquiry cannot move to {Stage(to).label}.", field="stage")
+            raise TransitionError(
+                f"{label} is final; the inquiry cannot move to {Stage(to).label}.", field="stage"
+            )
         names = ", ".join(s.label for s in allowed)
         raise TransitionError(
             f"Cannot move from {label} to {Stage(to).label}. Allowed: {names}.", field="stage"

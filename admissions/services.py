@@ -133,7 +133,9 @@ def followups_schedule_for_new(*, inquiry: Inquiry) -> list[FollowUp]:
 
 def followups_cancel(*, inquiry: Inquiry, kinds: Iterable[str] | None = None, reason: str) -> int:
     """Cancel follow-ups that have not run yet."""
-    pending = FollowUp.objects.filter(inquiry=inquiry, state__in=[FollowUp.State.SCHEDULED, FollowUp.State.QUEUED])
+    pending = FollowUp.objects.filter(
+        inquiry=inquiry, state__in=[FollowUp.State.SCHEDULED, FollowUp.State.QUEUED]
+    )
     if kinds is not None:
         pending = pending.filter(kind__in=list(kinds))
     return pending.update(state=FollowUp.State.CANCELLED, finished_at=timezone.now(), outcome=reason[:120])
@@ -316,7 +318,10 @@ def call_log(
         call_direction=direction,
         call_outcome=outcome,
     )
-    if outcome == InquiryEvent.CallOutcome.CONNECTED and inquiry.stage in (Stage.NEW, Stage.CONTACT_ATTEMPTED):
+    if outcome == InquiryEvent.CallOutcome.CONNECTED and inquiry.stage in (
+        Stage.NEW,
+        Stage.CONTACT_ATTEMPTED,
+    ):
         if inquiry.first_attempt_at is None and direction == InquiryEvent.CallDirection.OUTBOUND:
             Inquiry.objects.filter(pk=inquiry.pk).update(first_attempt_at=event.at)
         inquiry_advance(inquiry=inquiry, to=Stage.CONTACTED, actor=actor)
@@ -326,11 +331,14 @@ def call_log(
 
 
 @transaction.atomic
-def inquiry_hold_capacity(*, inquiry: Inquiry, program: Program, until: datetime, actor: User) -> CapacityHold:
+def inquiry_hold_capacity(
+    *, inquiry: Inquiry, program: Program, until: datetime, actor: User
+) -> CapacityHold:
     """Hold a bed or slot in a program for this inquiry, replacing any earlier hold."""
     if inquiry.capacity_hold_id:
         capacity_hold_release(
-            hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id), reason=CapacityHold.ReleaseReason.CANCELLED
+            hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id),
+            reason=CapacityHold.ReleaseReason.CANCELLED,
         )
     hold = capacity_hold_create(program=program, reference=f"inquiry:{inquiry.pk}", held_until=until)
     Inquiry.objects.filter(pk=inquiry.pk).update(capacity_hold=hold)
@@ -349,7 +357,9 @@ def inquiry_schedule_admission(
     *, inquiry: Inquiry, program: Program, admission_date: date, actor: User, hold_days: int = 1
 ) -> Inquiry:
     """Schedule the admission and hold the bed or slot until the day after it."""
-    until = timezone.make_aware(datetime.combine(admission_date + timedelta(days=hold_days), datetime.min.time()))
+    until = timezone.make_aware(
+        datetime.combine(admission_date + timedelta(days=hold_days), datetime.min.time())
+    )
     inquiry_hold_capacity(inquiry=inquiry, program=program, until=until, actor=actor)
     Inquiry.objects.filter(pk=inquiry.pk).update(admission_date=admission_date, approved_program=program)
     inquiry.admission_date, inquiry.approved_program = admission_date, program
@@ -367,7 +377,8 @@ def inquiry_admit(*, inquiry: Inquiry, actor: User, program: Program | None = No
     inquiry.admitted_program = program
     if inquiry.capacity_hold_id:
         capacity_hold_release(
-            hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id), reason=CapacityHold.ReleaseReason.ADMITTED
+            hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id),
+            reason=CapacityHold.ReleaseReason.ADMITTED,
         )
     census, _ = Census.objects.select_for_update().get_or_create(program=program)
     Census.objects.filter(pk=census.pk).update(occupied=F("occupied") + 1, updated_at=timezone.now())

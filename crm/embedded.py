@@ -42,7 +42,9 @@ def embedded_redis_command(socket_path: Path, data_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def embedded_redis_start(socket_path: Path, data_dir: Path, timeout: float = 10.0) -> subprocess.Popen[bytes] | None:
+def embedded_redis_start(
+    socket_path: Path, data_dir: Path, timeout: float = 10.0
+) -> subprocess.Popen[bytes] | None:
     """Start the embedded Redis unless one already answers on the socket; returns the process started."""
     if redis_answers(socket_path):
         return None
@@ -58,3 +60,22 @@ def embedded_redis_start(socket_path: Path, data_dir: Path, timeout: float = 10.
         time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"The embedded Redis did not start; see {data_dir / 'redis.log'}.")
+
+
+def main() -> None:
+    """Run the embedded Redis in the foreground (the ``redis`` line of the Procfile)."""
+    import os  # noqa: PLC0415
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+    from django.conf import settings  # noqa: PLC0415
+
+    data_dir = settings.VAR_DIR / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings.EMBEDDED_REDIS_SOCKET.unlink(missing_ok=True)
+    command = embedded_redis_command(settings.EMBEDDED_REDIS_SOCKET, data_dir)
+    command[command.index("--logfile") + 1] = ""  # log to stdout under honcho
+    os.execv(command[0], command)  # noqa: S606
+
+
+if __name__ == "__main__":
+    main()

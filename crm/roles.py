@@ -88,7 +88,6 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
 }
 
 
-
 def role_permission_codenames(role: Role) -> list[tuple[str, str]]:
     """(app_label, codename) pairs for a role; an action with "_" is a full codename."""
     pairs = []
@@ -109,7 +108,7 @@ def user_roles(user: User) -> frozenset[Role]:
     if cached is None:
         names = {g.name for g in user.groups.all()} if user.is_authenticated else set()
         cached = frozenset(r for r in Role if r.value in names)
-        user._crm_roles = cached  # type: ignore[union-attr]
+        setattr(user, "_crm_roles", cached)  # noqa: B010 - per-request cache
     return cached
 
 

@@ -25,7 +25,7 @@ def facility_ids_for(user: User | AnonymousUser) -> list[int] | None:
     cached: list[int] | None = getattr(user, "_crm_facility_ids", None)
     if cached is None:
         cached = list(user.facilities.values_list("pk", flat=True))  # type: ignore[union-attr]
-        user._crm_facility_ids = cached  # type: ignore[union-attr]
+        setattr(user, "_crm_facility_ids", cached)  # noqa: B010 - per-request cache
     return cached
 
 

@@ -182,7 +182,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- email and SMS ------------------------------------------------------------
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://" if not PRODUCTION else "smtp://localhost:25")
+EMAIL_CONFIG = env.email_url(
+    "EMAIL_URL", default="consolemail://" if not PRODUCTION else "smtp://localhost:25"
+)
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="admissions@example.org")
 SMS_PROVIDER = env.str("SMS_PROVIDER", default="timeline")  # "timeline" (development) or "http"

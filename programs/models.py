@@ -29,7 +29,9 @@ class LevelOfCare(models.Model):
     name = models.CharField(max_length=120)
     setting = models.CharField(max_length=12, choices=Setting.choices)
     intensity = models.DecimalField(
-        max_digits=3, decimal_places=1, help_text="Comparable intensity across editions (higher = more intensive)."
+        max_digits=3,
+        decimal_places=1,
+        help_text="Comparable intensity across editions (higher = more intensive).",
     )
     withdrawal_management = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)

@@ -58,7 +58,9 @@ def _audit_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     transactional test and put back before the next test that touches the database.
     """
     marker = request.node.get_closest_marker("django_db")
-    uses_db = marker is not None or bool({"db", "transactional_db", "live_server"} & set(request.fixturenames))
+    uses_db = marker is not None or bool(
+        {"db", "transactional_db", "live_server"} & set(request.fixturenames)
+    )
     if not uses_db:
         yield
         return

@@ -6,251 +6,485 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('admissions', '0001_initial'),
-        ('crm', '0001_initial'),
-        ('programs', '0001_initial'),
+        ("admissions", "0001_initial"),
+        ("crm", "0001_initial"),
+        ("programs", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='contactconsent',
-            name='captured_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="contactconsent",
+            name="captured_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='admitted_program',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='programs.program'),
+            model_name="inquiry",
+            name="admitted_program",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="programs.program",
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='approved_level',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='programs.levelofcare'),
+            model_name="inquiry",
+            name="approved_level",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="programs.levelofcare",
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='approved_program',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='programs.program'),
+            model_name="inquiry",
+            name="approved_program",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="programs.program",
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='assigned_to',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='inquiries', to=settings.AUTH_USER_MODEL),
+            model_name="inquiry",
+            name="assigned_to",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="inquiries",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='caller',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='inquiries', to='admissions.caller'),
+            model_name="inquiry",
+            name="caller",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="inquiries",
+                to="admissions.caller",
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='campaign',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='inquiries', to='admissions.campaign'),
+            model_name="inquiry",
+            name="campaign",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="inquiries",
+                to="admissions.campaign",
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='capacity_hold',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='programs.capacityhold'),
+            model_name="inquiry",
+            name="capacity_hold",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="programs.capacityhold",
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='duplicate_of',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='duplicates', to='admissions.inquiry'),
+            model_name="inquiry",
+            name="duplicate_of",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="duplicates",
+                to="admissions.inquiry",
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='facility',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='inquiries', to='crm.facility'),
+            model_name="inquiry",
+            name="facility",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="inquiries", to="crm.facility"
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='program_of_interest',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='programs.program'),
+            model_name="inquiry",
+            name="program_of_interest",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="programs.program",
+            ),
         ),
         migrations.AddField(
-            model_name='followup',
-            name='inquiry',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='followups', to='admissions.inquiry'),
+            model_name="followup",
+            name="inquiry",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="followups", to="admissions.inquiry"
+            ),
         ),
         migrations.AddField(
-            model_name='inquiryevent',
-            name='actor',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="inquiryevent",
+            name="actor",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='inquiryevent',
-            name='inquiry',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='admissions.inquiry'),
+            model_name="inquiryevent",
+            name="inquiry",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="events", to="admissions.inquiry"
+            ),
         ),
         migrations.AddField(
-            model_name='insurancepolicy',
-            name='inquiry',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='insurance_policies', to='admissions.inquiry'),
+            model_name="insurancepolicy",
+            name="inquiry",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="insurance_policies",
+                to="admissions.inquiry",
+            ),
         ),
         migrations.AddField(
-            model_name='insurancepolicy',
-            name='payer',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='programs.payer'),
+            model_name="insurancepolicy",
+            name="payer",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="programs.payer",
+            ),
         ),
         migrations.AddField(
-            model_name='leadsource',
-            name='default_facility',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lead_sources', to='crm.facility'),
+            model_name="leadsource",
+            name="default_facility",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="lead_sources", to="crm.facility"
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='lead_source',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='inquiries', to='admissions.leadsource'),
+            model_name="inquiry",
+            name="lead_source",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="inquiries",
+                to="admissions.leadsource",
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='lead_source',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='campaigns', to='admissions.leadsource'),
+            model_name="campaign",
+            name="lead_source",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="campaigns",
+                to="admissions.leadsource",
+            ),
         ),
         migrations.AddIndex(
-            model_name='person',
-            index=models.Index(fields=['last_name', 'first_name'], name='person_name_idx'),
+            model_name="person",
+            index=models.Index(fields=["last_name", "first_name"], name="person_name_idx"),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='person',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='inquiries', to='admissions.person'),
+            model_name="inquiry",
+            name="person",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="inquiries", to="admissions.person"
+            ),
         ),
         migrations.AddField(
-            model_name='contactconsent',
-            name='person',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consents', to='admissions.person'),
+            model_name="contactconsent",
+            name="person",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="consents", to="admissions.person"
+            ),
         ),
         migrations.AddField(
-            model_name='referralpartner',
-            name='relationship_owner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="referralpartner",
+            name="relationship_owner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='referral_partner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='inquiries', to='admissions.referralpartner'),
+            model_name="inquiry",
+            name="referral_partner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="inquiries",
+                to="admissions.referralpartner",
+            ),
         ),
         migrations.AddField(
-            model_name='inquiry',
-            name='substances',
-            field=models.ManyToManyField(blank=True, related_name='inquiries', to='admissions.substance'),
+            model_name="inquiry",
+            name="substances",
+            field=models.ManyToManyField(blank=True, related_name="inquiries", to="admissions.substance"),
         ),
         migrations.AddField(
-            model_name='touch',
-            name='campaign',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='admissions.campaign'),
+            model_name="touch",
+            name="campaign",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="admissions.campaign",
+            ),
         ),
         migrations.AddField(
-            model_name='touch',
-            name='inquiry',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='touches', to='admissions.inquiry'),
+            model_name="touch",
+            name="inquiry",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="touches", to="admissions.inquiry"
+            ),
         ),
         migrations.AddField(
-            model_name='touch',
-            name='lead_source',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='admissions.leadsource'),
+            model_name="touch",
+            name="lead_source",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="admissions.leadsource",
+            ),
         ),
         migrations.AddField(
-            model_name='touch',
-            name='referral_partner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='admissions.referralpartner'),
+            model_name="touch",
+            name="referral_partner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="admissions.referralpartner",
+            ),
         ),
         migrations.AddIndex(
-            model_name='followup',
-            index=models.Index(condition=models.Q(('state__in', ['scheduled', 'queued'])), fields=['due_at'], name='followup_due_idx'),
+            model_name="followup",
+            index=models.Index(
+                condition=models.Q(("state__in", ["scheduled", "queued"])),
+                fields=["due_at"],
+                name="followup_due_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='followup',
-            index=models.Index(fields=['inquiry', 'state'], name='followup_inquiry_idx'),
+            model_name="followup",
+            index=models.Index(fields=["inquiry", "state"], name="followup_inquiry_idx"),
         ),
         migrations.AddIndex(
-            model_name='inquiryevent',
-            index=models.Index(fields=['inquiry', 'at'], name='event_timeline_idx'),
+            model_name="inquiryevent",
+            index=models.Index(fields=["inquiry", "at"], name="event_timeline_idx"),
         ),
         migrations.AddIndex(
-            model_name='inquiryevent',
-            index=models.Index(fields=['kind', 'at'], name='event_kind_idx'),
+            model_name="inquiryevent",
+            index=models.Index(fields=["kind", "at"], name="event_kind_idx"),
         ),
         migrations.AddIndex(
-            model_name='insurancepolicy',
-            index=models.Index(fields=['vob_status', 'vob_requested_at'], name='insurance_vob_queue_idx'),
+            model_name="insurancepolicy",
+            index=models.Index(fields=["vob_status", "vob_requested_at"], name="insurance_vob_queue_idx"),
         ),
         migrations.AddConstraint(
-            model_name='insurancepolicy',
-            constraint=models.UniqueConstraint(fields=('inquiry', 'rank'), name='insurance_one_per_rank'),
+            model_name="insurancepolicy",
+            constraint=models.UniqueConstraint(fields=("inquiry", "rank"), name="insurance_one_per_rank"),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.UniqueConstraint(fields=('lead_source', 'name'), name='campaign_unique_per_source'),
+            model_name="campaign",
+            constraint=models.UniqueConstraint(
+                fields=("lead_source", "name"), name="campaign_unique_per_source"
+            ),
         ),
         migrations.AddIndex(
-            model_name='contactconsent',
-            index=models.Index(fields=['address', 'medium'], name='consent_address_idx'),
+            model_name="contactconsent",
+            index=models.Index(fields=["address", "medium"], name="consent_address_idx"),
         ),
         migrations.AddConstraint(
-            model_name='contactconsent',
-            constraint=models.UniqueConstraint(condition=models.Q(('revoked_at__isnull', True)), fields=('person', 'medium', 'address'), name='consent_one_active_per_address'),
+            model_name="contactconsent",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("revoked_at__isnull", True)),
+                fields=("person", "medium", "address"),
+                name="consent_one_active_per_address",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactconsent',
-            constraint=models.CheckConstraint(condition=models.Q(('revoked_at__isnull', True), models.Q(('revocation_source', ''), _negated=True), _connector='OR'), name='consent_revocation_has_source'),
+            model_name="contactconsent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("revoked_at__isnull", True),
+                    models.Q(("revocation_source", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="consent_revocation_has_source",
+            ),
         ),
         migrations.AddIndex(
-            model_name='inquiry',
-            index=models.Index(fields=['facility', 'stage', 'created_at'], name='inquiry_queue_idx'),
+            model_name="inquiry",
+            index=models.Index(fields=["facility", "stage", "created_at"], name="inquiry_queue_idx"),
         ),
         migrations.AddIndex(
-            model_name='inquiry',
-            index=models.Index(fields=['assigned_to', 'stage'], name='inquiry_owner_idx'),
+            model_name="inquiry",
+            index=models.Index(fields=["assigned_to", "stage"], name="inquiry_owner_idx"),
         ),
         migrations.AddIndex(
-            model_name='inquiry',
-            index=models.Index(fields=['created_at'], name='inquiry_created_idx'),
+            model_name="inquiry",
+            index=models.Index(fields=["created_at"], name="inquiry_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='inquiry',
-            index=models.Index(fields=['lead_source', 'created_at'], name='inquiry_source_idx'),
+            model_name="inquiry",
+            index=models.Index(fields=["lead_source", "created_at"], name="inquiry_source_idx"),
         ),
         migrations.AddConstraint(
-            model_name='inquiry',
-            constraint=models.UniqueConstraint(condition=models.Q(('stage__in', ['approved', 'clinical_review', 'contact_attempted', 'contacted', 'new', 'prescreened', 'scheduled', 'vob'])), fields=('person',), name='inquiry_one_open_per_person'),
+            model_name="inquiry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    (
+                        "stage__in",
+                        [
+                            "approved",
+                            "clinical_review",
+                            "contact_attempted",
+                            "contacted",
+                            "new",
+                            "prescreened",
+                            "scheduled",
+                            "vob",
+                        ],
+                    )
+                ),
+                fields=("person",),
+                name="inquiry_one_open_per_person",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='inquiry',
-            constraint=models.UniqueConstraint(condition=models.Q(('stage__in', ['approved', 'clinical_review', 'contact_attempted', 'contacted', 'new', 'prescreened', 'scheduled', 'vob']), models.Q(('phone', ''), _negated=True)), fields=('phone',), name='inquiry_unique_open_phone'),
+            model_name="inquiry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    (
+                        "stage__in",
+                        [
+                            "approved",
+                            "clinical_review",
+                            "contact_attempted",
+                            "contacted",
+                            "new",
+                            "prescreened",
+                            "scheduled",
+                            "vob",
+                        ],
+                    ),
+                    models.Q(("phone", ""), _negated=True),
+                ),
+                fields=("phone",),
+                name="inquiry_unique_open_phone",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='inquiry',
-            constraint=models.UniqueConstraint(condition=models.Q(('stage__in', ['approved', 'clinical_review', 'contact_attempted', 'contacted', 'new', 'prescreened', 'scheduled', 'vob']), models.Q(('email', ''), _negated=True)), fields=('email',), name='inquiry_unique_open_email'),
+            model_name="inquiry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    (
+                        "stage__in",
+                        [
+                            "approved",
+                            "clinical_review",
+                            "contact_attempted",
+                            "contacted",
+                            "new",
+                            "prescreened",
+                            "scheduled",
+                            "vob",
+                        ],
+                    ),
+                    models.Q(("email", ""), _negated=True),
+                ),
+                fields=("email",),
+                name="inquiry_unique_open_email",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='inquiry',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('lead_source', 'external_id'), name='inquiry_unique_external_id_per_source'),
+            model_name="inquiry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("lead_source", "external_id"),
+                name="inquiry_unique_external_id_per_source",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='inquiry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('stage', 'closed'), _negated=True), models.Q(('lost_reason', ''), _negated=True), _connector='OR'), name='inquiry_closed_has_lost_reason'),
+            model_name="inquiry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("stage", "closed"), _negated=True),
+                    models.Q(("lost_reason", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="inquiry_closed_has_lost_reason",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='inquiry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('stage', 'referred_out'), _negated=True), models.Q(('referred_out_to', ''), _negated=True), _connector='OR'), name='inquiry_referred_out_has_destination'),
+            model_name="inquiry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("stage", "referred_out"), _negated=True),
+                    models.Q(("referred_out_to", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="inquiry_referred_out_has_destination",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='inquiry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('stage', 'duplicate'), _negated=True), ('duplicate_of__isnull', False), _connector='OR'), name='inquiry_duplicate_names_original'),
+            model_name="inquiry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("stage", "duplicate"), _negated=True),
+                    ("duplicate_of__isnull", False),
+                    _connector="OR",
+                ),
+                name="inquiry_duplicate_names_original",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='inquiry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('stage', 'admitted'), _negated=True), ('admitted_at__isnull', False), _connector='OR'), name='inquiry_admitted_has_time'),
+            model_name="inquiry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("stage", "admitted"), _negated=True),
+                    ("admitted_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="inquiry_admitted_has_time",
+            ),
         ),
         migrations.AddIndex(
-            model_name='touch',
-            index=models.Index(fields=['inquiry', 'at'], name='touch_inquiry_idx'),
+            model_name="touch",
+            index=models.Index(fields=["inquiry", "at"], name="touch_inquiry_idx"),
         ),
     ]

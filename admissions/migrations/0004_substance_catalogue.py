@@ -8,7 +8,12 @@ def forwards(apps, schema_editor):
     for code, name, category, risk, order in SUBSTANCES:
         Substance.objects.update_or_create(
             code=code,
-            defaults={"name": name, "category": category, "sedative_withdrawal_risk": risk, "sort_order": order},
+            defaults={
+                "name": name,
+                "category": category,
+                "sedative_withdrawal_risk": risk,
+                "sort_order": order,
+            },
         )
 
 

@@ -6,117 +6,271 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('crm', '0001_initial'),
+        ("crm", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Payer',
+            name="Payer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('is_self_pay', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True)),
+                ("is_self_pay", models.BooleanField(default=False)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Specialty',
+            name="Specialty",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=40, unique=True)),
-                ('name', models.CharField(max_length=80)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=40, unique=True)),
+                ("name", models.CharField(max_length=80)),
             ],
             options={
-                'verbose_name_plural': 'specialties',
-                'ordering': ['name'],
+                "verbose_name_plural": "specialties",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='LevelOfCare',
+            name="LevelOfCare",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('edition', models.CharField(help_text='e.g. "ASAM 3", "ASAM 4"', max_length=20)),
-                ('code', models.CharField(help_text='e.g. "3.7-WM", "2.5"', max_length=10)),
-                ('name', models.CharField(max_length=120)),
-                ('setting', models.CharField(choices=[('withdrawal', 'Withdrawal management'), ('residential', 'Inpatient / residential'), ('php', 'Partial hospitalization (PHP)'), ('iop', 'Intensive outpatient (IOP)'), ('op', 'Outpatient (OP)')], max_length=12)),
-                ('intensity', models.DecimalField(decimal_places=1, help_text='Comparable intensity across editions (higher = more intensive).', max_digits=3)),
-                ('withdrawal_management', models.BooleanField(default=False)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("edition", models.CharField(help_text='e.g. "ASAM 3", "ASAM 4"', max_length=20)),
+                ("code", models.CharField(help_text='e.g. "3.7-WM", "2.5"', max_length=10)),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "setting",
+                    models.CharField(
+                        choices=[
+                            ("withdrawal", "Withdrawal management"),
+                            ("residential", "Inpatient / residential"),
+                            ("php", "Partial hospitalization (PHP)"),
+                            ("iop", "Intensive outpatient (IOP)"),
+                            ("op", "Outpatient (OP)"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "intensity",
+                    models.DecimalField(
+                        decimal_places=1,
+                        help_text="Comparable intensity across editions (higher = more intensive).",
+                        max_digits=3,
+                    ),
+                ),
+                ("withdrawal_management", models.BooleanField(default=False)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'verbose_name_plural': 'levels of care',
-                'ordering': ['edition', 'intensity', 'code'],
-                'constraints': [models.UniqueConstraint(fields=('edition', 'code'), name='level_unique_code_per_edition')],
+                "verbose_name_plural": "levels of care",
+                "ordering": ["edition", "intensity", "code"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("edition", "code"), name="level_unique_code_per_edition")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Program',
+            name="Program",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('setting', models.CharField(choices=[('withdrawal', 'Withdrawal management'), ('residential', 'Inpatient / residential'), ('php', 'Partial hospitalization (PHP)'), ('iop', 'Intensive outpatient (IOP)'), ('op', 'Outpatient (OP)')], max_length=12)),
-                ('capacity_kind', models.CharField(choices=[('beds', 'Beds'), ('slots', 'Slots')], max_length=5)),
-                ('capacity', models.PositiveIntegerField(help_text='Staffed beds, or slots per day / cohort.')),
-                ('min_age', models.PositiveSmallIntegerField(default=18)),
-                ('max_age', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('gender', models.CharField(choices=[('any', 'Any gender'), ('women', 'Women only'), ('men', 'Men only')], default='any', max_length=5)),
-                ('is_active', models.BooleanField(default=True)),
-                ('accepted_payers', models.ManyToManyField(blank=True, related_name='programs', to='programs.payer')),
-                ('facility', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='programs', to='crm.facility')),
-                ('level_of_care', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='programs', to='programs.levelofcare')),
-                ('specialties', models.ManyToManyField(blank=True, related_name='programs', to='programs.specialty')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "setting",
+                    models.CharField(
+                        choices=[
+                            ("withdrawal", "Withdrawal management"),
+                            ("residential", "Inpatient / residential"),
+                            ("php", "Partial hospitalization (PHP)"),
+                            ("iop", "Intensive outpatient (IOP)"),
+                            ("op", "Outpatient (OP)"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "capacity_kind",
+                    models.CharField(choices=[("beds", "Beds"), ("slots", "Slots")], max_length=5),
+                ),
+                (
+                    "capacity",
+                    models.PositiveIntegerField(help_text="Staffed beds, or slots per day / cohort."),
+                ),
+                ("min_age", models.PositiveSmallIntegerField(default=18)),
+                ("max_age", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "gender",
+                    models.CharField(
+                        choices=[("any", "Any gender"), ("women", "Women only"), ("men", "Men only")],
+                        default="any",
+                        max_length=5,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "accepted_payers",
+                    models.ManyToManyField(blank=True, related_name="programs", to="programs.payer"),
+                ),
+                (
+                    "facility",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="programs",
+                        to="crm.facility",
+                    ),
+                ),
+                (
+                    "level_of_care",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="programs",
+                        to="programs.levelofcare",
+                    ),
+                ),
+                (
+                    "specialties",
+                    models.ManyToManyField(blank=True, related_name="programs", to="programs.specialty"),
+                ),
             ],
             options={
-                'ordering': ['facility__name', 'name'],
+                "ordering": ["facility__name", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Census',
+            name="Census",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occupied', models.PositiveIntegerField(default=0)),
-                ('expected_discharges_7d', models.PositiveIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('program', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='census', to='programs.program')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("occupied", models.PositiveIntegerField(default=0)),
+                ("expected_discharges_7d", models.PositiveIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "program",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="census",
+                        to="programs.program",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'census',
+                "verbose_name_plural": "census",
             },
         ),
         migrations.CreateModel(
-            name='CapacityHold',
+            name="CapacityHold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(help_text='What holds it, e.g. "inquiry:42".', max_length=60)),
-                ('held_from', models.DateField(default=django.utils.timezone.localdate)),
-                ('held_until', models.DateTimeField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('released_at', models.DateTimeField(blank=True, null=True)),
-                ('release_reason', models.CharField(blank=True, choices=[('admitted', 'Admitted'), ('cancelled', 'Cancelled'), ('expired', 'Expired')], max_length=10)),
-                ('program', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='holds', to='programs.program')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reference", models.CharField(help_text='What holds it, e.g. "inquiry:42".', max_length=60)),
+                ("held_from", models.DateField(default=django.utils.timezone.localdate)),
+                ("held_until", models.DateTimeField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("released_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "release_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("admitted", "Admitted"),
+                            ("cancelled", "Cancelled"),
+                            ("expired", "Expired"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "program",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="holds",
+                        to="programs.program",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['held_until'],
-                'indexes': [models.Index(condition=models.Q(('released_at__isnull', True)), fields=['program', 'held_until'], name='hold_open_by_program_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('released_at__isnull', True)), fields=('reference',), name='hold_one_open_per_reference'), models.CheckConstraint(condition=models.Q(('released_at__isnull', True), models.Q(('release_reason', ''), _negated=True), _connector='OR'), name='hold_release_needs_reason')],
+                "ordering": ["held_until"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("released_at__isnull", True)),
+                        fields=["program", "held_until"],
+                        name="hold_open_by_program_idx",
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("released_at__isnull", True)),
+                        fields=("reference",),
+                        name="hold_one_open_per_reference",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("released_at__isnull", True),
+                            models.Q(("release_reason", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="hold_release_needs_reason",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.UniqueConstraint(fields=('facility', 'name'), name='program_unique_name_per_facility'),
+            model_name="program",
+            constraint=models.UniqueConstraint(
+                fields=("facility", "name"), name="program_unique_name_per_facility"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(('max_age__isnull', True), ('max_age__gte', models.F('min_age')), _connector='OR'), name='program_age_range_valid'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("max_age__isnull", True), ("max_age__gte", models.F("min_age")), _connector="OR"
+                ),
+                name="program_age_range_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('capacity_kind', 'beds'), ('setting__in', ['withdrawal', 'residential'])), models.Q(('capacity_kind', 'slots'), ('setting__in', ['php', 'iop', 'op'])), _connector='OR'), name='program_capacity_kind_matches_setting'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("capacity_kind", "beds"), ("setting__in", ["withdrawal", "residential"])),
+                    models.Q(("capacity_kind", "slots"), ("setting__in", ["php", "iop", "op"])),
+                    _connector="OR",
+                ),
+                name="program_capacity_kind_matches_setting",
+            ),
         ),
     ]

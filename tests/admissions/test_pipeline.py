@@ -37,7 +37,14 @@ def test_terminal_stages_allow_nothing():
 
 
 def test_every_open_stage_can_take_every_exit():
-    exits = {Stage.REFERRED_OUT, Stage.CLOSED, Stage.CRISIS_ROUTED, Stage.NURTURE, Stage.DUPLICATE, Stage.INVALID}
+    exits = {
+        Stage.REFERRED_OUT,
+        Stage.CLOSED,
+        Stage.CRISIS_ROUTED,
+        Stage.NURTURE,
+        Stage.DUPLICATE,
+        Stage.INVALID,
+    }
     for stage in OPEN_STAGES:
         assert exits <= set(TRANSITIONS[stage]), stage
 

@@ -105,7 +105,9 @@ def test_close_needs_lost_reason_and_cancels_all_followups(facility, coordinator
 
 def test_refer_out_records_destination(facility, coordinator):
     inquiry = _create(facility)
-    inquiry_advance(inquiry=inquiry, to=Stage.REFERRED_OUT, actor=coordinator, destination="Bayview Psychiatric")
+    inquiry_advance(
+        inquiry=inquiry, to=Stage.REFERRED_OUT, actor=coordinator, destination="Bayview Psychiatric"
+    )
     inquiry.refresh_from_db()
     assert inquiry.referred_out_to == "Bayview Psychiatric"
 
@@ -155,12 +157,16 @@ def test_schedule_holds_a_bed_and_admission_fills_it(facility, coordinator):
     inquiry = _create(facility)
     _walk_to_approved(inquiry, coordinator)
     inquiry_schedule_admission(
-        inquiry=inquiry, program=program, admission_date=timezone.localdate() + timedelta(days=2), actor=coordinator
+        inquiry=inquiry,
+        program=program,
+        admission_date=timezone.localdate() + timedelta(days=2),
+        actor=coordinator,
     )
     inquiry.refresh_from_db()
     assert inquiry.stage == Stage.ADMISSION_SCHEDULED
     hold = inquiry.capacity_hold
-    assert hold is not None and hold.released_at is None
+    assert hold is not None
+    assert hold.released_at is None
     # the only free bed is held: nobody else can take it
     other = _create(facility)
     with pytest.raises(CapacityError, match="No bed free"):
@@ -180,7 +186,10 @@ def test_closing_a_scheduled_inquiry_releases_its_hold(facility, coordinator):
     inquiry = _create(facility)
     _walk_to_approved(inquiry, coordinator)
     inquiry_schedule_admission(
-        inquiry=inquiry, program=program, admission_date=timezone.localdate() + timedelta(days=1), actor=coordinator
+        inquiry=inquiry,
+        program=program,
+        admission_date=timezone.localdate() + timedelta(days=1),
+        actor=coordinator,
     )
     inquiry_advance(inquiry=inquiry, to=Stage.CLOSED, actor=coordinator, lost_reason=LostReason.NO_SHOW)
     hold = CapacityHold.objects.get(reference=f"inquiry:{inquiry.pk}")
@@ -200,13 +209,17 @@ def test_expired_holds_stop_counting(facility):
 def test_one_open_inquiry_per_person(facility):
     inquiry = _create(facility)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Inquiry.objects.create(person=inquiry.person, facility=facility, channel="phone", phone="+18135550999")
+        Inquiry.objects.create(
+            person=inquiry.person, facility=facility, channel="phone", phone="+18135550999"
+        )
 
 
 def test_no_duplicate_phone_among_open_inquiries_but_closed_ones_may_repeat(facility, coordinator):
     first = _create(facility, person=PersonFactory(phone="+18135550123", email=""))
     with pytest.raises(IntegrityError), transaction.atomic():
-        Inquiry.objects.create(person=PersonFactory(), facility=facility, channel="phone", phone="+18135550123")
+        Inquiry.objects.create(
+            person=PersonFactory(), facility=facility, channel="phone", phone="+18135550123"
+        )
     inquiry_advance(inquiry=first, to=Stage.INVALID, actor=coordinator, reason="wrong number")
     second = Inquiry.objects.create(
         person=PersonFactory(), facility=facility, channel="phone", phone="+18135550123"

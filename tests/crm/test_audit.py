@@ -15,13 +15,21 @@ pytestmark = pytest.mark.django_db
 
 def test_audit_record_writes_actor_object_and_fields(facility, coordinator):
     inquiry = InquiryFactory(facility=facility)
-    event = audit_record(action=AuditEvent.Action.VIEW, obj=inquiry, actor=coordinator, fields=["phone", "email"])
-    assert (event.actor, event.object_type, event.object_id) == (coordinator, "admissions.inquiry", str(inquiry.pk))
+    event = audit_record(
+        action=AuditEvent.Action.VIEW, obj=inquiry, actor=coordinator, fields=["phone", "email"]
+    )
+    assert (event.actor, event.object_type, event.object_id) == (
+        coordinator,
+        "admissions.inquiry",
+        str(inquiry.pk),
+    )
     assert event.fields == ["email", "phone"]
 
 
 def test_application_cannot_change_or_delete_audit_rows(facility, coordinator):
-    event = audit_record(action=AuditEvent.Action.VIEW, obj=InquiryFactory(facility=facility), actor=coordinator)
+    event = audit_record(
+        action=AuditEvent.Action.VIEW, obj=InquiryFactory(facility=facility), actor=coordinator
+    )
     event.object_id = "forged"
     with pytest.raises(ValidationError):
         event.save()
@@ -35,7 +43,11 @@ def test_application_cannot_change_or_delete_audit_rows(facility, coordinator):
 )
 def test_database_refuses_update_and_delete(facility, coordinator, statement):
     audit_record(action=AuditEvent.Action.VIEW, obj=InquiryFactory(facility=facility), actor=coordinator)
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(statement)
     assert AuditEvent.objects.filter(object_id="forged").count() == 0
     assert AuditEvent.objects.count() == 1

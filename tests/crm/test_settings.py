@@ -30,10 +30,16 @@ def _check(**env: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "crm.example.org", "DEBUG": "true"}, "DEBUG must be off"),
+        (
+            {"SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "crm.example.org", "DEBUG": "true"},
+            "DEBUG must be off",
+        ),
         ({"ALLOWED_HOSTS": "crm.example.org"}, "SECRET_KEY must be set"),
         (
-            {"SECRET_KEY": "insecure-development-key-do-not-use-in-production", "ALLOWED_HOSTS": "crm.example.org"},
+            {
+                "SECRET_KEY": "insecure-development-key-do-not-use-in-production",
+                "ALLOWED_HOSTS": "crm.example.org",
+            },
             "SECRET_KEY must be set",
         ),
         ({"SECRET_KEY": "short", "ALLOWED_HOSTS": "crm.example.org"}, "SECRET_KEY must be set"),
@@ -56,9 +62,17 @@ def test_production_starts_with_safe_settings():
 
 def test_development_default_needs_no_environment():
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)",
+        ],
         cwd=ROOT,
-        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "crm.settings", "CRM_VAR_DIR": str(ROOT / "var")},
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "crm.settings",
+            "CRM_VAR_DIR": str(ROOT / "var"),
+        },
         capture_output=True,
         text=True,
         timeout=60,

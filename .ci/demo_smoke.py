@@ -1,0 +1,103 @@
+"""Smoke run of the README's demo command on the embedded default.
+
+Starts ``python3.11 run.py demo`` in a fresh var directory with no service
+environment, waits for the login page, waits for a worker to run a task that
+beat scheduled (the heartbeat seen through /healthz), then stops it with
+SIGTERM and expects a clean exit. Exits non-zero on any failure.
+"""
+# ruff: noqa: T201, S603, S607, S310
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_VARS = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CRM_ENV", "CRM_REQUIRE_SERVICES"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def wait_for(what: str, check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            print(f"ok: {what}")
+            return True
+        time.sleep(1)
+    print(f"FAILED: {what} (after {timeout:.0f} s)")
+    return False
+
+
+def main() -> int:
+    port = free_port()
+    var_dir = Path(tempfile.mkdtemp(prefix="crm-demo-"))
+    log_path = var_dir / "demo.log"
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env["CRM_VAR_DIR"] = str(var_dir)
+    python = os.environ.get("DEMO_PYTHON", "python3.11")
+    with log_path.open("wb") as log:
+        demo = subprocess.Popen(
+            [python, "run.py", "demo", "--port", str(port), "--inquiries", "200"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    ok = wait_for("login page answers", lambda: fetch(base + "/login/")[0] == 200, 300)
+    ok = ok and "Demo logins" in log_path.read_text() and "coordinator" in log_path.read_text()
+    if ok:
+        print("ok: URL and demo logins printed")
+
+    def worker_ran() -> bool:
+        status, body = fetch(base + "/healthz")
+        return status == 200 and json.loads(body).get("workers") == "ok"
+
+    # beat schedules the heartbeat every 30 s; a worker must run it
+    ok = ok and wait_for("a worker ran a task scheduled by beat", worker_ran, 120)
+    demo.send_signal(signal.SIGTERM)
+    try:
+        code = demo.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(demo.pid, signal.SIGKILL)
+        code = "timeout"
+    stopped = code == 0
+    print(("ok" if stopped else "FAILED") + f": stops cleanly (exit {code})")
+    leftovers = subprocess.run(["pgrep", "-s", str(demo.pid)], capture_output=True, text=True, check=False)
+    if leftovers.stdout.strip():
+        print(f"FAILED: processes left running: {leftovers.stdout.split()}")
+        os.killpg(demo.pid, signal.SIGKILL)
+        stopped = False
+    if not (ok and stopped):
+        print("--- demo output (tail) ---")
+        print("\n".join(log_path.read_text(errors="replace").splitlines()[-80:]))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh machine with Python 3.11 and nothing else.
+
+    python3.11 run.py demo    install, migrate, seed demo data, start web + worker + beat
+    python3.11 run.py test    run the full test suite (extra arguments go to pytest)
+
+Only the standard library is used here: it installs uv into ``.tools/``, lets uv
+build ``.venv/`` from the committed lock file, and hands over to the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+TOOLS = ROOT / ".tools"
+VENV = ROOT / ".venv"
+UV_VERSION = "0.13.8"
+DEMO_LOGINS = ("coordinator", "clinician", "vob", "manager", "admin")
+
+
+def _say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def _uv() -> Path:
+    """A pinned uv in .tools/, installed from PyPI with pip the first time."""
+    uv = TOOLS / "bin" / "uv"
+    if uv.exists():
+        return uv
+    _say(f"installing uv {UV_VERSION} into {TOOLS.name}/")
+    venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
+    subprocess.run(
+        [str(TOOLS / "bin" / "python"), "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"],
+        check=True,
+    )
+    return uv
+
+
+def sync(*, dev: bool) -> Path:
+    """Install the locked dependencies into .venv/ and return its python."""
+    env = {
+        **os.environ,
+        "UV_PYTHON": sys.executable,
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_PROJECT_ENVIRONMENT": str(VENV),
+    }
+    command = [str(_uv()), "sync", "--frozen", "--quiet"]
+    if not dev:
+        command.append("--no-dev")
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    return VENV / "bin" / "python"
+
+
+def _var_dir() -> Path:
+    path = Path(os.environ.get("CRM_VAR_DIR", ROOT / "var"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _demo_password(var_dir: Path) -> str:
+    """One random demo password per installation, kept in var/ so restarts reuse it."""
+    stored = var_dir / "demo-password"
+    if stored.exists():
+        return stored.read_text().strip()
+    password = "demo-" + secrets.token_urlsafe(12)
+    stored.write_text(password + "\n")
+    stored.chmod(0o600)
+    return password
+
+
+def demo(args: argparse.Namespace) -> int:
+    python = sync(dev=False)
+    var_dir = _var_dir()
+    env = {**os.environ, "CRM_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"}
+    embedded = not env.get("REDIS_URL")
+    processes = ["web", "worker", "beat"]
+    if embedded:
+        processes.insert(0, "redis")
+    manage = [str(python), "manage.py"]
+    _say("migrating the database")
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    password = _demo_password(var_dir)
+    _say("seeding demo data (first run only)")
+    subprocess.run(
+        [*manage, "seed_demo", "--if-empty", "--inquiries", str(args.inquiries), "--password", password],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    env["PORT"] = str(args.port)
+    url = f"http://127.0.0.1:{args.port}/"
+    print(
+        "\n"
+        f"  Admissions CRM: {url}\n"
+        f"  Demo logins (password {password}):\n"
+        + "".join(f"    {name}\n" for name in DEMO_LOGINS)
+        + f"  Processes: {', '.join(processes)}. Stop with Ctrl+C.\n",
+        flush=True,
+    )
+    honcho = VENV / "bin" / "honcho"
+    child = subprocess.Popen(  # noqa: S603
+        [str(honcho), "--no-colour", "-f", "Procfile", "start", *processes], cwd=ROOT, env=env
+    )
+
+    def _stop(signum: int, frame: object) -> None:
+        child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    code = child.wait()
+    # honcho reports the signal it stopped on; a requested stop is a clean exit
+    return 0 if code in (0, -signal.SIGTERM, 128 + signal.SIGTERM, 130) else code
+
+
+def test(args: argparse.Namespace, rest: list[str]) -> int:
+    python = sync(dev=True)
+    return subprocess.call([str(python), "-m", "pytest", *rest], cwd=ROOT)  # noqa: S603
+
+
+def main() -> int:
+    if sys.version_info[:2] != (3, 11):
+        print(f"Python 3.11 is required; this is {sys.version.split()[0]}.", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser("demo", help="run the whole CRM with demo data")
+    demo_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    demo_parser.add_argument("--inquiries", type=int, default=3000, help="demo inquiries on first run")
+    commands.add_parser("test", help="run the full test suite; extra arguments go to pytest")
+    args, rest = parser.parse_known_args()
+    if args.command == "demo":
+        if rest:
+            parser.error(f"unrecognised arguments: {' '.join(rest)}")
+        return demo(args)
+    return test(args, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
