@@ -24,7 +24,7 @@ def facility_ids_for(user: User | AnonymousUser) -> list[int] | None:
         return None
     cached: list[int] | None = getattr(user, "_crm_facility_ids", None)
     if cached is None:
-        cached = list(user.facilities.values_list("pk", flat=True))  # type: ignore[union-attr]
+        cached = list(user.facilities.order_by().values_list("pk", flat=True))  # type: ignore[union-attr]
         setattr(user, "_crm_facility_ids", cached)  # noqa: B010 - per-request cache
     return cached
 
