@@ -33,7 +33,7 @@ COPY . .
 # so this step gets throwaway values that exist only for this RUN; nothing
 # connects to the database or Redis here. The runtime SECRET_KEY comes from the
 # environment (compose.yaml), never from the image.
-RUN python -m compileall -q crm admissions programs workers \
+RUN python -m compileall -q . \
  && CRM_ENV=production \
     SECRET_KEY=build-only-collectstatic-key-never-used-at-runtime-0123456789abcdef \
     ALLOWED_HOSTS=build.invalid \
@@ -55,4 +55,4 @@ USER 10001:10001
 EXPOSE 8000
 
 # Same command line as the web service in compose.yaml (.ci/process_smoke.py checks).
-CMD ["gunicorn", "crm.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", "--timeout", "60", "--graceful-timeout", "30", "--access-logfile", "-", "--access-logformat", "%(h)s \"%(m)s %(U)s\" %(s)s %(B)s %(M)sms"]
+CMD ["gunicorn", "crm.wsgi:application", "--bind", "0.0.0.0:8000", "--preload", "--worker-tmp-dir", "/dev/shm", "--timeout", "60", "--graceful-timeout", "30", "--no-control-socket", "--access-logfile", "-", "--access-logformat", "%(h)s \"%(m)s %(U)s\" %(s)s %(B)s %(M)sms"]
