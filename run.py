@@ -54,7 +54,8 @@ def sync(*, dev: bool) -> Path:
     }
     command = [str(_uv()), "sync", "--frozen", "--quiet"]
     if not dev:
-        command.append("--no-dev")
+        # --inexact keeps the test tools a developer already installed in the same .venv
+        command += ["--no-dev", "--inexact"]
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     return VENV / "bin" / "python"
 
@@ -79,7 +80,13 @@ def _demo_password(var_dir: Path) -> str:
 def demo(args: argparse.Namespace) -> int:
     python = sync(dev=False)
     var_dir = _var_dir()
-    env = {**os.environ, "CRM_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "CRM_VAR_DIR": str(var_dir),
+        "PYTHONUNBUFFERED": "1",
+        "VIRTUAL_ENV": str(VENV),
+        "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     embedded = not env.get("REDIS_URL")
     processes = ["web", "worker", "beat"]
     if embedded:
@@ -95,7 +102,7 @@ def demo(args: argparse.Namespace) -> int:
         env=env,
         check=True,
     )
-    env["PORT"] = str(args.port)
+    env["CRM_PORT"] = str(args.port)  # honcho overwrites PORT per process
     url = f"http://127.0.0.1:{args.port}/"
     print(
         "\n"
@@ -134,7 +141,7 @@ def main() -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="run the whole CRM with demo data")
-    demo_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    demo_parser.add_argument("--port", type=int, default=int(os.environ.get("CRM_PORT", "8000")))
     demo_parser.add_argument("--inquiries", type=int, default=3000, help="demo inquiries on first run")
     commands.add_parser("test", help="run the full test suite; extra arguments go to pytest")
     args, rest = parser.parse_known_args()

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "programs",
     "admissions",
     "workers",
+    "dashboards",
 ]
 
 MIDDLEWARE = [
@@ -174,11 +175,24 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "workers.tasks.heartbeat", "schedule": 30.0},
     "expire-capacity-holds": {"task": "workers.tasks.capacity_holds_expire", "schedule": 60.0},
     "followups-dispatch": {"task": "workers.tasks.followups_dispatch", "schedule": 30.0},
+    "dashboards-refresh": {"task": "dashboards.tasks.dashboards_refresh", "schedule": 30.0},
 }
+# Follow-up delivery. The lease must outlast a task (time limit above) and stay under the broker's
+# visibility timeout, so PostgreSQL, not Redis, decides when a lost task is dispatched again:
+# task time limit 120 s < lease 300 s < visibility timeout 600 s.
+FOLLOWUP_LEASE_SECONDS = env.int("FOLLOWUP_LEASE_SECONDS", default=300)
+FOLLOWUP_MAX_ATTEMPTS = env.int("FOLLOWUP_MAX_ATTEMPTS", default=6)
+FOLLOWUP_MAX_IN_FLIGHT = env.int("FOLLOWUP_MAX_IN_FLIGHT", default=5000)  # queued rows with a live lease
+FOLLOWUP_RETRY_BASE_SECONDS = env.int("FOLLOWUP_RETRY_BASE_SECONDS", default=30)
+FOLLOWUP_RETRY_MAX_SECONDS = env.int("FOLLOWUP_RETRY_MAX_SECONDS", default=3600)
+FOLLOWUP_PLAN_LOOKBACK_HOURS = env.int("FOLLOWUP_PLAN_LOOKBACK_HOURS", default=24)
+if not EMBEDDED_BROKER_FALLBACK and FOLLOWUP_LEASE_SECONDS >= int(_broker_options["visibility_timeout"]):  # type: ignore[call-overload]
+    raise ImproperlyConfigured("FOLLOWUP_LEASE_SECONDS must be shorter than the broker visibility timeout.")
 
 # --- email and SMS ------------------------------------------------------------
 
@@ -187,11 +201,24 @@ EMAIL_CONFIG = env.email_url(
 )
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="admissions@example.org")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 SMS_PROVIDER = env.str("SMS_PROVIDER", default="timeline")  # "timeline" (development) or "http"
 SMS_API_URL = env.str("SMS_API_URL", default="")
 SMS_ACCOUNT_SID = env.str("SMS_ACCOUNT_SID", default="")
 SMS_AUTH_TOKEN = env.str("SMS_AUTH_TOKEN", default="")
 SMS_FROM_NUMBER = env.str("SMS_FROM_NUMBER", default="")
+SMS_TIMEOUT_SECONDS = env.float("SMS_TIMEOUT_SECONDS", default=10.0)
+# Inbound webhooks are signed Twilio-style with this token (defaults to the API auth token).
+SMS_WEBHOOK_AUTH_TOKEN = env.str("SMS_WEBHOOK_AUTH_TOKEN", default=SMS_AUTH_TOKEN)
+# The public base URL the provider and email recipients see (signature checks, unsubscribe links).
+CRM_PUBLIC_URL = env.str("CRM_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
+EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="crm.invalid")
+# Quiet hours in the recipient's local time: product default and state overrides ("HH:MM-HH:MM").
+MESSAGING_QUIET_HOURS_DEFAULT = env.str("MESSAGING_QUIET_HOURS_DEFAULT", default="09:00-20:00")
+MESSAGING_STATE_RULES: dict[str, dict[str, object]] = {
+    # Florida Telephone Solicitation Act: 8:00-20:00 and at most 3 messages per 24 h on one subject.
+    "FL": {"hours": "08:00-20:00", "max_per_24h_same_subject": 3},
+}
 
 # --- locale -------------------------------------------------------------------
 
@@ -262,8 +289,19 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Admissions CRM API",
+    "DESCRIPTION": (
+        "The lead API for marketing sources (web forms, chat, call tracking). Every request carries "
+        "`Authorization: Bearer <api key>`; a key belongs to one lead source, can send leads, read "
+        "the status of the leads its source created and its source's counts per stage, nothing else. "
+        "No clinical or insurance data is ever returned. Errors: 400 is "
+        '`{"errors": {"field": ["message"]}}` (nested fields dotted, e.g. `consent.text`); every '
+        'other error is `{"detail": "...", "code": "..."}`.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "ENUM_NAME_OVERRIDES": {"PublicStageEnum": "admissions.leads.PublicStage"},
 }
 
 # --- logging ------------------------------------------------------------------
@@ -273,7 +311,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+        },
     },
     "filters": {"request_id": {"()": "crm.middleware.RequestIdLogFilter"}},
     "handlers": {
