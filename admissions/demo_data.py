@@ -543,9 +543,7 @@ _CONSENT_TEXT = (
     "including with automated technology. Consent is not a condition of any service. "
     "Message and data rates may apply. Reply STOP to opt out."
 )
-_EMAIL_CONSENT_TEXT = (
-    "I agree that {sender} may email me about my inquiry. I can unsubscribe at any time."
-)
+_EMAIL_CONSENT_TEXT = "I agree that {sender} may email me about my inquiry. I can unsubscribe at any time."
 
 # --- pipeline shapes ------------------------------------------------------------------
 
@@ -706,9 +704,7 @@ class _Sink:
     def __init__(self) -> None:
         self.postgres = connection.vendor == "postgresql"
 
-    def write(
-        self, model: type[models.Model], cols: Sequence[str], rows: list[tuple[Any, ...]]
-    ) -> None:
+    def write(self, model: type[models.Model], cols: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (values in ``cols`` order, attnames) into ``model``'s table."""
         if not rows:
             return
@@ -728,9 +724,7 @@ class _Sink:
             adapters = [_sqlite_adapter(fields[c]) for c in cols]
             if any(adapters):
                 rows = [
-                    tuple(
-                        a(v) if a and v is not None else v for a, v in zip(adapters, r, strict=True)
-                    )
+                    tuple(a(v) if a and v is not None else v for a, v in zip(adapters, r, strict=True))
                     for r in rows
                 ]
             marks = ", ".join(["%s"] * len(cols))
@@ -739,9 +733,7 @@ class _Sink:
                 cursor.executemany(sql, rows[start : start + 5000])
 
 
-def _defaults(
-    model: type[models.Model], cols: Sequence[str]
-) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+def _defaults(model: type[models.Model], cols: Sequence[str]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
     """Columns the generator does not fill, with their model defaults.
 
     The database has no defaults for Django's Python-side ones, so a field added to a
@@ -769,7 +761,7 @@ def _sqlite_adapter(f: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
 
 
 def _next_id(model: type[models.Model]) -> int:
-    return (model.objects.aggregate(m=Max("pk"))["m"] or 0) + 1
+    return (model._default_manager.aggregate(m=Max("pk"))["m"] or 0) + 1
 
 
 def _sync_sequence(model: type[models.Model]) -> None:
@@ -1146,9 +1138,7 @@ def _reference_data(*, rng: random.Random, password: str, now: datetime) -> _Ref
                 defaults={
                     "setting": level.setting,
                     "level_of_care": level,
-                    "capacity_kind": Program.CapacityKind.BEDS
-                    if beds
-                    else Program.CapacityKind.SLOTS,
+                    "capacity_kind": Program.CapacityKind.BEDS if beds else Program.CapacityKind.SLOTS,
                     "capacity": capacity,
                     "gender": gender,
                     "min_age": min_age,
@@ -1193,7 +1183,7 @@ def _reference_data(*, rng: random.Random, password: str, now: datetime) -> _Ref
         campaigns.setdefault(source.pk, []).append(campaign)
 
     users = _staff(password=password, facilities=facilities)
-    partners = []
+    partners: list[ReferralPartner] = []
     for organisation, kind, contact in REFERRAL_PARTNERS:
         slug = "".join(ch for ch in organisation.lower() if ch.isalnum())[:24]
         partner, _ = ReferralPartner.objects.get_or_create(
@@ -1293,7 +1283,7 @@ class _InquiryGenerator:
         self.open_phones = {p for p in open_rows.values_list("phone", flat=True) if p}
         self.open_emails = {e for e in open_rows.values_list("email", flat=True) if e}
         self.recent: list[tuple[int, int, int, str, str, int, int]] = []  # for duplicates
-        self.repeat_pool: list[tuple[int, str, str, str, str, int]] = []  # settled people
+        self.repeat_pool: list[tuple[int, str, str, str, str, str]] = []  # settled people
         self.consented: set[tuple[int, str]] = set()
         self.room = self._program_room()
         # Ages at inquiry, skewed to the late twenties and thirties; sampled by index below.
@@ -1305,9 +1295,7 @@ class _InquiryGenerator:
     def _program_room(self) -> dict[int, int]:
         """Free beds or slots per program, so scheduled inquiries hold real capacity."""
         room = {}
-        held = Counter(
-            CapacityHold.objects.active(self.now_dt).values_list("program_id", flat=True)
-        )
+        held = Counter(CapacityHold.objects.active(self.now_dt).values_list("program_id", flat=True))
         for programs in self.ref.programs.values():
             for p in programs:
                 occupied = p.census.occupied if hasattr(p, "census") else 0
@@ -1322,9 +1310,7 @@ class _InquiryGenerator:
         self.fac_admit_line = [ref.sources[f"Admit line {f.city}"].pk for f in self.fac]
         self.fac_walk_in = [ref.sources[f"Walk-in {f.city}"].pk for f in self.fac]
         self.fac_sender = [f.neutral_sender_name for f in self.fac]
-        self.coordinators = [
-            ref.coordinators[f.pk] or [ref.users["coordinator"].pk] for f in self.fac
-        ]
+        self.coordinators = [ref.coordinators[f.pk] or [ref.users["coordinator"].pk] for f in self.fac]
         self.clinician = ref.users["clinician"].pk
         self.vob_user = ref.users["vob"].pk
         self.manager = ref.users["manager"].pk
@@ -1377,9 +1363,7 @@ class _InquiryGenerator:
 
     # -- main loop
 
-    def run(
-        self, *, total: int, chunk_size: int, bulk: bool, progress: Progress | None
-    ) -> Counter[str]:
+    def run(self, *, total: int, chunk_size: int, bulk: bool, progress: Progress | None) -> Counter[str]:
         """Generate ``total`` inquiries, writing every ``chunk_size`` of them.
 
         In ``bulk`` mode (PostgreSQL) everything is one transaction during which the bulk
@@ -1428,10 +1412,7 @@ class _InquiryGenerator:
         rand = rng.random
         today = timezone.localdate(self.now_dt)
         days = [today - timedelta(days=HISTORY_DAYS - 1 - i) for i in range(HISTORY_DAYS)]
-        weights = [
-            (0.6 + 0.4 * i / HISTORY_DAYS) * _WEEKDAY_WEIGHTS[d.weekday()]
-            for i, d in enumerate(days)
-        ]
+        weights = [(0.6 + 0.4 * i / HISTORY_DAYS) * _WEEKDAY_WEIGHTS[d.weekday()] for i, d in enumerate(days)]
         cum = _cum(weights)
         per_day = [0] * HISTORY_DAYS
         for _ in range(total):
@@ -1486,9 +1467,7 @@ class _InquiryGenerator:
 
         # outcome
         business = weekday < 5 and 8 * 60 <= minute_of_day < 19 * 60
-        answered_live = channel == "walk_in" or (
-            channel == "phone" and rand() < (0.75 if business else 0.45)
-        )
+        answered_live = channel == "walk_in" or (channel == "phone" and rand() < (0.75 if business else 0.45))
         stage, lost, last_working = self._outcome(age, forced)
         if stage == S.DUPLICATE and not self.recent:
             stage, lost, last_working = S.INVALID, "", S.NEW
@@ -1522,9 +1501,7 @@ class _InquiryGenerator:
             gender = "female" if r < 0.44 else "male" if r < 0.97 else "nonbinary"
         is_open = stage in OPEN_STAGES
         inquiry_phone = phone if rand() < 0.96 or channel == "phone" else ""
-        inquiry_email = (
-            email if (channel in ("web_form", "chat") and rand() < 0.9) or rand() < 0.3 else ""
-        )
+        inquiry_email = email if (channel in ("web_form", "chat") and rand() < 0.9) or rand() < 0.3 else ""
         if is_open:
             if inquiry_phone in self.open_phones:
                 inquiry_phone = ""
@@ -1541,9 +1518,7 @@ class _InquiryGenerator:
             dob = None
             if rand() < 0.7:
                 dob = _dt(created - age_years * 31_557_600 - int(rand() * 31_000_000)).date()
-            contacted = last_working not in (S.NEW, S.CONTACT_ATTEMPTED) or stage in (
-                S.CRISIS_ROUTED,
-            )
+            contacted = last_working not in (S.NEW, S.CONTACT_ATTEMPTED) or stage in (S.CRISIS_ROUTED,)
             b.persons.append(
                 (
                     person_id,
@@ -1568,9 +1543,7 @@ class _InquiryGenerator:
         # caller
         caller_id = None
         if partner is not None and rand() < 0.8:
-            caller_id = self._caller(
-                b, "professional", "referral coordinator", partner[2], partner[1]
-            )
+            caller_id = self._caller(b, "professional", "referral coordinator", partner[2], partner[1])
         elif channel in ("phone", "walk_in", "chat") and rand() < 0.3:
             detail = _FAMILY[int(rand() * len(_FAMILY))]
             name = f"{_FIRST_NAMES[int(rand() * len(_FIRST_NAMES))]} {last or 'Family'}"
@@ -1655,17 +1628,9 @@ class _InquiryGenerator:
             )
         elif stage == S.CRISIS_ROUTED:
             close_note = _CRISIS_NOTES[int(rand() * len(_CRISIS_NOTES))]
-        red_flag = (
-            stage == S.CRISIS_ROUTED
-            or (lost == L.NEEDS_OTHER_LEVEL and rand() < 0.5)
-            or rand() < 0.02
-        )
+        red_flag = stage == S.CRISIS_ROUTED or (lost == L.NEEDS_OTHER_LEVEL and rand() < 0.5) or rand() < 0.02
         external_id = f"{prefix}-{iid:08d}" if prefix else ""
-        message = (
-            _WEB_MESSAGES[int(rand() * len(_WEB_MESSAGES))]
-            if channel in ("web_form", "chat")
-            else ""
-        )
+        message = _WEB_MESSAGES[int(rand() * len(_WEB_MESSAGES))] if channel in ("web_form", "chat") else ""
 
         b.inquiries.append(
             (
@@ -1706,8 +1671,7 @@ class _InquiryGenerator:
         if stage != S.INVALID:
             n = 1 if rand() < 0.58 else 2 if rand() < 0.75 else 3
             picked = {
-                self.sub_codes[bisect.bisect(self.sub_cum, rand() * self.sub_cum[-1])]
-                for _ in range(n)
+                self.sub_codes[bisect.bisect(self.sub_cum, rand() * self.sub_cum[-1])] for _ in range(n)
             }
             b.substances.extend((iid, s) for s in picked)
 
@@ -1749,9 +1713,7 @@ class _InquiryGenerator:
         previous = S.NEW
         for s, t in zip(path[1:], times[1:], strict=True):
             if s == S.CONTACT_ATTEMPTED:
-                self._call(
-                    b, iid, t, actor, "outbound", "voicemail" if rand() < 0.5 else "no_answer"
-                )
+                self._call(b, iid, t, actor, "outbound", "voicemail" if rand() < 0.5 else "no_answer")
             elif s == S.CONTACTED:
                 direction = "inbound" if previous == S.NEW else "outbound"
                 self._call(b, iid, t, actor, direction, "connected")
@@ -1763,12 +1725,8 @@ class _InquiryGenerator:
                     at = start + (t - start) * (k + 1) // 4
                     self._call(b, iid, at, actor, "outbound", "no_answer")
             elif s == S.ADMISSION_SCHEDULED and hold_id is not None:
-                self._event(
-                    b, iid, t, "capacity_held", actor, "", data=("held", approved_program, hold_id)
-                )
-            step_actor = (
-                self.clinician if previous == S.CLINICAL_REVIEW and s == S.APPROVED else actor
-            )
+                self._event(b, iid, t, "capacity_held", actor, "", data=("held", approved_program, hold_id))
+            step_actor = self.clinician if previous == S.CLINICAL_REVIEW and s == S.APPROVED else actor
             self._event(
                 b,
                 iid,
@@ -1876,9 +1834,7 @@ class _InquiryGenerator:
             if rand() < p_open:
                 stage = _OPEN_WEIGHTS[bisect.bisect(self.open_cum, rand() * self.open_cum[-1])][0]
             else:
-                stage = _SETTLED_WEIGHTS[
-                    bisect.bisect(self.settled_cum, rand() * self.settled_cum[-1])
-                ][0]
+                stage = _SETTLED_WEIGHTS[bisect.bisect(self.settled_cum, rand() * self.settled_cum[-1])][0]
         if stage in OPEN_STAGES or stage == S.ADMITTED:
             return stage, "", stage
         if stage == S.CLOSED:
@@ -1934,11 +1890,7 @@ class _InquiryGenerator:
                         else [S.INSURANCE_VERIFICATION]
                     )
                 elif target == S.CLINICAL_REVIEW:
-                    path += (
-                        [S.INSURANCE_VERIFICATION, S.CLINICAL_REVIEW]
-                        if r < 0.7
-                        else [S.CLINICAL_REVIEW]
-                    )
+                    path += [S.INSURANCE_VERIFICATION, S.CLINICAL_REVIEW] if r < 0.7 else [S.CLINICAL_REVIEW]
                 elif r < 0.55:
                     path += [S.INSURANCE_VERIFICATION, S.CLINICAL_REVIEW, S.APPROVED]
                 elif r < 0.85:
@@ -1959,7 +1911,7 @@ class _InquiryGenerator:
         """Epoch seconds for each stage on the path, increasing, all before now."""
         rng = self.rng
         rand = rng.random
-        gaps = []
+        gaps: list[int] = []
         previous = S.NEW
         for s in path[1:]:
             if s == S.CONTACT_ATTEMPTED:
@@ -2009,9 +1961,7 @@ class _InquiryGenerator:
             self.fit_cache[key] = found
         return found
 
-    def _caller(
-        self, b: _Batch, relationship: str, detail: str, name: str, organisation: str
-    ) -> int:
+    def _caller(self, b: _Batch, relationship: str, detail: str, name: str, organisation: str) -> int:
         caller_id = self.caller_id
         self.caller_id += 1
         email = f"caller{caller_id}@example.org" if self.rng.random() < 0.4 else ""
@@ -2043,9 +1993,7 @@ class _InquiryGenerator:
         elif style in ("paid_call", "call", "directory"):
             tracking = f"CT{iid:09d}"
             utm_source = "directory" if style == "directory" else "search-engine"
-            utm_medium = (
-                "cpc" if style == "paid_call" else "organic" if style == "call" else "listing"
-            )
+            utm_medium = "cpc" if style == "paid_call" else "organic" if style == "call" else "listing"
         return (
             iid,
             _dt(at),
@@ -2182,9 +2130,7 @@ class _InquiryGenerator:
                 if self_pay
                 else (f"{first} {last}".strip() if subscriber_self or not last else f"Pat {last}"),
                 None,
-                ""
-                if self_pay
-                else ("self" if subscriber_self else "parent" if rand() < 0.5 else "spouse"),
+                "" if self_pay else ("self" if subscriber_self else "parent" if rand() < 0.5 else "spouse"),
                 status,
                 _dt(requested) if requested else None,
                 _dt(completed) if completed else None,
@@ -2267,7 +2213,7 @@ class _InquiryGenerator:
                 )
 
 
-_ALERT_BODY = {
+_ALERT_BODY: dict[str, str] = {
     FollowUp.Kind.COORDINATOR_ALERT: "No contact attempt yet: please call the person now.",
     FollowUp.Kind.MANAGER_ESCALATION: "Escalated to the manager: no contact attempt yet.",
     FollowUp.Kind.CALL_TASK: "Call task: try to reach the person now.",

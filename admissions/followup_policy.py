@@ -1,4 +1,21 @@
-"""Which follow-ups a new inquiry gets, and when. Offsets are from the inquiry's arrival."""
+"""Which follow-ups an inquiry gets, and when.
+
+Two sources, on purpose:
+
+- ``NEW_INQUIRY_CADENCE`` (here, in code): the staff alerts and call tasks of a
+  new inquiry. ``inquiry_create`` writes them in the inquiry's own transaction,
+  so the 5-minute speed-to-lead alert exists the moment the lead does.
+- ``CadenceStep`` rows (data, editable in the admin): acknowledgements by text
+  or email, reminders before an admission, the monthly nurture touch, the
+  check-in after a referral out. The dispatcher plans them from the timeline
+  (``admissions.messaging.services.cadences_plan``). The defaults are installed by the
+  data migration ``0007_messaging_defaults``.
+
+Every cadence stops by itself: the send-time checks in ``admissions.followups``
+and ``admissions.messaging.services.message_decide`` cancel a follow-up whose
+inquiry advanced, closed, was crisis-routed or red-flagged, whose person
+replied, or whose consent was revoked.
+"""
 
 from __future__ import annotations
 

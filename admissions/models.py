@@ -177,12 +177,18 @@ class Inquiry(models.Model):
     """One episode of someone seeking treatment. Its stage moves only through services."""
 
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="inquiries")
-    caller = models.ForeignKey(Caller, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries")
+    caller = models.ForeignKey(
+        Caller, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries"
+    )
     facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="inquiries")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # First-touch attribution, copied from the first Touch for fast reporting.
-    lead_source = models.ForeignKey(LeadSource, null=True, blank=True, on_delete=models.PROTECT, related_name="inquiries")
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries")
+    lead_source = models.ForeignKey(
+        LeadSource, null=True, blank=True, on_delete=models.PROTECT, related_name="inquiries"
+    )
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries"
+    )
     referral_partner = models.ForeignKey(
         ReferralPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="inquiries"
     )
@@ -218,16 +224,22 @@ class Inquiry(models.Model):
     approved_level = models.ForeignKey(
         LevelOfCare, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    approved_program = models.ForeignKey(Program, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approved_program = models.ForeignKey(
+        Program, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     admission_date = models.DateField(null=True, blank=True)
     capacity_hold = models.ForeignKey(
         CapacityHold, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    admitted_program = models.ForeignKey(Program, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    admitted_program = models.ForeignKey(
+        Program, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     lost_reason = models.CharField(max_length=20, choices=LostReason.choices, blank=True)
     referred_out_to = models.CharField(max_length=160, blank=True)
     close_note = models.CharField(max_length=300, blank=True)
-    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates")
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
+    )
     has_red_flag = models.BooleanField(default=False)
 
     class Meta:
@@ -292,7 +304,9 @@ class Touch(models.Model):
     inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="touches")
     at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    lead_source = models.ForeignKey(LeadSource, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    lead_source = models.ForeignKey(
+        LeadSource, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     referral_partner = models.ForeignKey(
         ReferralPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -368,7 +382,9 @@ class ContactConsent(models.Model):
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="consents")
     medium = models.CharField(max_length=5, choices=Medium.choices)
     address = models.CharField(max_length=254, help_text="The E.164 number or email address consented.")
-    source = models.CharField(max_length=60, help_text='Where it was captured, e.g. "web form", "admit line call".')
+    source = models.CharField(
+        max_length=60, help_text='Where it was captured, e.g. "web form", "admit line call".'
+    )
     consent_text = models.TextField(help_text="The exact wording the person agreed to.")
     captured_at = models.DateTimeField()
     captured_by = models.ForeignKey(
@@ -415,6 +431,11 @@ class InquiryEvent(models.Model):
         CAPACITY_HELD = "capacity_held", "Bed or slot held"
         CAPACITY_RELEASED = "capacity_released", "Bed or slot released"
         INSURANCE = "insurance", "Insurance updated"
+        SCREENING = "screening", "Pre-screen saved"
+        RED_FLAG = "red_flag", "Red flag"
+        REFER_OUT_PROPOSED = "refer_out_proposed", "Referral out proposed"
+        SCREENING_SIGNOFF = "screening_signoff", "Clinician sign-off"
+        MATCH_OVERRIDE = "match_override", "Program match overridden"
 
     class CallDirection(models.TextChoices):
         INBOUND = "inbound", "Inbound"
@@ -461,12 +482,25 @@ class FollowUp(models.Model):
         COORDINATOR_ALERT = "coordinator_alert", "Alert the coordinator: no contact attempt yet"
         MANAGER_ESCALATION = "manager_escalation", "Escalate to the manager: no contact attempt yet"
         CALL_TASK = "call_task", "Call task"
+        ACKNOWLEDGEMENT = "acknowledgement", "Acknowledge a new inquiry"
+        ADMISSION_REMINDER = "admission_reminder", "Reminder before a scheduled admission"
+        NURTURE_TOUCH = "nurture_touch", "Nurture touch"
+        REFERRAL_CHECK_IN = "referral_check_in", "Check-in after a referral out"
+        COORDINATOR_TEXT = "coordinator_text", "One-to-one text from a coordinator"
+        HELP_REPLY = "help_reply", "Reply to HELP"
+        OPT_OUT_CONFIRMATION = "opt_out_confirm", "Opt-out confirmation"
+
+    class Channel(models.TextChoices):
+        TASK = "task", "Staff alert or task"
+        SMS = "sms", "Text message"
+        EMAIL = "email", "Email"
 
     class State(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
         QUEUED = "queued", "Queued"
         DONE = "done", "Done"
         CANCELLED = "cancelled", "Cancelled"
+        BLOCKED = "blocked", "Blocked by consent or content rules"
         FAILED = "failed", "Failed"
 
     inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="followups")
@@ -479,6 +513,17 @@ class FollowUp(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=120, blank=True)
+    # Messages: which channel, which template (resolved per facility at send time), which cadence step.
+    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.TASK)
+    template_code = models.SlugField(max_length=60, blank=True)
+    cadence_step = models.ForeignKey(
+        "admissions.CadenceStep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sequence = models.PositiveSmallIntegerField(default=0, help_text="Repeat number of a repeating step.")
+    deferrals = models.PositiveSmallIntegerField(
+        default=0, help_text="Times moved later by quiet hours or the per-day cap."
+    )
+    error = models.CharField(max_length=200, blank=True, help_text="Last delivery error (no PHI).")
 
     class Meta:
         indexes = [
@@ -490,3 +535,70 @@ class FollowUp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for inquiry {self.inquiry_id} at {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class LeadSourceKey(models.Model):
+    """An API key of a lead source. Only a short prefix and a SHA-256 of the key are stored.
+
+    Keys are 256-bit random tokens, so a fast hash is enough (no password stretching):
+    the prefix finds the row through a unique index, the hash proves possession.
+    """
+
+    lead_source = models.ForeignKey(LeadSource, on_delete=models.PROTECT, related_name="api_keys")
+    label = models.CharField(max_length=80, blank=True, help_text='What it is for, e.g. "web form".')
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=120, help_text="Requests per minute before the API answers 429."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "lead source API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix} ({self.lead_source_id})"
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+
+class IdempotencyRecord(models.Model):
+    """One ``Idempotency-Key`` sent with an API key: claimed first, completed with the result.
+
+    Stores a hash of the request body and the inquiry id, never the body. While
+    ``response_status`` is null the request is still in flight.
+    """
+
+    api_key = models.ForeignKey(LeadSourceKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    inquiry = models.ForeignKey(Inquiry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    result = models.CharField(max_length=10, blank=True, help_text='"created" or "merged".')
+    stage = models.CharField(max_length=20, blank=True, help_text="The stage the response showed.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_per_api_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Idempotency key of API key {self.api_key_id}"
+
+
+from admissions.messaging.models import *  # noqa: E402,F403,I001
+from admissions.screening.models import *  # noqa: E402,F403,I001

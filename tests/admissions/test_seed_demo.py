@@ -121,9 +121,7 @@ def test_stage_timestamps_follow_the_path_in_order(seeded: None) -> None:
     events = InquiryEvent.objects.filter(kind=InquiryEvent.Kind.STAGE_CHANGED).order_by("at", "pk")
     paths: dict[int, list[tuple[str, str, datetime]]] = {}
     for event in events:
-        paths.setdefault(event.inquiry_id, []).append(
-            (event.data["from"], event.data["to"], event.at)
-        )
+        paths.setdefault(event.inquiry_id, []).append((event.data["from"], event.data["to"], event.at))
     for inquiry in Inquiry.objects.all():
         steps = paths.get(inquiry.pk, [])
         seen: dict[str, datetime] = {}

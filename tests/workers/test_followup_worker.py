@@ -30,7 +30,7 @@ def _make_due(inquiry, kind):
     FollowUp.objects.filter(inquiry=inquiry, kind=kind).update(due_at=timezone.now() - timedelta(seconds=1))
 
 
-def _wait_for(predicate, timeout=20.0):
+def _wait_for(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -24,9 +24,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--inquiries", type=int, default=2000, help="inquiries to create (default 2000)"
-        )
+        parser.add_argument("--inquiries", type=int, default=2000, help="inquiries to create (default 2000)")
         parser.add_argument(
             "--password",
             default="",
@@ -77,7 +75,5 @@ class Command(BaseCommand):
         self.stdout.write(f"  {'username':<12} role")
         for username, role in result.logins:
             self.stdout.write(f"  {username:<12} {role}")
-        self.stdout.write(
-            f"  (and {result.extra_coordinators} more coordinators named coord.<city><n>)"
-        )
+        self.stdout.write(f"  (and {result.extra_coordinators} more coordinators named coord.<city><n>)")
         self.stdout.write(f"  password: {result.password}")

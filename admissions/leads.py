@@ -1,0 +1,591 @@
+"""Leads from marketing sources: normalisation, deduplication, create-or-merge, API keys.
+
+The lead API (``admissions.api``) validates a request, then calls ``lead_ingest``
+once; everything a lead writes (person, inquiry, touch, consents, insurance,
+follow-ups, the audit row and the idempotency result) commits in one transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import operator
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from admissions.models import (
+    Caller,
+    Campaign,
+    Channel,
+    ContactConsent,
+    IdempotencyRecord,
+    Inquiry,
+    InquiryEvent,
+    InsurancePolicy,
+    LeadSource,
+    LeadSourceKey,
+    Person,
+    Substance,
+)
+from admissions.pipeline import OPEN_STAGES, Stage
+from admissions.services import TouchData, inquiry_create, inquiry_event, touch_add
+from crm.audit import audit_record
+from crm.models import AuditEvent
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from crm.models import User
+
+_OPEN_STAGE_LIST = sorted(OPEN_STAGES)  # the same list as the partial unique indexes use
+
+# --- normalisation ----------------------------------------------------------------
+
+
+def text_clean(value: str, *, multiline: bool = False) -> str:
+    """Strip control and format characters and trim; multiline text keeps newlines and tabs."""
+    if value.isprintable():
+        return value.strip()
+    out = []
+    for ch in value:
+        if ch in "\n\t\u2028\u2029":
+            out.append(("\t" if ch == "\t" else "\n") if multiline else " ")
+        elif ch in "\v\f":
+            out.append(" ")
+        elif unicodedata.category(ch) not in ("Cc", "Cf"):
+            out.append(ch)
+    return "".join(out).strip()
+
+
+def phone_normalise(raw: str) -> str:
+    """A phone number as E.164 (US default region); ValueError if it is not a valid number."""
+    try:
+        number = phonenumbers.parse(text_clean(raw), "US")
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("Enter a valid phone number.") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("Enter a valid phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def email_normalise(raw: str) -> str:
+    """An email address trimmed and lower-cased; ValueError if it is not an address."""
+    value = text_clean(raw).lower()
+    try:
+        validate_email(value)
+    except ValidationError as exc:
+        raise ValueError("Enter a valid email address.") from exc
+    return value
+
+
+# --- what marketing may see of an inquiry ----------------------------------------------
+
+
+class PublicStage(models.TextChoices):
+    """The stage as a lead source sees it: coarse, so it never reveals clinical detail."""
+
+    NEW = "new", "New"
+    CONTACT_ATTEMPTED = "contact_attempted", "Contact attempted"
+    CONTACTED = "contacted", "Contacted"
+    IN_PROGRESS = "in_progress", "In progress"
+    ADMITTED = "admitted", "Admitted"
+    NURTURE = "nurture", "Nurture"
+    CLOSED = "closed", "Closed"
+    DUPLICATE = "duplicate", "Duplicate"
+    INVALID = "invalid", "Invalid"
+
+
+# Pre-screen, VOB, clinical review, approval and scheduling are one "in progress";
+# referred out, closed and crisis routed are one "closed" (a crisis is clinical data).
+PUBLIC_STAGE: dict[str, PublicStage] = {
+    Stage.NEW: PublicStage.NEW,
+    Stage.CONTACT_ATTEMPTED: PublicStage.CONTACT_ATTEMPTED,
+    Stage.CONTACTED: PublicStage.CONTACTED,
+    Stage.PRESCREENED: PublicStage.IN_PROGRESS,
+    Stage.INSURANCE_VERIFICATION: PublicStage.IN_PROGRESS,
+    Stage.CLINICAL_REVIEW: PublicStage.IN_PROGRESS,
+    Stage.APPROVED: PublicStage.IN_PROGRESS,
+    Stage.ADMISSION_SCHEDULED: PublicStage.IN_PROGRESS,
+    Stage.ADMITTED: PublicStage.ADMITTED,
+    Stage.NURTURE: PublicStage.NURTURE,
+    Stage.REFERRED_OUT: PublicStage.CLOSED,
+    Stage.CLOSED: PublicStage.CLOSED,
+    Stage.CRISIS_ROUTED: PublicStage.CLOSED,
+    Stage.DUPLICATE: PublicStage.DUPLICATE,
+    Stage.INVALID: PublicStage.INVALID,
+}
+
+
+def public_stage(stage: str) -> str:
+    return PUBLIC_STAGE[stage].value
+
+
+# --- the lead --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadConsent:
+    """Consent to be contacted, per channel, with the exact wording shown."""
+
+    sms: bool = False
+    email: bool = False
+    call: bool = False
+    text: str = ""
+    captured_at: datetime | None = None
+    ip: str | None = None
+    page_url: str = ""
+
+
+@dataclass(frozen=True)
+class LeadData:
+    """One lead as a source sent it (phone and email already normalised)."""
+
+    first_name: str
+    last_name: str = ""
+    phone: str = ""
+    email: str = ""
+    date_of_birth: date | None = None
+    postal_code: str = ""
+    state: str = ""
+    caller_relationship: str = ""
+    substances: tuple[str, ...] = ()
+    message: str = ""
+    insurance_payer: str = ""
+    insurance_member_id: str = ""
+    consent: LeadConsent | None = None
+    attribution: dict[str, str] = field(default_factory=dict)
+    external_id: str = ""
+    # Catalogue ids of ``substances`` when the caller has already looked them up (saves a query).
+    substance_ids: dict[str, int] = field(default_factory=dict)
+
+    def given_fields(self) -> list[str]:
+        """Names (never values) of the fields the lead carried, for the audit trail."""
+        names = [
+            name
+            for name in (
+                "first_name",
+                "last_name",
+                "phone",
+                "email",
+                "date_of_birth",
+                "postal_code",
+                "state",
+                "caller_relationship",
+                "substances",
+                "message",
+                "external_id",
+                "attribution",
+            )
+            if getattr(self, name)
+        ]
+        if self.insurance_payer or self.insurance_member_id:
+            names.append("insurance")
+        if self.consent is not None:
+            names.append("consent")
+        return names
+
+
+@dataclass(frozen=True)
+class LeadResult:
+    inquiry: Inquiry
+    created: bool
+
+    @property
+    def status(self) -> str:
+        return "created" if self.created else "merged"
+
+    @property
+    def response_status(self) -> int:
+        return 201 if self.created else 200
+
+
+_CHANNEL_OF_KIND: dict[str, str] = {
+    LeadSource.Kind.WEBSITE: Channel.WEB_FORM,
+    LeadSource.Kind.DIRECTORY: Channel.WEB_FORM,
+    LeadSource.Kind.CALL_TRACKING: Channel.PHONE,
+    LeadSource.Kind.ADMIT_LINE: Channel.PHONE,
+    LeadSource.Kind.CHAT: Channel.CHAT,
+    LeadSource.Kind.REFERRAL: Channel.REFERRAL,
+    LeadSource.Kind.WALK_IN: Channel.WALK_IN,
+}
+
+
+def substance_ids_for(*, codes: Iterable[str]) -> dict[str, int]:
+    """Catalogue ids of the given substance codes (unknown codes are absent)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    return dict(Substance.objects.filter(code__in=wanted).values_list("code", "id"))
+
+
+def lead_ingest(
+    *,
+    lead: LeadData,
+    source: LeadSource,
+    actor_label: str,
+    request: HttpRequest | None = None,
+    idempotency: IdempotencyRecord | None = None,
+) -> LeadResult:
+    """Normalise a lead, then merge it into the matching open inquiry or open a new one."""
+    lead = _normalised(lead)
+    try:
+        return _ingest_once(
+            lead=lead, source=source, actor_label=actor_label, request=request, idempotency=idempotency
+        )
+    except IntegrityError:
+        # Two leads for the same new person raced: the loser's inquiry hit a partial unique
+        # index. On retry the dedup query sees the winner's committed inquiry and merges.
+        return _ingest_once(
+            lead=lead, source=source, actor_label=actor_label, request=request, idempotency=idempotency
+        )
+
+
+def _normalised(lead: LeadData) -> LeadData:
+    """Idempotent: values from the API serializer pass through unchanged."""
+    phone = phone_normalise(lead.phone) if lead.phone else ""
+    email = email_normalise(lead.email) if lead.email else ""
+    if not (phone or email):
+        raise ValueError("A lead needs a phone number or an email address.")
+    return LeadData(
+        first_name=text_clean(lead.first_name),
+        last_name=text_clean(lead.last_name),
+        phone=phone,
+        email=email,
+        date_of_birth=lead.date_of_birth,
+        postal_code=text_clean(lead.postal_code).upper(),
+        state=text_clean(lead.state).upper(),
+        caller_relationship=lead.caller_relationship,
+        substances=tuple(dict.fromkeys(text_clean(c).lower() for c in lead.substances)),
+        message=text_clean(lead.message, multiline=True),
+        insurance_payer=text_clean(lead.insurance_payer),
+        insurance_member_id=text_clean(lead.insurance_member_id),
+        consent=lead.consent,
+        attribution={k: text_clean(v) for k, v in lead.attribution.items() if v},
+        external_id=text_clean(lead.external_id),
+        substance_ids=lead.substance_ids,
+    )
+
+
+@transaction.atomic
+def _ingest_once(
+    *,
+    lead: LeadData,
+    source: LeadSource,
+    actor_label: str,
+    request: HttpRequest | None,
+    idempotency: IdempotencyRecord | None,
+) -> LeadResult:
+    now = timezone.now()
+    channel = _CHANNEL_OF_KIND.get(source.kind, Channel.WEB_FORM)
+    person = _person_matching(phone=lead.phone, email=lead.email)
+    open_match, external_id_taken = _inquiries_matching(lead=lead, source=source, person=person)
+    campaign = None
+    if lead.attribution.get("utm_campaign"):
+        campaign = (
+            Campaign.objects.filter(lead_source=source, utm_campaign=lead.attribution["utm_campaign"])
+            .order_by("pk")
+            .first()
+        )
+    touch = TouchData(channel=channel, lead_source=source, campaign=campaign, utm=lead.attribution)
+    known = lead.substance_ids
+    if not all(code in known for code in lead.substances):
+        known = substance_ids_for(codes=lead.substances)
+    substance_ids = {code: known[code] for code in lead.substances if code in known}
+
+    if open_match is not None:
+        inquiry, created = open_match, False
+        added = touch_add(inquiry=inquiry, touch=touch, at=now)
+        inquiry_event(
+            inquiry=inquiry,
+            kind=InquiryEvent.Kind.TOUCH,
+            actor_label=actor_label,
+            body=lead.message,
+            data={"source": source.name, "channel": channel, "touch": added.pk},
+            at=now,
+        )
+    else:
+        # A source that reuses its id for a lead whose inquiry is closed gets a fresh inquiry.
+        external_id = "" if external_id_taken else lead.external_id
+        if person is None:
+            person = Person.objects.create(
+                first_name=lead.first_name[:80],
+                last_name=lead.last_name[:80],
+                date_of_birth=lead.date_of_birth,
+                phone=lead.phone,
+                email=lead.email,
+                state=lead.state[:2],
+                postal_code=lead.postal_code[:10],
+                created_at=now,
+            )
+        else:
+            _person_fill_blanks(person=person, lead=lead)
+        caller = None
+        if lead.caller_relationship:
+            caller = Caller.objects.create(relationship=lead.caller_relationship)
+        inquiry = inquiry_create(
+            person=person,
+            facility=source.default_facility,
+            touch=touch,
+            caller=caller,
+            actor_label=actor_label,
+            phone=lead.phone,
+            email=lead.email,
+            message=lead.message,
+            external_id=external_id,
+            created_at=now,
+        )
+        created = True
+
+    if substance_ids:
+        through = Inquiry.substances.through
+        through.objects.bulk_create(
+            [through(inquiry_id=inquiry.pk, substance_id=pk) for pk in substance_ids.values()],
+            ignore_conflicts=True,
+        )
+    if lead.insurance_payer or lead.insurance_member_id:
+        # One primary policy per inquiry: a merged lead never overwrites what a coordinator has.
+        InsurancePolicy.objects.bulk_create(
+            [
+                InsurancePolicy(
+                    inquiry=inquiry,
+                    rank=InsurancePolicy.Rank.PRIMARY,
+                    payer_name=lead.insurance_payer[:120],
+                    member_id=lead.insurance_member_id[:60],
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    if lead.consent is not None:
+        _consents_record(
+            person_id=inquiry.person_id,
+            lead=lead,
+            consent=lead.consent,
+            source=source,
+            channel=channel,
+            now=now,
+        )
+    result = LeadResult(inquiry=inquiry, created=created)
+    audit_record(
+        action=AuditEvent.Action.API_WRITE,
+        obj=inquiry,
+        actor_label=actor_label,
+        fields=[f"result:{result.status}", f"status:{result.response_status}", *lead.given_fields()],
+        request=request,
+    )
+    if idempotency is not None:
+        IdempotencyRecord.objects.filter(pk=idempotency.pk).update(
+            inquiry=inquiry,
+            response_status=result.response_status,
+            result=result.status,
+            stage=public_stage(inquiry.stage),
+        )
+    return result
+
+
+def _person_matching(*, phone: str, email: str) -> Person | None:
+    """The person with the lead's phone (preferred) or email; one indexed query."""
+    arms = [Q(phone=phone)] if phone else []
+    if email:
+        arms.append(Q(email=email))
+    if not arms:
+        return None
+    match = functools.reduce(operator.or_, arms)
+    # No ORDER BY: with one the planner may walk the primary key instead of the two indexes.
+    candidates = list(Person.objects.filter(match)[:20])
+    if not candidates:
+        return None
+
+    def rank(person: Person) -> tuple[bool, bool, int]:
+        return (bool(phone) and str(person.phone) == phone, bool(email) and person.email == email, person.pk)
+
+    return max(candidates, key=rank)
+
+
+def lead_duplicates_query(
+    *, lead: LeadData, source: LeadSource, person: Person | None
+) -> models.QuerySet[Inquiry]:
+    """Open inquiries with the lead's (or its person's) phone or email, the person's open inquiry,
+    and any inquiry with the lead's external id. Every OR arm is served by a partial unique
+    index, so the lookup never scans the table whatever its size."""
+    phones = {p for p in (lead.phone, str(person.phone) if person and person.phone else "") if p}
+    emails = {e for e in (lead.email, person.email if person else "") if e}
+    open_ = Q(stage__in=_OPEN_STAGE_LIST)
+    arms = [open_ & Q(phone=phone) for phone in sorted(phones)]
+    arms += [open_ & Q(email=email) for email in sorted(emails)]
+    if person is not None:
+        arms.append(open_ & Q(person_id=person.pk))
+    if lead.external_id:
+        arms.append(Q(lead_source=source, external_id=lead.external_id))
+    if not arms:
+        return Inquiry.objects.none()
+    return Inquiry.objects.filter(functools.reduce(operator.or_, arms))
+
+
+def _inquiries_matching(
+    *, lead: LeadData, source: LeadSource, person: Person | None
+) -> tuple[Inquiry | None, bool]:
+    """The open inquiry this lead joins (locked), and whether its external id is already used."""
+    query = lead_duplicates_query(lead=lead, source=source, person=person)
+    candidates = list(query.select_for_update()[:10])
+    external_id_taken = bool(lead.external_id) and any(
+        c.lead_source_id == source.pk and c.external_id == lead.external_id for c in candidates
+    )
+    open_candidates = [c for c in candidates if c.stage in OPEN_STAGES]
+    if not open_candidates:
+        return None, external_id_taken
+
+    def rank(inquiry: Inquiry) -> tuple[bool, bool, bool, int]:
+        return (
+            bool(lead.external_id) and inquiry.external_id == lead.external_id,
+            bool(lead.phone) and str(inquiry.phone) == lead.phone,
+            bool(lead.email) and inquiry.email == lead.email,
+            -inquiry.pk,
+        )
+
+    return max(open_candidates, key=rank), external_id_taken
+
+
+def _person_fill_blanks(*, person: Person, lead: LeadData) -> None:
+    """Add what the lead knows and the person record lacks; never overwrite."""
+    changes: dict[str, object] = {}
+    if lead.email and not person.email:
+        changes["email"] = lead.email
+    if lead.phone and not person.phone:
+        changes["phone"] = lead.phone
+    if lead.last_name and not person.last_name:
+        changes["last_name"] = lead.last_name[:80]
+    if lead.date_of_birth and not person.date_of_birth:
+        changes["date_of_birth"] = lead.date_of_birth
+    if lead.postal_code and not person.postal_code:
+        changes["postal_code"] = lead.postal_code[:10]
+    if lead.state and not person.state:
+        changes["state"] = lead.state[:2]
+    if changes:
+        Person.objects.filter(pk=person.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(person, name, value)
+
+
+def _consents_record(
+    *, person_id: int, lead: LeadData, consent: LeadConsent, source: LeadSource, channel: str, now: datetime
+) -> None:
+    wanted = [
+        (ContactConsent.Medium.SMS, consent.sms, lead.phone),
+        (ContactConsent.Medium.CALL, consent.call, lead.phone),
+        (ContactConsent.Medium.EMAIL, consent.email, lead.email),
+    ]
+    label = f"{source.name} {Channel(channel).label.lower()}"[:60]
+    rows = [
+        ContactConsent(
+            person_id=person_id,
+            medium=medium,
+            address=address,
+            source=label,
+            consent_text=consent.text,
+            captured_at=consent.captured_at or now,
+            ip=consent.ip or None,
+            page_url=consent.page_url[:500],
+        )
+        for medium, given, address in wanted
+        if given and address
+    ]
+    if rows:
+        # An active consent for the same address and medium is already on file: keep it.
+        ContactConsent.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+# --- reads for the API ---------------------------------------------------------------
+
+
+def lead_for_source(*, source: LeadSource, inquiry_id: int) -> Inquiry | None:
+    """An inquiry the source created (first touch), with only the fields the API shows."""
+    return (
+        Inquiry.objects.filter(pk=inquiry_id, lead_source=source)
+        .only("id", "stage", "created_at", "first_attempt_at", "contacted_at", "admitted_at")
+        .first()
+    )
+
+
+def lead_first_contact_at(inquiry: Inquiry) -> datetime | None:
+    """The first outbound attempt, or the first conversation if that came earlier."""
+    times = [t for t in (inquiry.first_attempt_at, inquiry.contacted_at) if t is not None]
+    return min(times) if times else None
+
+
+def lead_source_stage_counts(*, source: LeadSource, start: datetime, end: datetime) -> dict[str, int]:
+    """Inquiries the source created in [start, end), counted per public stage (zeros included)."""
+    counts = dict.fromkeys(PublicStage.values, 0)
+    rows = (
+        Inquiry.objects.filter(lead_source=source, created_at__gte=start, created_at__lt=end)
+        .order_by()
+        .values_list("stage")
+        .annotate(n=Count("pk"))
+    )
+    for stage, n in rows:
+        counts[public_stage(stage)] += n
+    return counts
+
+
+# --- API keys -------------------------------------------------------------------------
+
+KEY_PREFIX = "lsk_"
+
+
+def lead_source_key_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def lead_source_key_prefix(token: str) -> str | None:
+    """The visible prefix of a token, or None when the token is not shaped like a key."""
+    if not token.startswith(KEY_PREFIX) or len(token) > 128:
+        return None
+    prefix, sep, secret = token.partition(".")
+    if not sep or len(prefix) != len(KEY_PREFIX) + 8 or len(secret) < 20:
+        return None
+    return prefix
+
+
+def lead_source_key_create(
+    *,
+    lead_source: LeadSource,
+    label: str = "",
+    valid_days: int = 365,
+    expires_at: datetime | None = None,
+    rate_limit_per_minute: int = 120,
+    created_by: User | None = None,
+) -> tuple[LeadSourceKey, str]:
+    """Create an API key; returns the row and the token, which is shown once and never stored."""
+    for _ in range(5):
+        prefix = KEY_PREFIX + secrets.token_hex(4)
+        token = f"{prefix}.{secrets.token_urlsafe(32)}"
+        if not LeadSourceKey.objects.filter(prefix=prefix).exists():
+            break
+    key = LeadSourceKey.objects.create(
+        lead_source=lead_source,
+        label=label,
+        prefix=prefix,
+        key_hash=lead_source_key_hash(token),
+        expires_at=expires_at or timezone.now() + timedelta(days=valid_days),
+        rate_limit_per_minute=rate_limit_per_minute,
+        created_by=created_by if created_by is not None and created_by.is_authenticated else None,
+    )
+    return key, token
+
+
+def lead_source_key_revoke(*, key: LeadSourceKey) -> LeadSourceKey:
+    """Revoke an API key now; requests with it get 401 from then on."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        LeadSourceKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=key.revoked_at)
+    return key

@@ -1,0 +1,1 @@
+"""Texts and emails to prospects: templates, cadences, consent, quiet hours, inbound replies."""

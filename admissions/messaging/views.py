@@ -1,0 +1,103 @@
+"""Public endpoints: the SMS provider's inbound and status webhooks, and email unsubscribe.
+
+None of them has a session: webhooks prove themselves with the provider's
+signature, unsubscribe links with a signed token. Pages say nothing about
+treatment and nothing about the person.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.template import Context, Template
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from admissions.messaging.services import (
+    DuplicateInbound,
+    email_unsubscribe,
+    sms_inbound_receive,
+    sms_status_update,
+    unsubscribe_consent,
+)
+from admissions.messaging.webhooks import webhook_signature_valid
+
+_EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def _signed(request: HttpRequest) -> bool:
+    url = f"{settings.CRM_PUBLIC_URL}{request.get_full_path()}"
+    params = {key: request.POST.get(key, "") for key in request.POST}
+    return webhook_signature_valid(
+        url=url,
+        params=params,
+        auth_token=settings.SMS_WEBHOOK_AUTH_TOKEN,
+        signature=request.headers.get("X-Twilio-Signature", ""),
+    )
+
+
+@csrf_exempt
+@require_POST
+def sms_inbound(request: HttpRequest) -> HttpResponse:
+    """Inbound text from the provider: signature checked, replays refused, then handled."""
+    if not _signed(request):
+        return HttpResponse("invalid signature", status=403, content_type="text/plain")
+    sid = request.POST.get("MessageSid", "") or request.POST.get("SmsSid", "")
+    if not sid:
+        return HttpResponse("missing MessageSid", status=400, content_type="text/plain")
+    try:
+        sms_inbound_receive(
+            provider_message_id=sid,
+            from_number=request.POST.get("From", ""),
+            to_number=request.POST.get("To", ""),
+            body=request.POST.get("Body", ""),
+        )
+    except DuplicateInbound:
+        return HttpResponse("duplicate MessageSid", status=409, content_type="text/plain")
+    # Replies (HELP text, opt-out confirmation) go out through the outbound queue, not in TwiML.
+    return HttpResponse(_EMPTY_TWIML, content_type="application/xml")
+
+
+@csrf_exempt
+@require_POST
+def sms_status(request: HttpRequest) -> HttpResponse:
+    """Delivery status callback from the provider."""
+    if not _signed(request):
+        return HttpResponse("invalid signature", status=403, content_type="text/plain")
+    sms_status_update(
+        provider_message_id=request.POST.get("MessageSid", ""),
+        provider_status=request.POST.get("MessageStatus", "") or request.POST.get("SmsStatus", ""),
+    )
+    return HttpResponse(status=204)
+
+
+_PAGE = Template(
+    """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Email preferences</title></head><body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">
+{% if state == "ask" %}<h1>Stop these emails?</h1>
+<p>Confirm and we will not send automated emails to this address again.</p>
+<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button></form>
+{% elif state == "done" %}<h1>You are unsubscribed</h1>
+<p>We will not send automated emails to this address.</p>
+{% else %}<h1>This link is not valid</h1><p>It may be incomplete. Reply to the email to reach us instead.</p>
+{% endif %}</body></html>"""
+)
+
+
+@csrf_exempt  # RFC 8058: mail providers POST without any session or token of ours
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a confirmation page; POST (one-click, RFC 8058) revokes email consent."""
+    consent = unsubscribe_consent(token)
+    if consent is None:
+        return HttpResponse(_PAGE.render(Context({"state": "invalid"})), status=404)
+    if request.method == "GET":
+        response = HttpResponse(_PAGE.render(Context({"state": "ask"})))
+    else:
+        email_unsubscribe(consent=consent, source="email unsubscribe link")
+        response = HttpResponse(_PAGE.render(Context({"state": "done"})))
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,484 @@
+"""Writes of the pre-screen: saving answers, acting on red flags, sign-off and match override.
+
+Matching lives in ``programs.matching`` and knows nothing of inquiries: ``screening_needs``
+is the one place a screen becomes a plain ``Needs``. Email to clinical reviewers goes out
+after commit and holds no health details, only the inquiry number and a link path.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from admissions.models import Inquiry, InquiryEvent, InsurancePolicy
+from admissions.pipeline import Stage, TransitionError, check_transition
+from admissions.screening.definition import FORMS, LATEST_VERSION, AnswersInvalid
+from admissions.screening.models import Screening, ScreeningForm
+from admissions.screening.rules import (
+    LevelChoice,
+    Modifier,
+    RulesOutcome,
+    SafetyFlag,
+    evaluate,
+    level_allows,
+    level_pick,
+)
+from admissions.services import followups_cancel, inquiry_advance, inquiry_event
+from crm.audit import audit_record
+from crm.models import AuditEvent, User
+from crm.roles import Role, has_role
+from programs.matching import MatchResult, Needs, programs_match
+from programs.models import LevelOfCare, Payer, Program
+
+log = logging.getLogger(__name__)
+
+# Timeline kinds written by the screening.
+EVENT_SCREENING = InquiryEvent.Kind.SCREENING
+EVENT_RED_FLAG = InquiryEvent.Kind.RED_FLAG
+EVENT_REFER_OUT = InquiryEvent.Kind.REFER_OUT_PROPOSED
+EVENT_SIGNOFF = InquiryEvent.Kind.SCREENING_SIGNOFF
+EVENT_MATCH_OVERRIDE = InquiryEvent.Kind.MATCH_OVERRIDE
+
+SCREENING_ROLES = (Role.COORDINATOR, Role.CLINICAL_REVIEWER, Role.MANAGER)
+SIGNOFF_ROLES = (Role.CLINICAL_REVIEWER,)
+OVERRIDE_ROLES = (Role.COORDINATOR, Role.MANAGER)
+MIN_OVERRIDE_REASON = 10
+
+
+class ScreeningError(ValueError):
+    """A screening action that cannot be done; the message says why and ``field`` where."""
+
+    def __init__(self, message: str, *, field: str = "non_field_errors") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SignoffRefused(ScreeningError):
+    """A sign-off below what the safety flags require."""
+
+
+@dataclass(frozen=True)
+class ScreeningSaved:
+    screening: Screening
+    outcome: RulesOutcome
+    matches: MatchResult
+    new_flags: tuple[SafetyFlag, ...]
+
+
+def screening_form_current() -> ScreeningForm:
+    """The newest active form (seeded from ``definition.FORMS`` if the table is empty)."""
+    form = ScreeningForm.objects.filter(is_active=True).order_by("-version").first()
+    if form is None:
+        form, _ = ScreeningForm.objects.get_or_create(
+            version=LATEST_VERSION, defaults={"definition": FORMS[LATEST_VERSION]}
+        )
+    return form
+
+
+def screening_latest(*, inquiry_id: int) -> Screening | None:
+    """The inquiry's newest screening with its form and levels loaded."""
+    return (
+        Screening.objects.select_related(
+            "form", "provisional_level", "final_level", "override_program", "inquiry__person"
+        )
+        .filter(inquiry_id=inquiry_id)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def _levels(edition: str) -> list[LevelChoice]:
+    return [
+        LevelChoice(
+            id=lv.pk,
+            code=lv.code,
+            name=lv.name,
+            edition=lv.edition,
+            intensity=lv.intensity,
+            withdrawal_management=lv.withdrawal_management,
+        )
+        for lv in LevelOfCare.objects.filter(edition=edition, is_active=True)
+    ]
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Answers ``new`` over ``old``, section by section (and substance by substance); null clears."""
+    merged: dict[str, Any] = {k: dict(v) for k, v in old.items() if isinstance(v, dict)}
+    for section, items in new.items():
+        if items is None:
+            merged.pop(section, None)
+            continue
+        target = merged.setdefault(section, {})
+        for code, value in items.items():
+            if value is None:
+                target.pop(code, None)
+            elif section == "substances" and isinstance(value, dict):
+                row = {**(target.get(code) or {}), **value}
+                target[code] = {k: v for k, v in row.items() if v is not None}
+            else:
+                target[code] = value
+        if not target:
+            merged.pop(section)
+    return merged
+
+
+def _changed_paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    paths = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section) or {}, new.get(section) or {}
+        paths += [f"{section}.{code}" for code in sorted(set(a) | set(b)) if a.get(code) != b.get(code)]
+    return paths
+
+
+def _gender(text: str) -> str | None:
+    value = text.strip().lower()
+    if value in ("f", "female", "woman", "w"):
+        return "woman"
+    if value in ("m", "male", "man"):
+        return "man"
+    return value or None
+
+
+def _age(born: date | None, today: date) -> int | None:
+    if born is None:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def screening_needs(*, screening: Screening, outcome_json: dict[str, Any] | None = None) -> Needs:
+    """Turn a screening (and its inquiry's person and insurance) into a plain ``Needs``."""
+    result = outcome_json if outcome_json is not None else screening.result
+    answers = screening.answers
+    inquiry = screening.inquiry
+    person = inquiry.person
+    logistics = answers.get("logistics") or {}
+    insurance = answers.get("insurance") or {}
+    readiness = answers.get("readiness") or {}
+    payer_id = insurance.get("payer_id")
+    if payer_id is None and not insurance.get("self_pay"):
+        payer_id = (
+            InsurancePolicy.objects.filter(inquiry_id=inquiry.pk, rank=InsurancePolicy.Rank.PRIMARY)
+            .values_list("payer_id", flat=True)
+            .first()
+        )
+    payer_name = insurance.get("payer_name") or ""
+    if payer_id is not None:
+        payer_name = Payer.objects.filter(pk=payer_id).values_list("name", flat=True).first() or payer_name
+    modifiers = set(result.get("modifiers") or [])
+    preferred = [readiness["preferred_setting"]] if readiness.get("preferred_setting") else []
+    return Needs(
+        min_intensity=Decimal(result.get("minimum_intensity") or "1.0"),
+        withdrawal_management=bool(result.get("withdrawal_management")),
+        co_occurring_enhanced=Modifier.CO_OCCURRING_ENHANCED in modifiers,
+        biomedical=Modifier.BIOMEDICAL in modifiers,
+        payer_id=payer_id,
+        payer_name=payer_name,
+        self_pay=bool(insurance.get("self_pay")),
+        age=_age(person.date_of_birth, timezone.localdate()) or logistics.get("age"),
+        gender=logistics.get("gender") or _gender(person.gender),
+        specialties_wanted=frozenset(logistics.get("specialties_wanted") or []),
+        latitude=logistics.get("latitude"),
+        longitude=logistics.get("longitude"),
+        state=(logistics.get("state") or person.state or "").upper(),
+        preferred_settings=tuple(dict.fromkeys([*preferred, *(readiness.get("willing_settings") or [])])),
+    )
+
+
+def screening_matches(*, screening: Screening, at: datetime | None = None) -> MatchResult:
+    """Rank every active program for a saved screening (live capacity, a constant number of queries)."""
+    return programs_match(needs=screening_needs(screening=screening), at=at)
+
+
+def _clinical_reviewer_emails(*, facility_id: int) -> list[str]:
+    return list(
+        User.objects.filter(
+            is_active=True, facilities__id=facility_id, groups__name=Role.CLINICAL_REVIEWER.value
+        )
+        .exclude(email="")
+        .order_by("email")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+
+
+def _alert_email(*, inquiry_id: int, facility_id: int, urgent: bool) -> None:
+    """Tell the facility's clinical reviewers, with no health details in the message."""
+    recipients = _clinical_reviewer_emails(facility_id=facility_id)
+    if not recipients:
+        return
+    path = reverse("screening:inquiry-screening", kwargs={"inquiry_id": inquiry_id})
+    subject = "Urgent: an inquiry needs clinical review now" if urgent else "An inquiry needs clinical review"
+    body = (
+        f"Inquiry #{inquiry_id} needs clinical review.\n\nOpen it in the CRM (sign in first): {path}\n\n"
+        "This message intentionally holds no personal or health details."
+    )
+
+    def send() -> None:
+        try:
+            send_mail(subject, body, None, recipients)
+        except Exception:  # the alert is also on the timeline; a mail outage must not fail the save
+            log.exception("clinical review alert email failed for inquiry %s", inquiry_id)
+
+    transaction.on_commit(send)
+
+
+def _route_red_flags(
+    *, screening: Screening, new_flags: tuple[SafetyFlag, ...], all_flags: tuple[SafetyFlag, ...], actor: User
+) -> None:
+    """Move the inquiry to Crisis routed or Clinical review, alert reviewers and stop marketing touches."""
+    inquiry = screening.inquiry
+    crisis = any(f.route_to == Stage.CRISIS_ROUTED for f in all_flags)
+    target = Stage.CRISIS_ROUTED if crisis else Stage.CLINICAL_REVIEW
+    reason = "Red flag: " + ", ".join(f.code for f in new_flags)
+    moved, stage_note = False, ""
+    # Never step back from Crisis routed to Clinical review: only a clinician clears a crisis.
+    if inquiry.stage not in (target, Stage.CRISIS_ROUTED):
+        try:
+            check_transition(inquiry.stage, target, provided={"reason": reason})
+        except TransitionError as exc:
+            stage_note = f"Stage left at {Stage(inquiry.stage).label}: {exc}"
+        else:
+            inquiry_advance(inquiry=inquiry, to=target, actor=actor, reason=reason)
+            inquiry.refresh_from_db(fields=["stage", "stage_changed_at", "close_note"])
+            moved = True
+    Inquiry.objects.filter(pk=inquiry.pk).update(has_red_flag=True)
+    inquiry.has_red_flag = True
+    cancelled = followups_cancel(inquiry=inquiry, reason="red flag on the pre-screen")
+    inquiry_event(
+        inquiry=inquiry,
+        kind=EVENT_RED_FLAG,
+        actor=actor,
+        body="\n".join(f"{f.action} Why: {f.reason}" for f in new_flags),
+        data={
+            "screening": screening.pk,
+            "flags": [f.to_json() for f in new_flags],
+            "route_to": str(target),
+            "stage_moved": moved,
+            "stage_note": stage_note,
+            "alert": "clinical_reviewers",
+            "followups_cancelled": cancelled,
+        },
+    )
+    _alert_email(inquiry_id=inquiry.pk, facility_id=inquiry.facility_id, urgent=crisis)
+
+
+@transaction.atomic
+def screening_save(
+    *,
+    inquiry_id: int,
+    answers: dict[str, Any],
+    actor: User,
+    request: HttpRequest | None = None,
+) -> ScreeningSaved:
+    """Merge answers into the inquiry's open screen, run the rules, act on red flags and rank programs."""
+    inquiry = Inquiry.objects.select_for_update(of=("self",)).select_related("person").get(pk=inquiry_id)
+    screening = (
+        Screening.objects.select_related("form", "provisional_level")
+        .filter(inquiry=inquiry, signed_at__isnull=True)
+        .first()
+    )
+    created = screening is None
+    if screening is None:
+        previous = screening_latest(inquiry_id=inquiry.pk)
+        screening = Screening(
+            inquiry=inquiry,
+            form=screening_form_current(),
+            # A re-screen after a sign-off starts from the last answers.
+            answers=dict(previous.answers) if previous else {},
+        )
+    screening.inquiry = inquiry
+    form = screening.form.loaded()
+    cleaned = form.clean(answers)
+    payer_id = (cleaned.get("insurance") or {}).get("payer_id")
+    if payer_id is not None and not Payer.objects.filter(pk=payer_id).exists():
+        raise AnswersInvalid({"insurance.payer_id": [f"No payer with id {payer_id}."]})
+    before_answers, before_flags = screening.answers, set(screening.safety_flags)
+    was_complete, before_level = screening.complete, screening.provisional_level_id
+    merged = _merge(before_answers, cleaned)
+    outcome = evaluate(answers=merged, form=form)
+    level = level_pick(
+        levels=_levels(form.level_edition),
+        minimum=outcome.minimum_intensity,
+        withdrawal_management=outcome.withdrawal_management,
+    )
+    now = timezone.now()
+    result = outcome.to_json()
+    screening.answers = merged
+    screening.complete = outcome.complete
+    screening.result = result
+    screening.provisional_level_id = level.id if level else None
+    screening.minimum_intensity = outcome.minimum_intensity
+    screening.safety_flags = [f.code for f in outcome.flags]
+    screening.has_red_flag = bool(outcome.flags)
+    screening.saved_at, screening.saved_by = now, actor
+    screening.save()
+    audit_record(
+        action=AuditEvent.Action.CREATE if created else AuditEvent.Action.UPDATE,
+        obj=screening,
+        actor=actor,
+        fields=_changed_paths(before_answers, merged),
+        request=request,
+    )
+    if outcome.complete and inquiry.stage == Stage.CONTACTED:
+        inquiry_advance(inquiry=inquiry, to=Stage.PRESCREENED, actor=actor)
+        inquiry.refresh_from_db(fields=["stage", "stage_changed_at"])
+    if created or was_complete != outcome.complete or before_level != screening.provisional_level_id:
+        inquiry_event(
+            inquiry=inquiry,
+            kind=EVENT_SCREENING,
+            actor=actor,
+            data={
+                "screening": screening.pk,
+                "form_version": form.version,
+                "complete": outcome.complete,
+                "provisional_level": level.code if level else None,
+                "flags": screening.safety_flags,
+            },
+        )
+    new_flags = tuple(f for f in outcome.flags if f.code not in before_flags)
+    if new_flags:
+        _route_red_flags(screening=screening, new_flags=new_flags, all_flags=outcome.flags, actor=actor)
+    matches = programs_match(needs=screening_needs(screening=screening))
+    if outcome.complete and matches.refer_out and screening.refer_out_proposed_at is None:
+        screening.refer_out_proposed_at = now
+        Screening.objects.filter(pk=screening.pk).update(refer_out_proposed_at=now)
+        inquiry_event(
+            inquiry=inquiry,
+            kind=EVENT_REFER_OUT,
+            actor=actor,
+            body=matches.refer_out_reason,
+            data={"screening": screening.pk, "minimum_intensity": str(outcome.minimum_intensity)},
+        )
+    return ScreeningSaved(screening=screening, outcome=outcome, matches=matches, new_flags=new_flags)
+
+
+@transaction.atomic
+def screening_signoff(
+    *,
+    screening: Screening,
+    level: LevelOfCare,
+    actor: User,
+    note: str = "",
+    request: HttpRequest | None = None,
+) -> Screening:
+    """Record the clinician's final level; refused below what a safety flag requires."""
+    if not has_role(actor, *SIGNOFF_ROLES):
+        raise ScreeningError("Only a clinical reviewer can sign off the level of care.")
+    screening = (
+        Screening.objects.select_for_update(of=("self",))
+        .select_related("inquiry", "provisional_level")
+        .get(pk=screening.pk)
+    )
+    if screening.is_signed:
+        raise ScreeningError("This screening is already signed off.")
+    if not screening.complete:
+        missing = len(screening.result.get("missing_safety") or [])
+        raise ScreeningError(f"The screen is not complete: {missing} safety item(s) unanswered.")
+    if not level.is_active:
+        raise ScreeningError(f"{level} is not an active level.", field="level")
+    problems = level_allows(
+        intensity=level.intensity,
+        withdrawal_management=level.withdrawal_management,
+        flags=screening.result.get("safety_flags") or [],
+    )
+    if problems:
+        raise SignoffRefused(" ".join(problems), field="level")
+    provisional = screening.provisional_level
+    note = note.strip()
+    if provisional is not None and level.intensity < provisional.intensity and not note:
+        raise ScreeningError(
+            f"Signing off below the provisional level {provisional.code} needs a note saying why.",
+            field="note",
+        )
+    now = timezone.now()
+    screening.final_level, screening.signed_by, screening.signed_at = level, actor, now
+    screening.signoff_note = note
+    screening.save(update_fields=["final_level", "signed_by", "signed_at", "signoff_note"])
+    inquiry = screening.inquiry
+    Inquiry.objects.filter(pk=inquiry.pk).update(approved_level=level)
+    inquiry.approved_level = level
+    audit_record(
+        action=AuditEvent.Action.UPDATE,
+        obj=screening,
+        actor=actor,
+        fields=["final_level", "signed_by", "signed_at", "signoff_note"],
+        request=request,
+    )
+    inquiry_event(
+        inquiry=inquiry,
+        kind=EVENT_SIGNOFF,
+        actor=actor,
+        body=note,
+        data={
+            "screening": screening.pk,
+            "final_level": level.code,
+            "edition": level.edition,
+            "provisional_level": provisional.code if provisional else None,
+        },
+    )
+    return screening
+
+
+@transaction.atomic
+def match_override(
+    *,
+    screening: Screening,
+    program: Program,
+    reason: str,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> Screening:
+    """Choose a program other than the top match; needs a reason and never goes below a safety flag."""
+    if not has_role(actor, *OVERRIDE_ROLES):
+        raise ScreeningError("Only an admissions coordinator or manager can override the match.")
+    reason = reason.strip()
+    if len(reason) < MIN_OVERRIDE_REASON:
+        raise ScreeningError(
+            f"Say why the match is overridden (at least {MIN_OVERRIDE_REASON} characters).", field="reason"
+        )
+    screening = (
+        Screening.objects.select_for_update(of=("self",))
+        .select_related("inquiry", "final_level")
+        .get(pk=screening.pk)
+    )
+    program = Program.objects.select_related("level_of_care").get(pk=program.pk)
+    if not program.is_active:
+        raise ScreeningError(f"{program.name} is not taking admissions.", field="program")
+    level = program.level_of_care
+    problems = level_allows(
+        intensity=level.intensity,
+        withdrawal_management=level.withdrawal_management,
+        flags=screening.result.get("safety_flags") or [],
+    )
+    if screening.final_level is not None and level.intensity < screening.final_level.intensity:
+        problems.append(f"Level {level.code} is below the signed-off level {screening.final_level.code}.")
+    if problems:
+        raise ScreeningError(" ".join(problems), field="program")
+    now = timezone.now()
+    screening.override_program, screening.override_reason = program, reason
+    screening.override_by, screening.override_at = actor, now
+    screening.save(update_fields=["override_program", "override_reason", "override_by", "override_at"])
+    audit_record(
+        action=AuditEvent.Action.UPDATE,
+        obj=screening,
+        actor=actor,
+        fields=["override_program", "override_reason"],
+        request=request,
+    )
+    inquiry_event(
+        inquiry=screening.inquiry,
+        kind=EVENT_MATCH_OVERRIDE,
+        actor=actor,
+        body=reason,
+        data={"screening": screening.pk, "program": program.pk, "level": level.code},
+    )
+    return screening

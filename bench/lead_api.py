@@ -1,0 +1,386 @@
+"""Benchmark of the lead API against a one-row reference endpoint on the same server.
+
+    .venv/bin/python bench/lead_api.py [--seconds 30] [--concurrency 16] [--workers 4] [--rounds 1]
+
+What it does:
+1. creates a scratch PostgreSQL database (``crm_bench_api``, dropped at the end), migrates it
+   and seeds a facility, two on-duty coordinators, a lead source, an API key and 20,000
+   existing inquiries (so duplicate lookups run against a populated table);
+2. starts gunicorn with production settings (``CRM_ENV=production``, DEBUG off, Redis db 9,
+   ``CRM_BENCH_ENDPOINTS=1`` so the reference endpoint is routed);
+3. runs a load generator in another process: closed loop at ``--concurrency`` for
+   ``--seconds`` against each endpoint (realistic unique leads, 10% duplicates of earlier
+   leads, each with its own Idempotency-Key), then an open loop at a fixed 100 requests/s;
+4. prints throughput and p50/p95/p99 side by side.
+
+The reference endpoint (``admissions.api.bench.BenchReferenceApi``) is authenticated and
+rate-limited exactly like the lead API and inserts one row (an audit event).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+DB_NAME = "crm_bench_api"
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = "redis://127.0.0.1:6379/9"
+HOST, PORT = "127.0.0.1", int(os.environ.get("BENCH_PORT", "8765"))
+
+FIRST = ["Jordan", "Taylor", "Morgan", "Casey", "Riley", "Avery", "Quinn", "Jamie", "Alex", "Sam", "Drew"]
+LAST = ["Rivera", "Nguyen", "Okafor", "Smith", "Garcia", "Kowalski", "Haddad", "Brown", "Ito", "Silva"]
+SUBSTANCES = ["alcohol", "rx_opioids", "heroin_fentanyl", "benzodiazepines", "stimulants", "cannabis"]
+PAYERS = ["Florida Blue", "Aetna", "Cigna", "UnitedHealthcare", "Humana"]
+CAMPAIGNS = ["fall-detox", "brand", "iop-evenings", "family-help"]
+CONSENT = (
+    "I agree to receive calls, texts and emails about treatment options at the number and address "
+    "above. Consent is not a condition of service. Reply STOP to opt out."
+)
+
+
+# --- the load generator (runs in its own process) ---------------------------------------------
+
+
+class LeadMaker:
+    """Realistic unique leads; ``duplicate_share`` of them reuse an earlier lead's phone."""
+
+    def __init__(self, seed: int, duplicate_share: float = 0.10) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.count = 0
+        self.sent: list[str] = []
+        self.duplicate_share = duplicate_share
+        self.lock = threading.Lock()
+
+    def next(self) -> dict[str, object]:
+        with self.lock:
+            self.count += 1
+            n = self.count
+            duplicate = self.sent and self.rng.random() < self.duplicate_share
+            if duplicate:
+                phone = self.rng.choice(self.sent)
+            else:
+                # Unique, valid North American numbers: area 727, exchanges 200-999.
+                unique = self.seed * 1_000_000 + n
+                phone = f"727{200 + (unique // 10_000) % 800:03d}{unique % 10_000:04d}"
+                self.sent.append(phone)
+            rng = self.rng
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            body: dict[str, object] = {
+                "first_name": first,
+                "last_name": last,
+                "phone": f"({phone[:3]}) {phone[3:6]}-{phone[6:]}",
+                "email": f"{first}.{last}.{self.seed}.{n}@example.com".lower(),
+                "state": "FL",
+                "postal_code": "33602",
+                "caller_relationship": rng.choice(["self", "self", "family"]),
+                "substances": rng.sample(SUBSTANCES, rng.randint(1, 2)),
+                "message": "Please call me back this evening.",
+                "consent": {"sms": True, "email": True, "call": True, "text": CONSENT,
+                            "ip": "203.0.113.24", "page_url": "https://www.example.org/get-help"},
+                "attribution": {"utm_source": "google", "utm_medium": "cpc",
+                                "utm_campaign": rng.choice(CAMPAIGNS), "gclid": uuid.uuid4().hex,
+                                "landing_page": "https://www.example.org/get-help"},
+                "external_id": f"bench-{self.seed}-{n}",
+            }  # fmt: skip
+            if rng.random() < 0.5:
+                body["insurance"] = {
+                    "payer": rng.choice(PAYERS),
+                    "member_id": f"M{rng.randint(10**8, 10**9)}",
+                }
+            return body
+
+
+def _one_request(path: str, token: str, body: dict[str, object]) -> tuple[float, int]:
+    payload = json.dumps(body).encode()
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
+    try:
+        conn.request(
+            "POST",
+            path,
+            body=payload,
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {token}",
+                "Idempotency-Key": uuid.uuid4().hex,
+                "Host": "localhost",
+            },
+        )
+        response = conn.getresponse()
+        response.read()
+        status = response.status
+    except OSError:
+        status = 0
+    finally:
+        conn.close()
+    return time.perf_counter() - started, status
+
+
+def loadgen_closed(path: str, token: str, seconds: float, concurrency: int, seed: int) -> dict[str, object]:
+    maker = LeadMaker(seed)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker() -> None:
+        while time.perf_counter() < deadline:
+            took, status = _one_request(path, token, maker.next())
+            with lock:
+                latencies.append(took)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return _summary(latencies, statuses, time.perf_counter() - started)
+
+
+def loadgen_open(path: str, token: str, seconds: float, rate: float, seed: int) -> dict[str, object]:
+    """Fixed offered load; latency counts from the scheduled send time (no coordinated omission)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    maker = LeadMaker(seed)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    total = int(seconds * rate)
+    start = time.perf_counter() + 0.2
+
+    def fire(i: int) -> None:
+        scheduled = start + i / rate
+        body = maker.next()
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        took, status = _one_request(path, token, body)
+        waited = time.perf_counter() - scheduled
+        with lock:
+            latencies.append(max(took, waited))
+            statuses[status] = statuses.get(status, 0) + 1
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        for i in range(total):
+            pool.submit(fire, i)
+    return _summary(latencies, statuses, time.perf_counter() - start)
+
+
+def _summary(latencies: list[float], statuses: dict[int, int], elapsed: float) -> dict[str, object]:
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000 if ordered else 0.0
+
+    return {
+        "requests": len(ordered),
+        "rps": len(ordered) / elapsed if elapsed else 0.0,
+        "p50": pct(50),
+        "p95": pct(95),
+        "p99": pct(99),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
+# --- orchestration ------------------------------------------------------------------------------
+
+
+def _env(var_dir: str) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "TEST_DATABASE_NAME"):
+        env.pop(name, None)
+    env.update(
+        CRM_ENV="production",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="localhost,127.0.0.1",
+        SECURE_SSL_REDIRECT="false",
+        DATABASE_URL=PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME,
+        REDIS_URL=REDIS_URL,
+        CRM_BENCH_ENDPOINTS="1",
+        CRM_VAR_DIR=var_dir,
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="crm.settings",
+    )
+    return env
+
+
+def _admin_sql(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+SEED = r"""
+import django, json, sys
+django.setup()
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from admissions.leads import lead_source_key_create
+from admissions.models import Inquiry, LeadSource, Person
+from crm.models import Facility, User
+from crm.roles import Role
+facility = Facility.objects.create(name="Harbor Point Tampa", neutral_sender_name="Harbor Health",
+    street="1 Main St", city="Tampa", state="FL", postal_code="33602", time_zone="America/New_York",
+    phone="+18135550100")
+group = Group.objects.get(name=Role.COORDINATOR.value)
+for n in range(2):
+    user = User.objects.create(username=f"coord{n}", is_on_duty=True)
+    user.groups.add(group); user.facilities.add(facility)
+source = LeadSource.objects.create(name="Bench Web Forms", kind="website", default_facility=facility)
+people = Person.objects.bulk_create(
+    [Person(first_name="Seed", last_name=f"P{i}", phone=f"+1941{200 + i // 10000:03d}{i % 10000:04d}",
+            email=f"seed{i}@example.com") for i in range(20000)], batch_size=2000)
+stages = ["new", "contacted", "closed", "admitted", "vob"]
+now = timezone.now()
+Inquiry.objects.bulk_create(
+    [Inquiry(person=p, facility=facility, channel="web_form", lead_source=source, phone=p.phone,
+             email=p.email, stage=stages[i % 5], lost_reason="declined" if stages[i % 5] == "closed" else "",
+             admitted_at=now if stages[i % 5] == "admitted" else None)
+     for i, p in enumerate(people)], batch_size=2000)
+key, token = lead_source_key_create(lead_source=source, rate_limit_per_minute=10**9)
+print(json.dumps({"token": token}))
+"""
+
+
+def _wait_for_server(timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection(HOST, PORT, timeout=1)
+            conn.request("GET", "/api/v1/leads/1/", headers={"Host": "localhost"})  # 401, no database
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def _run_loadgen(mode: str, path: str, token: str, args: argparse.Namespace, seed: int) -> dict[str, object]:
+    command = [PYTHON, __file__, "--loadgen", mode, "--path", path, "--token", token,
+               "--seconds", str(args.seconds), "--concurrency", str(args.concurrency),
+               "--rate", str(args.rate), "--seed", str(seed)]  # fmt: skip
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def _table(rows: list[tuple[str, dict[str, object]]]) -> str:
+    lines = [f"{'endpoint':<28}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}  statuses"]
+    for name, r in rows:
+        lines.append(
+            f"{name:<28}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p95']:>9.1f}{r['p99']:>9.1f}  {r['statuses']}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--rate", type=float, default=100, help="offered load of the fixed-rate run")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the closed-loop pair; medians reported")
+    parser.add_argument("--loadgen", choices=["closed", "open"], help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.loadgen == "closed":
+        print(json.dumps(loadgen_closed(args.path, args.token, args.seconds, args.concurrency, args.seed)))
+        return
+    if args.loadgen == "open":
+        print(json.dumps(loadgen_open(args.path, args.token, args.seconds, args.rate, args.seed)))
+        return
+
+    var_dir = tempfile.mkdtemp(prefix="crm-bench-")
+    env = _env(var_dir)
+    _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+    _admin_sql(f"CREATE DATABASE {DB_NAME}")
+    server = None
+    try:
+        subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        seeded = subprocess.run(
+            [PYTHON, "-c", SEED], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        )
+        token = json.loads(seeded.stdout.strip().splitlines()[-1])["token"]
+        server = subprocess.Popen(  # noqa: S603
+            [GUNICORN, "crm.wsgi:application", "--workers", str(args.workers), "--bind", f"{HOST}:{PORT}",
+             "--log-level", "warning", "--access-logfile", "/dev/null", "--graceful-timeout", "5"],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        _wait_for_server()
+        # warm up every worker's connections and imports
+        _run_loadgen(
+            "closed",
+            "/api/v1/bench/reference/",
+            token,
+            argparse.Namespace(**{**vars(args), "seconds": 3}),
+            90,
+        )
+        _run_loadgen(
+            "closed", "/api/v1/leads/", token, argparse.Namespace(**{**vars(args), "seconds": 3}), 91
+        )
+
+        closed: dict[str, list[dict[str, object]]] = {"reference": [], "lead": []}
+        for round_ in range(args.rounds):
+            closed["reference"].append(
+                _run_loadgen("closed", "/api/v1/bench/reference/", token, args, 10 + round_)
+            )
+            closed["lead"].append(_run_loadgen("closed", "/api/v1/leads/", token, args, 20 + round_))
+        fixed = {
+            "reference": _run_loadgen("open", "/api/v1/bench/reference/", token, args, 30),
+            "lead": _run_loadgen("open", "/api/v1/leads/", token, args, 31),
+        }
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=15)
+        _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+
+    def median(runs: list[dict[str, object]]) -> dict[str, object]:
+        if len(runs) == 1:
+            return runs[0]
+        merged = {k: statistics.median(float(r[k]) for r in runs) for k in ("rps", "p50", "p95", "p99")}
+        return {**merged, "statuses": runs[-1]["statuses"]}
+
+    ref, lead = median(closed["reference"]), median(closed["lead"])
+    print(f"\nClosed loop, {args.concurrency} concurrent clients, {args.seconds:.0f} s each, "
+          f"gunicorn {args.workers} sync workers, production settings, PostgreSQL + Redis")  # fmt: skip
+    print(_table([("reference (one-row insert)", ref), ("lead create/merge", lead)]))
+    print(f"lead / reference throughput: {float(lead['rps']) / float(ref['rps']):.0%} (target >= 50%)")
+    print(f"\nOpen loop at {args.rate:.0f} requests/s offered, {args.seconds:.0f} s each")
+    print(_table([("reference (one-row insert)", fixed["reference"]), ("lead create/merge", fixed["lead"])]))
+    print(f"lead p99 at {args.rate:.0f} rps: {float(fixed['lead']['p99']):.1f} ms (target < 50 ms)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

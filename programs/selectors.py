@@ -1,0 +1,226 @@
+"""Reads of programs and their capacity, shaped once here for matching, pages and dashboards.
+
+Every function runs a constant number of queries whatever the number of programs:
+capacity comes from annotations (census join, and open holds counted through one filtered
+join grouped by program), and payers / specialties from one query each on the through tables.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import NamedTuple
+
+from django.db.models import Count, F, FilteredRelation, IntegerField, Min, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from programs.models import Program
+
+# Census only knows how many discharges are expected in the next 7 days, not when.
+DISCHARGE_HORIZON_DAYS = 7
+
+
+def programs_with_capacity(*, at: datetime | None = None) -> QuerySet[Program]:
+    """Active programs of active facilities, annotated with ``occupied_now``, ``held_now``,
+    ``free_now``, ``discharges_7d`` and ``next_hold_end`` (earliest end of an open hold).
+
+    Open holds are one filtered LEFT JOIN grouped by program (the partial index on open holds
+    serves the join), not a correlated subquery per program: measured 0.7 ms against 18 ms
+    for 300 programs on PostgreSQL.
+    """
+    now = at or timezone.now()
+    return (
+        Program.objects.filter(is_active=True, facility__is_active=True)
+        .alias(
+            open_holds=FilteredRelation(
+                "holds", condition=Q(holds__released_at__isnull=True, holds__held_until__gt=now)
+            )
+        )
+        .annotate(
+            occupied_now=Coalesce(F("census__occupied"), Value(0), output_field=IntegerField()),
+            discharges_7d=Coalesce(
+                F("census__expected_discharges_7d"), Value(0), output_field=IntegerField()
+            ),
+            held_now=Count("open_holds"),
+            next_hold_end=Min("open_holds__held_until"),
+        )
+        .annotate(
+            free_now=Greatest(
+                F("capacity") - F("occupied_now") - F("held_now"), Value(0), output_field=IntegerField()
+            )
+        )
+        .order_by("facility__name", "name", "pk")
+    )
+
+
+class ProgramFacts(NamedTuple):
+    """A program as matching sees it: plain immutable data, no lazy relations.
+
+    A named tuple rather than a frozen dataclass: built 300 times per match, and a frozen
+    dataclass pays one ``object.__setattr__`` per field.
+    """
+
+    id: int
+    name: str
+    facility_id: int
+    facility_name: str
+    facility_state: str
+    latitude: float | None
+    longitude: float | None
+    setting: str
+    capacity_kind: str
+    capacity: int
+    level_id: int
+    level_code: str
+    level_name: str
+    level_edition: str
+    intensity: Decimal
+    withdrawal_management: bool
+    min_age: int
+    max_age: int | None
+    gender: str
+    payer_ids: frozenset[int]
+    payer_names: dict[int, str]
+    accepts_self_pay: bool
+    specialties: frozenset[str]
+    free_now: int
+    next_free_on: date | None
+    next_free_because: str
+
+    @property
+    def unit(self) -> str:
+        return "bed" if self.capacity_kind == Program.CapacityKind.BEDS else "slot"
+
+
+def next_free_date(
+    *, free_now: int, next_hold_end: datetime | None, discharges_7d: int, today: date
+) -> tuple[date | None, str]:
+    """When the next bed or slot frees: today when one is free, else the earliest known date."""
+    if free_now > 0:
+        return today, ""
+    options: list[tuple[date, str]] = []
+    if next_hold_end is not None:
+        options.append((timezone.localdate(next_hold_end), "a hold ends"))
+    if discharges_7d > 0:
+        options.append((today + timedelta(days=DISCHARGE_HORIZON_DAYS), "expected discharge within 7 days"))
+    if not options:
+        return None, ""
+    return min(options)
+
+
+def program_facts_active(
+    *, at: datetime | None = None, payer_ids: Collection[int] | None = None
+) -> list[ProgramFacts]:
+    """Every active program with its level, facility, payers, specialties and capacity (3 queries).
+
+    With ``payer_ids`` only those payers (and self-pay ones) are loaded into ``payer_ids`` /
+    ``payer_names``: matching asks about one payer, not the whole contract list.
+    """
+    now = at or timezone.now()
+    today = timezone.localdate(now)
+    # Tuples, not dicts or model instances: this runs on every screening read and save.
+    rows = programs_with_capacity(at=now).values_list(  # type: ignore[misc]  # annotations the stubs cannot see
+        "id",
+        "name",
+        "setting",
+        "capacity_kind",
+        "capacity",
+        "min_age",
+        "max_age",
+        "gender",
+        "free_now",
+        "discharges_7d",
+        "next_hold_end",
+        "facility_id",
+        "facility__name",
+        "facility__state",
+        "facility__latitude",
+        "facility__longitude",
+        "level_of_care_id",
+        "level_of_care__code",
+        "level_of_care__name",
+        "level_of_care__edition",
+        "level_of_care__intensity",
+        "level_of_care__withdrawal_management",
+    )
+    # Same filter as the programs (a join, not a list of ids: cheaper to build and to plan).
+    active = {"program__is_active": True, "program__facility__is_active": True}
+    payers: dict[int, dict[int, str]] = defaultdict(dict)
+    self_pay: set[int] = set()
+    accepted_rows = Program.accepted_payers.through.objects.filter(**active)
+    if payer_ids is not None:
+        accepted_rows = accepted_rows.filter(Q(payer_id__in=list(payer_ids)) | Q(payer__is_self_pay=True))
+    for program_id, payer_id, payer_name, is_self_pay in accepted_rows.values_list(
+        "program_id", "payer_id", "payer__name", "payer__is_self_pay"
+    ):
+        payers[program_id][payer_id] = payer_name
+        if is_self_pay:
+            self_pay.add(program_id)
+    specialties: dict[int, set[str]] = defaultdict(set)
+    for program_id, code in Program.specialties.through.objects.filter(**active).values_list(
+        "program_id", "specialty__code"
+    ):
+        specialties[program_id].add(code)
+    facts = []
+    for (
+        pk,
+        name,
+        setting,
+        capacity_kind,
+        capacity,
+        min_age,
+        max_age,
+        gender,
+        free_now,
+        discharges_7d,
+        next_hold_end,
+        facility_id,
+        facility_name,
+        facility_state,
+        latitude,
+        longitude,
+        level_id,
+        level_code,
+        level_name,
+        level_edition,
+        intensity,
+        level_wm,
+    ) in rows:
+        next_on, because = next_free_date(
+            free_now=free_now, next_hold_end=next_hold_end, discharges_7d=discharges_7d, today=today
+        )
+        accepted = payers.get(pk, {})
+        facts.append(
+            ProgramFacts(
+                id=pk,
+                name=name,
+                facility_id=facility_id,
+                facility_name=facility_name,
+                facility_state=facility_state,
+                latitude=float(latitude) if latitude is not None else None,
+                longitude=float(longitude) if longitude is not None else None,
+                setting=setting,
+                capacity_kind=capacity_kind,
+                capacity=capacity,
+                level_id=level_id,
+                level_code=level_code,
+                level_name=level_name,
+                level_edition=level_edition,
+                intensity=intensity,
+                withdrawal_management=level_wm,
+                min_age=min_age,
+                max_age=max_age,
+                gender=gender,
+                payer_ids=frozenset(accepted),
+                payer_names=accepted,
+                accepts_self_pay=pk in self_pay,
+                specialties=frozenset(specialties.get(pk, ())),
+                free_now=free_now,
+                next_free_on=next_on,
+                next_free_because=because,
+            )
+        )
+    return facts

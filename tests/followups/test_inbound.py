@@ -1,0 +1,188 @@
+"""The SMS webhook: signatures, replays, STOP and free-text refusals, HELP, replies, status callbacks."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+
+from admissions.followups import followup_deliver, followups_claim_due
+from admissions.messaging.models import InboundMessage, OutboundMessage
+from admissions.messaging.services import cadences_plan, inbound_meaning
+from admissions.messaging.webhooks import webhook_signature
+from admissions.models import ContactConsent, FollowUp, InquiryEvent
+from tests.followups.helpers import web_lead
+from tests.followups.sinks import AUTH_TOKEN
+from workers.channels import default_channels
+
+STOP_VARIANTS = [
+    "STOP", "stop", "Stop.", "  sToP!! ", "STOP ALL", "quit", "END", "Revoke", "OPT OUT", "opt-out", "optout",
+    "Cancel", "UNSUBSCRIBE", "unsubscribe.", "S T O P", "Stop please",
+    "don't text me", "Do not text me again", "stop texting me", "Please stop messaging me",
+    "leave me alone", "Remove me from your list", "wrong number", "Don’t contact me",
+]  # fmt: skip
+NOT_REFUSALS = [
+    "Can you call me tomorrow?", "I stopped by yesterday", "Yes please call", "The end of the week works",
+    "Is it OK to cancel the appointment on Monday and come Tuesday?", "thanks",
+]  # fmt: skip
+
+
+def _post(client: Client, name: str, data: dict[str, str], *, token: str = AUTH_TOKEN) -> object:
+    path = reverse(f"messaging:{name}")
+    signature = webhook_signature(url=f"{settings.CRM_PUBLIC_URL}{path}", params=data, auth_token=token)
+    return client.post(path, data, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+def _inbound(client: Client, inquiry, body: str, sid: str = "SM1"):  # type: ignore[no-untyped-def]
+    data = {"MessageSid": sid, "From": str(inquiry.person.phone), "To": "+18135550199", "Body": body}
+    return _post(client, "sms-inbound", data)
+
+
+@pytest.fixture
+def lead(facility, sms_api, always_open):  # type: ignore[no-untyped-def]
+    inquiry = web_lead(facility)
+    cadences_plan()
+    return inquiry
+
+
+@pytest.mark.parametrize("text", STOP_VARIANTS)
+def test_stop_variants_are_opt_outs(text):
+    assert inbound_meaning(text) == InboundMessage.Meaning.OPT_OUT
+
+
+@pytest.mark.parametrize("text", NOT_REFUSALS)
+def test_ordinary_replies_are_not_opt_outs(text):
+    assert inbound_meaning(text) == InboundMessage.Meaning.REPLY
+
+
+@pytest.mark.parametrize("text", ["HELP", "help", " Help! ", "INFO"])
+def test_help_variants(text):
+    assert inbound_meaning(text) == InboundMessage.Meaning.HELP
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", ["STOP", "Stop texting me", "opt-out"])
+def test_stop_reply_revokes_consent_cancels_pending_and_confirms_once(client, lead, text):
+    pending = list(lead.followups.filter(channel__in=["sms", "email"]).values_list("pk", flat=True))
+    assert len(pending) == 2
+    response = _inbound(client, lead, text)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/xml"
+    consents = ContactConsent.objects.filter(person=lead.person)
+    assert consents.count() == 2
+    assert all(c.revoked_at is not None and c.revocation_source.startswith("text reply") for c in consents)
+    lead.person.refresh_from_db()
+    assert lead.person.ok_to_text is False
+    assert set(FollowUp.objects.filter(pk__in=pending).values_list("state", flat=True)) == {"cancelled"}
+    confirmations = lead.followups.filter(kind=FollowUp.Kind.OPT_OUT_CONFIRMATION)
+    assert confirmations.count() == 1
+    # a second STOP (or a resend) changes nothing and confirms nothing more
+    assert _inbound(client, lead, "STOP", sid="SM2").status_code == 200
+    assert confirmations.count() == 1
+    # the single confirmation is sent even though consent is gone, and says nothing revealing
+    confirmation = confirmations.get()
+    followups_claim_due()
+    assert followup_deliver(followup_id=confirmation.pk, channels=default_channels()) == FollowUp.State.DONE
+    assert len(lead.person.outbound_messages.all()) == 1
+    # the inbound texts are on the timeline
+    inbound_events = InquiryEvent.objects.filter(inquiry=lead, kind="message", data__direction="inbound")
+    assert [e.body for e in inbound_events.order_by("pk")] == [text, "STOP"]
+
+
+@pytest.mark.django_db
+def test_nothing_automated_goes_out_after_stop(client, lead, sms_api):
+    ack = lead.followups.get(channel="sms")
+    followups_claim_due()  # claimed before the STOP arrives: the send-time check under lock refuses it
+    _inbound(client, lead, "STOP")
+    assert followup_deliver(followup_id=ack.pk, channels=default_channels()) == "not queued"
+    ack.refresh_from_db()
+    assert ack.state == FollowUp.State.CANCELLED
+
+
+@pytest.mark.django_db
+def test_help_gets_a_help_reply(client, lead, sms_api):
+    assert _inbound(client, lead, "HELP").status_code == 200
+    reply = lead.followups.get(kind=FollowUp.Kind.HELP_REPLY)
+    followups_claim_due()
+    assert followup_deliver(followup_id=reply.pk, channels=default_channels()) == FollowUp.State.DONE
+    bodies = [m["Body"] for m in sms_api.messages()]
+    assert bodies == ["Harbor Health: for help call (813) 555-0100. Reply STOP to opt out of texts."]
+    assert ContactConsent.objects.filter(person=lead.person, revoked_at__isnull=True).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_reply_stops_the_cadence_and_alerts_the_coordinator(client, lead):
+    assert _inbound(client, lead, "Yes, please call me after 5").status_code == 200
+    acks = lead.followups.filter(kind=FollowUp.Kind.ACKNOWLEDGEMENT)
+    assert set(acks.values_list("state", "outcome")) == {("cancelled", "the person replied")}
+    alert = InquiryEvent.objects.get(inquiry=lead, kind="note", data__alert=True)
+    assert alert.body == "The person replied by text: please follow up."
+    assert ContactConsent.objects.filter(person=lead.person, revoked_at__isnull=True).count() == 2
+
+
+@pytest.mark.django_db
+def test_bad_signature_is_refused_and_changes_nothing(client, lead):
+    data = {"MessageSid": "SM9", "From": str(lead.person.phone), "To": "+18135550199", "Body": "STOP"}
+    forged = _post(client, "sms-inbound", data, token="not-the-token")
+    assert forged.status_code == 403
+    missing = client.post(reverse("messaging:sms-inbound"), data)
+    assert missing.status_code == 403
+    tampered_path = reverse("messaging:sms-inbound")
+    signature = webhook_signature(
+        url=f"{settings.CRM_PUBLIC_URL}{tampered_path}", params=data, auth_token=AUTH_TOKEN
+    )
+    tampered = client.post(tampered_path, {**data, "Body": "hello"}, HTTP_X_TWILIO_SIGNATURE=signature)
+    assert tampered.status_code == 403
+    assert not InboundMessage.objects.exists()
+    assert ContactConsent.objects.filter(person=lead.person, revoked_at__isnull=True).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_replayed_message_sid_is_refused(client, lead):
+    assert _inbound(client, lead, "Yes call me", sid="SMreplay").status_code == 200
+    events = InquiryEvent.objects.filter(inquiry=lead, kind="message").count()
+    replay = _inbound(client, lead, "STOP", sid="SMreplay")
+    assert replay.status_code == 409
+    assert InboundMessage.objects.count() == 1
+    assert InquiryEvent.objects.filter(inquiry=lead, kind="message").count() == events
+    assert ContactConsent.objects.filter(person=lead.person, revoked_at__isnull=True).count() == 2
+
+
+@pytest.mark.django_db
+def test_unknown_sender_is_recorded_without_a_person(client, db, sms_api):
+    data = {"MessageSid": "SMx", "From": "+12125550123", "To": "+18135550199", "Body": "STOP"}
+    assert _post(client, "sms-inbound", data).status_code == 200
+    inbound = InboundMessage.objects.get()
+    assert (inbound.person, inbound.inquiry, inbound.meaning) == (None, None, "opt_out")
+
+
+@pytest.mark.django_db
+def test_webhook_query_budget(client, lead, django_assert_max_num_queries):
+    # duplicate check, person lock, inquiry, inbound row (savepoint), timeline, revoke, stop texting,
+    # cancel pending, confirmation row: a fixed number however many follow-ups or consents there are
+    with django_assert_max_num_queries(14):
+        assert _inbound(client, lead, "STOP").status_code == 200
+    with django_assert_max_num_queries(12):  # the same, with a coordinator alert instead of the revocation
+        assert _inbound(client, lead, "When can I come in?", sid="SM2").status_code == 200
+    with django_assert_max_num_queries(4):  # a replay stops at the duplicate check
+        assert _inbound(client, lead, "When can I come in?", sid="SM2").status_code == 409
+
+
+@pytest.mark.django_db
+def test_status_callback_records_delivery_and_never_goes_backwards(client, lead, sms_api):
+    ack = lead.followups.get(channel="sms")
+    followups_claim_due()
+    followup_deliver(followup_id=ack.pk, channels=default_channels())
+    message = OutboundMessage.objects.get(followup=ack)
+    sid = message.provider_message_id
+    assert _post(client, "sms-status", {"MessageSid": sid, "MessageStatus": "delivered"}).status_code == 204
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    assert _post(client, "sms-status", {"MessageSid": sid, "MessageStatus": "sent"}).status_code == 204
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    forged = client.post(reverse("messaging:sms-status"), {"MessageSid": sid, "MessageStatus": "failed"})
+    assert forged.status_code == 403
+    message.refresh_from_db()
+    assert message.status == "delivered"

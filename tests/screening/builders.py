@@ -1,0 +1,56 @@
+"""Building pre-screen answers the way a coordinator fills them in on a call."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+LAST_NIGHT = "2026-11-23T21:00:00-05:00"
+THIS_MORNING = "2026-11-24T07:30:00-05:00"
+
+
+def all_clear() -> dict[str, Any]:
+    """Every safety item answered "no": a complete screen with nothing used."""
+    return {
+        "emergency": {
+            "overdose_now": False,
+            "seizure_now": False,
+            "chest_pain": False,
+            "confused_now": False,
+            "fever_rigidity": False,
+        },
+        "use": {"substances_30d": []},
+        "withdrawal": {
+            "past_seizures": False,
+            "past_dts": False,
+            "past_hallucinations": False,
+            "symptoms_now": False,
+        },
+        "medical": {"pregnant": "no", "baclofen_pump": False},
+        "psychiatric": {"psychosis_now": False, "severe_symptoms": False},
+        "suicide": {"wish_dead": False, "thoughts": False, "recent_behaviour": False},
+    }
+
+
+def use(
+    code: str,
+    days: int,
+    amount: float,
+    unit: str,
+    *,
+    last: str = LAST_NIGHT,
+    **extra: Any,
+) -> tuple[str, dict[str, Any]]:
+    """One substance row of the grid."""
+    return code, {"days_used_30": days, "amount_per_day": amount, "unit": unit, "last_use": last, **extra}
+
+
+def screen(*uses: tuple[str, dict[str, Any]], **sections: dict[str, Any]) -> dict[str, Any]:
+    """A complete screen: all clear, plus the substances used and any section overrides."""
+    answers = all_clear()
+    for code, row in uses:
+        answers["use"]["substances_30d"].append(code)
+        answers.setdefault("substances", {})[code] = row
+    for name, items in sections.items():
+        answers.setdefault(name, {}).update(copy.deepcopy(items))
+    return answers
