@@ -249,6 +249,8 @@ class Inquiry(models.Model):
             models.Index(fields=["facility", "stage", "created_at"], name="inquiry_queue_idx"),
             models.Index(fields=["assigned_to", "stage"], name="inquiry_owner_idx"),
             models.Index(fields=["created_at"], name="inquiry_created_idx"),
+            # the dashboards' rollup refresh finds changed inquiries by this
+            models.Index(fields=["stage_changed_at"], name="inquiry_stage_changed_idx"),
             models.Index(fields=["lead_source", "created_at"], name="inquiry_source_idx"),
         ]
         constraints = [

@@ -22,6 +22,22 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CRM_REQUIRE_SERVICES=1 needs REDIS_URL pointing at Redis.")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Transactional tests restore the rows migrations seed (roles, catalogues, cadences).
+
+    Their reset empties every table; without serialized rollback the next
+    transactional test would run without the level catalogue or the role groups.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+            {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))
+        )
+        if transactional:
+            kwargs = {**(marker.kwargs if marker else {}), "transaction": True, "serialized_rollback": True}
+            item.add_marker(pytest.mark.django_db(**kwargs), append=False)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres") and not settings.USING_POSTGRES:
         needs_service("PostgreSQL (set DATABASE_URL)")
