@@ -211,7 +211,7 @@ def _render(r: dict[str, Any]) -> str:
         "",
         f"`bench/dashboards.py`, PostgreSQL, Django test client, {cpu} cores, "
         f"load average {load:.1f} at the end "
-        "(other engineers' jobs were running: treat figures as upper bounds).",
+        "(other load on the machine inflates every figure).",
         "",
     ]
     if r.get("seed_seconds"):
