@@ -32,6 +32,7 @@ from django.db.models import NOT_PROVIDED, Max
 from django.utils import timezone
 
 from admissions.followup_policy import NEW_INQUIRY_CADENCE
+from admissions.followups import alert_text
 from admissions.models import (
     Caller,
     Campaign,
@@ -47,6 +48,7 @@ from admissions.models import (
     Touch,
 )
 from admissions.pipeline import OPEN_STAGES, STAGE_TIMESTAMP_FIELD, LostReason, Stage
+from admissions.services import TOUCH_ATTRIBUTION_FIELDS
 from crm.models import Facility, User
 from crm.roles import Role
 from programs.models import CapacityHold, Census, LevelOfCare, Payer, Program, Specialty
@@ -915,15 +917,7 @@ _TOUCH_COLS = (
     "lead_source_id",
     "campaign_id",
     "referral_partner_id",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "gclid",
-    "landing_page",
-    "referrer",
-    "call_tracking_id",
+    *TOUCH_ATTRIBUTION_FIELDS,
 )
 _POLICY_COLS = (
     "inquiry_id",
@@ -2194,7 +2188,7 @@ class _InquiryGenerator:
                     None,
                     "follow-up",
                     data=("followup", str(kind)),
-                    body=_ALERT_BODY[kind],
+                    body=alert_text(kind=kind, minutes=(finished - created) // 60),
                 )
             else:
                 b.followups.append(
@@ -2211,13 +2205,6 @@ class _InquiryGenerator:
                         "",
                     )
                 )
-
-
-_ALERT_BODY: dict[str, str] = {
-    FollowUp.Kind.COORDINATOR_ALERT: "No contact attempt yet: please call the person now.",
-    FollowUp.Kind.MANAGER_ESCALATION: "Escalated to the manager: no contact attempt yet.",
-    FollowUp.Kind.CALL_TASK: "Call task: try to reach the person now.",
-}
 
 
 def _day_epoch(d: date) -> int:

@@ -132,6 +132,11 @@ _ALERT_TEXT = {
 }
 
 
+def alert_text(*, kind: str, minutes: int) -> str:
+    """The timeline note a staff follow-up posts, ``minutes`` after the inquiry arrived."""
+    return _ALERT_TEXT[FollowUp.Kind(kind)].format(minutes=minutes)
+
+
 def followup_deliver(
     *, followup_id: int, channels: Channels | None = None, now: datetime | None = None
 ) -> str:
@@ -185,7 +190,7 @@ def _task_deliver(*, followup_id: int) -> str:
             inquiry=inquiry,
             kind=InquiryEvent.Kind.NOTE,
             actor_label="follow-up",
-            body=_ALERT_TEXT[FollowUp.Kind(followup.kind)].format(minutes=minutes),
+            body=alert_text(kind=followup.kind, minutes=minutes),
             data={"followup": followup.pk, "kind": followup.kind, "alert": True},
         )
         cadence_repeat(followup=followup)

@@ -76,7 +76,7 @@ class TouchData:
     utm: dict[str, str] = field(default_factory=dict)
 
 
-_TOUCH_FIELDS = (
+TOUCH_ATTRIBUTION_FIELDS = (
     "utm_source",
     "utm_medium",
     "utm_campaign",
@@ -98,7 +98,7 @@ def touch_add(*, inquiry: Inquiry, touch: TouchData, at: datetime | None = None)
         lead_source=touch.lead_source,
         campaign=touch.campaign,
         referral_partner=touch.referral_partner,
-        **{k: v for k, v in touch.utm.items() if k in _TOUCH_FIELDS and v},
+        **{k: v for k, v in touch.utm.items() if k in TOUCH_ATTRIBUTION_FIELDS and v},
     )
 
 

@@ -7,6 +7,7 @@ write lands in the audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -273,6 +274,24 @@ def _invalid(exc: ScreeningError) -> ValidationError:
     return ValidationError({exc.field: [str(exc)]})
 
 
+def _act_on_latest(
+    request: Request,
+    inquiry_id: int,
+    input_serializer: type[serializers.Serializer],
+    action: Callable[[Screening, dict[str, Any]], Screening],
+) -> Response:
+    """Validate the body, run one service on the latest screening, answer with the result."""
+    screening = _screening_of(request, inquiry_id)
+    data = input_serializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        screening = action(screening, data.validated_data)
+    except ScreeningError as exc:
+        raise _invalid(exc) from None
+    screening = screening_latest(inquiry_id=inquiry_id) or screening
+    return _render(screening, screening_matches(screening=screening))
+
+
 SCREENING_EXAMPLE_REQUEST = {
     "answers": {
         "emergency": {
@@ -477,21 +496,18 @@ class ScreeningSignoffApi(APIView):
         tags=["screening"],
     )
     def post(self, request: Request, inquiry_id: int) -> Response:
-        screening = _screening_of(request, inquiry_id)
-        data = SignoffInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            screening = screening_signoff(
+        return _act_on_latest(
+            request,
+            inquiry_id,
+            SignoffInputSerializer,
+            lambda screening, data: screening_signoff(
                 screening=screening,
-                level=data.validated_data["level"],
-                note=data.validated_data["note"],
+                level=data["level"],
+                note=data["note"],
                 actor=request.user,  # type: ignore[arg-type]
                 request=request._request,
-            )
-        except ScreeningError as exc:
-            raise _invalid(exc) from None
-        screening = screening_latest(inquiry_id=inquiry_id) or screening
-        return _render(screening, screening_matches(screening=screening))
+            ),
+        )
 
 
 class ScreeningMatchOverrideApi(APIView):
@@ -520,18 +536,15 @@ class ScreeningMatchOverrideApi(APIView):
         tags=["screening"],
     )
     def post(self, request: Request, inquiry_id: int) -> Response:
-        screening = _screening_of(request, inquiry_id)
-        data = OverrideInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            screening = match_override(
+        return _act_on_latest(
+            request,
+            inquiry_id,
+            OverrideInputSerializer,
+            lambda screening, data: match_override(
                 screening=screening,
-                program=data.validated_data["program"],
-                reason=data.validated_data["reason"],
+                program=data["program"],
+                reason=data["reason"],
                 actor=request.user,  # type: ignore[arg-type]
                 request=request._request,
-            )
-        except ScreeningError as exc:
-            raise _invalid(exc) from None
-        screening = screening_latest(inquiry_id=inquiry_id) or screening
-        return _render(screening, screening_matches(screening=screening))
+            ),
+        )
