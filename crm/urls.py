@@ -11,6 +11,8 @@ admin.site.site_title = "Admissions CRM"
 
 urlpatterns = [
     path("", admissions_views.open_inquiries, name="home"),
+    path("", include("admissions.urls")),
+    path("", include("admissions.screening.ui_urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
