@@ -484,6 +484,7 @@ class FollowUp(models.Model):
         COORDINATOR_ALERT = "coordinator_alert", "Alert the coordinator: no contact attempt yet"
         MANAGER_ESCALATION = "manager_escalation", "Escalate to the manager: no contact attempt yet"
         CALL_TASK = "call_task", "Call task"
+        CALLBACK = "callback", "Call-back a coordinator scheduled"
         ACKNOWLEDGEMENT = "acknowledgement", "Acknowledge a new inquiry"
         ADMISSION_REMINDER = "admission_reminder", "Reminder before a scheduled admission"
         NURTURE_TOUCH = "nurture_touch", "Nurture touch"
