@@ -125,6 +125,7 @@ _ALERT_TEXT = {
     FollowUp.Kind.COORDINATOR_ALERT: "No contact attempt {minutes} minutes after the inquiry arrived.",
     FollowUp.Kind.MANAGER_ESCALATION: "Escalated to the manager: no contact attempt after {minutes} minutes.",
     FollowUp.Kind.CALL_TASK: "Call task: try to reach the person now.",
+    FollowUp.Kind.CALLBACK: "Scheduled call-back: call the person now.",
     FollowUp.Kind.REFERRAL_CHECK_IN: "Check in: did the person reach the provider they were referred to?",
     FollowUp.Kind.NURTURE_TOUCH: "Nurture: time for a check-in call.",
     FollowUp.Kind.ADMISSION_REMINDER: "Admission coming up: confirm the person's arrival.",
