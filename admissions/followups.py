@@ -1,93 +1,107 @@
-"""Claiming and carrying out follow-ups. Called by the worker tasks in ``workers.tasks``.
+"""Starting and carrying out follow-ups. Called by the worker tasks in ``workers.tasks``.
 
-PostgreSQL is the record: a row is SCHEDULED until due, QUEUED (with a lease)
-while a task carries its id, then DONE, CANCELLED, BLOCKED or FAILED. A lost
-task (worker killed, Redis restarted) leaves its row QUEUED; when the lease
-runs out the dispatcher claims it again. Each start of a delivery counts an
-attempt (committed before sending), so a message that keeps crashing its
-worker ends FAILED after ``FOLLOWUP_MAX_ATTEMPTS`` instead of looping for ever.
+PostgreSQL is the record: a row is SCHEDULED until due, then leased to the
+broker by the dispatcher (``workers.dispatch``), QUEUED with a run lease once a
+worker starts it, then DONE, CANCELLED, BLOCKED or FAILED. A lost task (worker
+killed, Redis restarted) leaves its lease to run out; the dispatcher then claims
+the row again. Each start counts an attempt (committed before anything is
+sent), so a message that keeps crashing its worker ends FAILED after
+``FOLLOWUP_MAX_ATTEMPTS`` instead of looping for ever.
 
-Messages are sent inside the transaction that holds the recipient's row lock;
-a crash after the provider accepted a message but before commit re-sends it
-with the same idempotency key, which the provider (or SMTP Message-ID) dedupes.
+A worker takes a batch of ids: it starts them in one statement and reads what
+does not decide anything (inquiry, facility, templates, program names) in a few
+queries for the whole batch. Each message is then sent in its own short
+transaction that holds the recipient's row lock while consent, quiet hours, the
+daily cap and the follow-up's state are read again and the message goes out; a
+crash after the provider accepted a message but before commit re-sends only
+that one message, with the same idempotency key, which the provider (or SMTP
+Message-ID) dedupes.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from admissions.followup_policy import STOPS_AFTER_FIRST_ATTEMPT
 from admissions.messaging.envelope import Channels, PermanentSendError, TransientSendError
-from admissions.messaging.models import OutboundMessage
-from admissions.messaging.services import cadence_repeat, envelope_build, message_decide
-from admissions.models import FollowUp, Inquiry, InquiryEvent, Person
+from admissions.messaging.models import (
+    InboundMessage,
+    MessageTemplate,
+    OutboundMessage,
+    facilities_forbidden_terms,
+)
+from admissions.messaging.services import (
+    SendFacts,
+    cadence_repeat,
+    envelope_build,
+    message_decide,
+    recipient_address,
+    templates_for,
+)
+from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import inquiry_event
 
 log = logging.getLogger(__name__)
+
+# The person fields the send-time rules read; the rest of the row is not loaded.
+_PERSON_FIELDS = ("first_name", "phone", "email", "state", "time_zone", "ok_to_text")
 
 
 def lease() -> timedelta:
     return timedelta(seconds=settings.FOLLOWUP_LEASE_SECONDS)
 
 
-def followups_claim_due(*, limit: int = 500, now: datetime | None = None) -> list[int]:
-    """Move due rows (and queued rows whose lease ran out) to QUEUED; returns their ids.
+def followups_start(*, ids: list[int], now: datetime | None = None) -> list[int]:
+    """Count an attempt and take a run lease for each startable row; committed before anything is sent.
 
-    Safe when several dispatchers race: on PostgreSQL rows are locked with
-    SKIP LOCKED; on SQLite the IMMEDIATE transaction serialises writers. Both
-    branches require ``due_at <= now`` so the partial index on ``due_at`` is
-    read only as far as the due rows go, however many rows are scheduled later.
+    Startable: SCHEDULED and due, or QUEUED with a run lease that ran out.
+    Counting here rather than at claim time means time spent waiting in the
+    queue is not an attempt, while a worker killed mid-send still used one.
+    Rows locked by another worker are skipped (it is running them).
     """
     now = now or timezone.now()
-    due = Q(due_at__lte=now) & (
-        Q(state=FollowUp.State.SCHEDULED) | Q(state=FollowUp.State.QUEUED, lease_until__lt=now)
+    startable = Q(state=FollowUp.State.SCHEDULED, due_at__lte=now) | Q(
+        state=FollowUp.State.QUEUED, lease_until__lt=now
     )
-    # Keep the broker's backlog shorter than a lease, or rows waiting in the queue would be
-    # claimed again before a worker reaches them. Queued rows are always due, hence due_at here.
-    in_flight = FollowUp.objects.filter(
-        due_at__lte=now, state=FollowUp.State.QUEUED, lease_until__gte=now
-    ).count()
-    limit = min(limit, settings.FOLLOWUP_MAX_IN_FLIGHT - in_flight)
-    if limit <= 0:
-        return []
     with transaction.atomic():
-        rows = FollowUp.objects.filter(due).order_by("due_at")
-        if connection.features.has_select_for_update_skip_locked:
-            rows = rows.select_for_update(skip_locked=True)
-        claimed = list(rows.values_list("pk", "attempts")[:limit])
-        exhausted = [pk for pk, attempts in claimed if attempts >= settings.FOLLOWUP_MAX_ATTEMPTS]
-        ids = [pk for pk, attempts in claimed if attempts < settings.FOLLOWUP_MAX_ATTEMPTS]
-        if exhausted:
-            _give_up(ids=exhausted, now=now, why=f"gave up after {settings.FOLLOWUP_MAX_ATTEMPTS} attempts")
-        if ids:
-            FollowUp.objects.filter(pk__in=ids).update(state=FollowUp.State.QUEUED, lease_until=now + lease())
-    return ids
+        started = list(
+            FollowUp.objects.select_for_update(skip_locked=True)
+            .filter(startable, pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if started:
+            FollowUp.objects.filter(pk__in=started).update(
+                state=FollowUp.State.QUEUED, attempts=F("attempts") + 1, lease_until=now + lease()
+            )
+    order = {pk: n for n, pk in enumerate(ids)}
+    return sorted(started, key=order.__getitem__)
 
 
 def followup_start(*, followup_id: int, now: datetime | None = None) -> bool:
-    """Count an attempt and renew the lease as a worker starts; committed before anything is sent.
+    """``followups_start`` for one row: True if this worker may run it now."""
+    return followups_start(ids=[followup_id], now=now) == [followup_id]
 
-    Counting here rather than at claim time means time spent waiting in the
-    queue is not an attempt, while a worker killed mid-send still used one.
-    """
-    now = now or timezone.now()
-    return (
-        FollowUp.objects.filter(pk=followup_id, state=FollowUp.State.QUEUED).update(
-            attempts=F("attempts") + 1, lease_until=now + lease()
-        )
-        == 1
+
+def followups_release(*, ids: list[int]) -> int:
+    """Hand started rows back untried (a batch ran out of time): due again now, attempt refunded."""
+    return FollowUp.objects.filter(pk__in=ids, state=FollowUp.State.QUEUED).update(
+        state=FollowUp.State.SCHEDULED, lease_until=None, attempts=F("attempts") - 1
     )
 
 
-def _give_up(*, ids: list[int], now: datetime, why: str) -> None:
+def followups_give_up(*, ids: list[int], now: datetime, why: str) -> None:
+    """End these follow-ups FAILED, with their messages, visibly."""
     FollowUp.objects.filter(pk__in=ids).update(
         state=FollowUp.State.FAILED, finished_at=now, outcome=why[:120], lease_until=None
     )
@@ -138,31 +152,66 @@ def alert_text(*, kind: str, minutes: int) -> str:
     return _ALERT_TEXT[FollowUp.Kind(kind)].format(minutes=minutes)
 
 
+@dataclass
+class _Batch:
+    """What a worker reads once for a whole batch: nothing here decides whether a message may go."""
+
+    rows: dict[int, FollowUp]
+    templates: dict[tuple[int, str], MessageTemplate]
+    forbidden_terms: dict[int, list[str]]
+
+
+def _batch_read(ids: list[int]) -> _Batch:
+    rows = {
+        f.pk: f
+        for f in FollowUp.objects.filter(pk__in=ids).select_related(
+            "inquiry__facility", "inquiry__assigned_to", "cadence_step"
+        )
+    }
+    messages = [f for f in rows.values() if f.channel != FollowUp.Channel.TASK]
+    return _Batch(
+        rows=rows,
+        templates=templates_for(pairs={(f.inquiry.facility_id, f.template_code) for f in messages}),
+        forbidden_terms=facilities_forbidden_terms({f.inquiry.facility_id for f in messages}),
+    )
+
+
+def followups_deliver(
+    *, ids: list[int], channels: Channels | None = None, now: datetime | None = None
+) -> dict[int, str]:
+    """Start a batch of follow-ups and run each at most once: re-check under row locks, act, record.
+
+    Returns the outcome per id ("not queued" for ids another worker has or
+    that are no longer pending). Stops starting new messages after
+    ``FOLLOWUP_BATCH_SECONDS`` and hands the rest back, due at once.
+    """
+    deadline = time.monotonic() + settings.FOLLOWUP_BATCH_SECONDS
+    results = dict.fromkeys(ids, "not queued")
+    started = followups_start(ids=ids, now=now)
+    if not started:
+        return results
+    batch = _batch_read(started)
+    for n, pk in enumerate(started):
+        if time.monotonic() > deadline:
+            followups_release(ids=started[n:])
+            for rest in started[n:]:
+                results[rest] = "released"
+            break
+        followup = batch.rows[pk]
+        if followup.channel == FollowUp.Channel.TASK:
+            results[pk] = _task_deliver(followup_id=pk, known=followup)
+        elif channels is None:
+            raise ValueError("Sending a message needs channels (see workers.channels).")
+        else:
+            results[pk] = _message_deliver(known=followup, batch=batch, channels=channels, now=now)
+    return results
+
+
 def followup_deliver(
     *, followup_id: int, channels: Channels | None = None, now: datetime | None = None
 ) -> str:
-    """Run one follow-up at most once per claim: re-check under row locks, act, record the outcome."""
-    if not followup_start(followup_id=followup_id, now=now):
-        return "not queued"
-    peek = (
-        FollowUp.objects.filter(pk=followup_id).values_list("state", "channel", "inquiry__person_id").first()
-    )
-    if peek is None or peek[0] != FollowUp.State.QUEUED:
-        return "not queued"
-    if peek[1] == FollowUp.Channel.TASK:
-        return _task_deliver(followup_id=followup_id)
-    if channels is None:
-        raise ValueError("Sending a message needs channels (see workers.channels).")
-    return _message_deliver(followup_id=followup_id, person_id=peek[2], channels=channels, now=now)
-
-
-def _locked(followup_id: int) -> FollowUp | None:
-    return (
-        FollowUp.objects.select_for_update(of=("self",))
-        .select_related("inquiry__facility", "inquiry__assigned_to", "cadence_step")
-        .filter(pk=followup_id, state=FollowUp.State.QUEUED)
-        .first()
-    )
+    """Run one follow-up at most once per claim (``followups_deliver`` for a single id)."""
+    return followups_deliver(ids=[followup_id], channels=channels, now=now)[followup_id]
 
 
 def _finish(followup: FollowUp, state: str, outcome: str, now: datetime) -> str:
@@ -176,12 +225,19 @@ def _finish(followup: FollowUp, state: str, outcome: str, now: datetime) -> str:
     return state
 
 
-def _task_deliver(*, followup_id: int) -> str:
+def _task_deliver(*, followup_id: int, known: FollowUp) -> str:
     with transaction.atomic():
-        followup = _locked(followup_id)
+        followup = (
+            FollowUp.objects.select_for_update(of=("self",))
+            .select_related("inquiry")
+            .filter(pk=followup_id, state=FollowUp.State.QUEUED)
+            .first()
+        )
         if followup is None:
             return "not queued"  # another worker finished it, or it was cancelled
         inquiry = followup.inquiry
+        inquiry.facility = known.inquiry.facility
+        followup.cadence_step = known.cadence_step
         now = timezone.now()
         reason = _still_wanted(followup, inquiry)
         if reason:
@@ -198,28 +254,69 @@ def _task_deliver(*, followup_id: int) -> str:
         return _finish(followup, FollowUp.State.DONE, "alert posted", now)
 
 
-def _message_deliver(*, followup_id: int, person_id: int, channels: Channels, now: datetime | None) -> str:
+def _locked_message(*, known: FollowUp, person: Person) -> FollowUp | None:
+    """The follow-up, its inquiry and message as they are now, read after the person's lock is held.
+
+    Consent for the address the message would go to and whether the person
+    replied since it was planned come in the same statement, so everything the
+    send-time rules read is read under the lock.
+    """
+    address = recipient_address(person=person, inquiry=known.inquiry, medium=known.channel)
+    by_address = (
+        {"address__iexact": address} if known.channel == FollowUp.Channel.EMAIL else {"address": address}
+    )
+    consent = (
+        ContactConsent.objects.filter(
+            person_id=person.pk, medium=known.channel, revoked_at__isnull=True, **by_address
+        )
+        .order_by("-captured_at")
+        .values("pk")[:1]
+    )
+    replied = InboundMessage.objects.filter(person_id=person.pk, received_at__gte=OuterRef("created_at"))
+    followup = (
+        FollowUp.objects.select_for_update(of=("self",))
+        .select_related("inquiry", "message")
+        .filter(pk=known.pk, state=FollowUp.State.QUEUED)
+        .annotate(consent_id=Subquery(consent), replied=Exists(replied))
+        .first()
+    )
+    if followup is not None:
+        followup.inquiry.facility = known.inquiry.facility
+        followup.inquiry.assigned_to = known.inquiry.assigned_to
+        followup.cadence_step = known.cadence_step
+        followup.consent_address = address  # type: ignore[attr-defined]
+    return followup
+
+
+def _message_deliver(*, known: FollowUp, batch: _Batch, channels: Channels, now: datetime | None) -> str:
     with transaction.atomic():
         # Lock order: person, then follow-up (opt-out handling takes them in the same order).
-        person = Person.objects.select_for_update().get(pk=person_id)
-        followup = _locked(followup_id)
+        person = Person.objects.select_for_update().only(*_PERSON_FIELDS).get(pk=known.inquiry.person_id)
+        followup = _locked_message(known=known, person=person)
         if followup is None:
             return "not queued"
         inquiry = followup.inquiry
         now = now or timezone.now()
-        message = OutboundMessage.objects.filter(followup=followup).first()
-        decision = message_decide(followup=followup, person=person, now=now, message=message)
-        if decision.action == "cancel":
+        try:
+            message: OutboundMessage | None = followup.message
+        except OutboundMessage.DoesNotExist:
+            message = None
+        facts = SendFacts(
+            address=followup.consent_address,  # type: ignore[attr-defined]
+            consent_id=followup.consent_id,  # type: ignore[attr-defined]
+            replied=followup.replied,  # type: ignore[attr-defined]
+            template=batch.templates.get((inquiry.facility_id, followup.template_code)),
+            forbidden_terms=batch.forbidden_terms.get(inquiry.facility_id, []),
+        )
+        decision = message_decide(followup=followup, person=person, now=now, message=message, facts=facts)
+        if decision.action in ("cancel", "block"):
+            if decision.action == "block":
+                log.info("follow-up %s blocked: %s", followup.pk, decision.reason)
             if message is not None:
                 message.status, message.error = OutboundMessage.Status.BLOCKED, decision.reason[:200]
                 message.save(update_fields=["status", "error"])
-            return _finish(followup, FollowUp.State.CANCELLED, decision.reason, now)
-        if decision.action == "block":
-            log.info("follow-up %s blocked: %s", followup.pk, decision.reason)
-            if message is not None:
-                message.status, message.error = OutboundMessage.Status.BLOCKED, decision.reason[:200]
-                message.save(update_fields=["status", "error"])
-            return _finish(followup, FollowUp.State.BLOCKED, decision.reason, now)
+            state = FollowUp.State.CANCELLED if decision.action == "cancel" else FollowUp.State.BLOCKED
+            return _finish(followup, state, decision.reason, now)
         if decision.action == "defer":
             assert decision.until is not None  # noqa: S101
             FollowUp.objects.filter(pk=followup.pk).update(
@@ -233,7 +330,7 @@ def _message_deliver(*, followup_id: int, person_id: int, channels: Channels, no
             return "deferred"
         parts = decision.envelope_parts or {}
         if message is None:
-            message = OutboundMessage.objects.create(
+            message = OutboundMessage(
                 person=person,
                 inquiry=inquiry,
                 followup=followup,
@@ -258,7 +355,7 @@ def _message_deliver(*, followup_id: int, person_id: int, channels: Channels, no
                 str(error)[:200],
                 now,
             )
-            message.save(update_fields=["status", "error", "status_at", "to_address"])
+            message.save()
             followup.error = str(error)[:200]
             return _finish(followup, FollowUp.State.FAILED, "provider refused the message", now)
         message.provider_message_id = result.provider_message_id[:80]
@@ -267,14 +364,13 @@ def _message_deliver(*, followup_id: int, person_id: int, channels: Channels, no
         )
         message.sent_at = message.status_at = now
         message.error = ""
-        message.save(
-            update_fields=["provider_message_id", "status", "sent_at", "status_at", "error", "to_address"]
-        )
+        message.save()  # one INSERT for a new message (the row is written only once it went out)
+        sender = message.sent_by if message.sent_by_id else None
         inquiry_event(
             inquiry=inquiry,
             kind=InquiryEvent.Kind.MESSAGE,
-            actor=message.sent_by,
-            actor_label="" if message.sent_by_id else "follow-up",
+            actor=sender,
+            actor_label="" if sender else "follow-up",
             body=message.body if message.medium == "sms" else f"{message.subject}\n\n{message.body}",
             data={
                 "direction": "outbound",
@@ -292,10 +388,10 @@ def _message_deliver(*, followup_id: int, person_id: int, channels: Channels, no
 
 def _retry_later(followup: FollowUp, message: OutboundMessage, error: str, now: datetime) -> str:
     message.error = error[:200]
-    message.save(update_fields=["error", "to_address"])
+    message.save()
     if followup.attempts >= settings.FOLLOWUP_MAX_ATTEMPTS:
         followup.error = error[:200]
-        _give_up(ids=[followup.pk], now=now, why=f"gave up after {followup.attempts} attempts")
+        followups_give_up(ids=[followup.pk], now=now, why=f"gave up after {followup.attempts} attempts")
         return FollowUp.State.FAILED
     FollowUp.objects.filter(pk=followup.pk).update(
         state=FollowUp.State.SCHEDULED,

@@ -59,7 +59,7 @@ def seed_claim_rows(db: psycopg.Connection, *, total: int, due: int) -> None:
 def claim_cost(*, total: int, due: int, rounds: int = 5) -> tuple[float, str]:
     from django.db import connection
 
-    from admissions.followups import followups_claim_due
+    from workers.dispatch import followups_claim_due
 
     with psycopg.connect(f"{SERVER}/{DB}", autocommit=True) as db:
         seed_claim_rows(db, total=total, due=due)

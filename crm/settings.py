@@ -192,6 +192,10 @@ FOLLOWUP_MAX_IN_FLIGHT = env.int("FOLLOWUP_MAX_IN_FLIGHT", default=5000)  # queu
 FOLLOWUP_RETRY_BASE_SECONDS = env.int("FOLLOWUP_RETRY_BASE_SECONDS", default=30)
 FOLLOWUP_RETRY_MAX_SECONDS = env.int("FOLLOWUP_RETRY_MAX_SECONDS", default=3600)
 FOLLOWUP_PLAN_LOOKBACK_HOURS = env.int("FOLLOWUP_PLAN_LOOKBACK_HOURS", default=24)
+# A worker task carries up to this many follow-ups and stops starting new ones after this many
+# seconds (well under the task time limit), handing the rest back to be dispatched again.
+FOLLOWUP_BATCH_SIZE = env.int("FOLLOWUP_BATCH_SIZE", default=50)
+FOLLOWUP_BATCH_SECONDS = env.int("FOLLOWUP_BATCH_SECONDS", default=60)
 if not EMBEDDED_BROKER_FALLBACK and FOLLOWUP_LEASE_SECONDS >= int(_broker_options["visibility_timeout"]):  # type: ignore[call-overload]
     raise ImproperlyConfigured("FOLLOWUP_LEASE_SECONDS must be shorter than the broker visibility timeout.")
 

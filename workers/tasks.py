@@ -3,7 +3,8 @@
 Dependency direction: ``workers`` imports ``admissions`` and ``programs``
 services; admissions reaches back only through ``transaction.on_commit``
 callbacks that import this module lazily. Channels (email, SMS) live in
-``workers.channels`` and are passed into ``followup_deliver``.
+``workers.channels`` and are passed into ``followups_deliver``; the dispatcher's
+claim and its leases live in ``workers.dispatch``.
 
 Redis is never the only copy: a follow-up's state, due time and lease live in
 the database. Retries of message delivery are rows rescheduled in the database
@@ -17,13 +18,20 @@ import logging
 import socket
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from admissions.followups import followup_deliver, followups_claim_due
+from admissions.followups import followups_deliver
 from admissions.messaging.services import cadences_plan
 from programs.services import capacity_holds_expire as expire_holds
 from workers.channels import default_channels
+from workers.dispatch import (
+    dispatch_batches,
+    dispatch_leases_purge,
+    dispatch_leases_release,
+    followups_claim,
+)
 from workers.models import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -48,28 +56,38 @@ def capacity_holds_expire() -> int:
 
 @shared_task(name="workers.tasks.followups_dispatch", ignore_result=True)
 def followups_dispatch(batch: int = 500, max_batches: int = 20) -> int:
-    """Plan cadences for new triggers, claim due follow-ups and hand each id to ``followup_run``."""
+    """Plan cadences for new triggers, lease due follow-ups and hand them to ``followups_run`` in batches."""
     cadences_plan()
+    dispatch_leases_purge()
     total = 0
     for _ in range(max_batches):
-        ids = followups_claim_due(limit=batch)  # committed: the ids are QUEUED with a lease
-        for pk in ids:
-            followup_run.delay(pk)
-        total += len(ids)
-        if len(ids) < batch:
+        claimed = followups_claim(limit=batch)  # committed: the rows are leased to the broker
+        for ids in dispatch_batches(claimed, size=settings.FOLLOWUP_BATCH_SIZE):
+            followups_run.delay(ids)
+        total += len(claimed)
+        if len(claimed) < batch:
             break
     return total
 
 
 @shared_task(
-    name="workers.tasks.followup_run",
+    name="workers.tasks.followups_run",
     ignore_result=True,
-    autoretry_for=(OperationalError, InterfaceError),
+    autoretry_for=(OperationalError, InterfaceError),  # a database briefly away; rows keep their leases
     retry_backoff=2,
     retry_backoff_max=30,
     retry_jitter=True,
     max_retries=5,
 )
-def followup_run(followup_id: int) -> str:
-    """Carry out one follow-up after re-checking that it is still wanted."""
-    return followup_deliver(followup_id=followup_id, channels=default_channels())
+def followups_run(followup_ids: list[int]) -> int:
+    """Carry out a batch of follow-ups, each after re-checking under lock that it is still wanted."""
+    with default_channels() as channels:
+        results = followups_deliver(ids=[int(pk) for pk in followup_ids], channels=channels)
+    dispatch_leases_release(ids=list(results))
+    return sum(1 for outcome in results.values() if outcome != "not queued")
+
+
+@shared_task(name="workers.tasks.followup_run", ignore_result=True)
+def followup_run(followup_id: int) -> int:
+    """One follow-up (tasks published before batches existed are still in brokers after an upgrade)."""
+    return followups_run(followup_ids=[followup_id])

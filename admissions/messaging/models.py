@@ -25,6 +25,18 @@ def facility_forbidden_terms(facility: Facility | None) -> list[str]:
     return list(programs.values_list("name", flat=True))
 
 
+def facilities_forbidden_terms(facility_ids: set[int]) -> dict[int, list[str]]:
+    """``facility_forbidden_terms`` for several facilities in one query."""
+    from programs.models import Program  # noqa: PLC0415 - keep module import light for migrations
+
+    terms: dict[int, list[str]] = {pk: [] for pk in facility_ids}
+    for facility_id, name in Program.objects.filter(facility_id__in=facility_ids).values_list(
+        "facility_id", "name"
+    ):
+        terms[facility_id].append(name)
+    return terms
+
+
 class MessageTemplate(models.Model):
     """The words of an automated text or email. A facility's own template overrides the center-wide one."""
 

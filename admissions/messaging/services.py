@@ -99,6 +99,23 @@ def template_for(*, facility_id: int, code: str) -> MessageTemplate | None:
     return (own or found)[0] if found else None
 
 
+def templates_for(*, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], MessageTemplate]:
+    """``template_for`` for many (facility id, code) pairs in one query."""
+    if not pairs:
+        return {}
+    found = list(
+        MessageTemplate.objects.filter(
+            Q(facility_id__in={f for f, _ in pairs}) | Q(facility__isnull=True),
+            code__in={c for _, c in pairs},
+            is_active=True,
+        )
+    )
+    own = {(t.facility_id, t.code): t for t in found if t.facility_id is not None}
+    shared = {t.code: t for t in found if t.facility_id is None}
+    chosen = {(f, c): own.get((f, c)) or shared.get(c) for f, c in pairs}
+    return {pair: template for pair, template in chosen.items() if template is not None}
+
+
 def template_values(*, inquiry: Inquiry, person: Person) -> dict[str, str]:
     """The values of template variables for one inquiry."""
     facility = inquiry.facility
@@ -133,6 +150,22 @@ def unsubscribe_url(*, consent_id: int) -> str:
 
 
 @dataclass(frozen=True)
+class SendFacts:
+    """What a batch worker already read for one message, so ``message_decide`` need not query again.
+
+    ``consent_id`` and ``replied`` must be read under the person's row lock;
+    ``address`` is the address the consent was looked up for (if the message
+    goes elsewhere after all, the consent is looked up again).
+    """
+
+    address: str
+    consent_id: int | None
+    replied: bool
+    template: MessageTemplate | None
+    forbidden_terms: list[str]
+
+
+@dataclass(frozen=True)
 class Decision:
     action: Literal["send", "defer", "block", "cancel"]
     reason: str = ""
@@ -140,7 +173,7 @@ class Decision:
     envelope_parts: dict[str, str] | None = None
 
 
-def _still_wanted_message(followup: FollowUp, inquiry: Inquiry) -> str:
+def _still_wanted_message(followup: FollowUp, inquiry: Inquiry, replied: bool | None = None) -> str:
     """Why an automated message should not go any more, or ""."""
     kind = followup.kind
     if kind in DIRECT_REPLIES or kind == FollowUp.Kind.COORDINATOR_TEXT:
@@ -156,9 +189,10 @@ def _still_wanted_message(followup: FollowUp, inquiry: Inquiry) -> str:
     }.get(FollowUp.Kind(kind))
     if stage_of is not None and (inquiry.stage != stage_of or inquiry.stage_changed_at > followup.created_at):
         return f"inquiry is {inquiry.stage} since this was planned"
-    if (
-        kind in STOPPED_BY_REPLY
-        and InboundMessage.objects.filter(
+    if kind in STOPPED_BY_REPLY and (
+        replied
+        if replied is not None
+        else InboundMessage.objects.filter(
             person_id=inquiry.person_id, received_at__gte=followup.created_at
         ).exists()
     ):
@@ -189,11 +223,16 @@ def _florida_cap_until(*, inquiry: Inquiry, cap: int, now: datetime) -> datetime
 
 
 def message_decide(
-    *, followup: FollowUp, person: Person, now: datetime, message: OutboundMessage | None = None
+    *,
+    followup: FollowUp,
+    person: Person,
+    now: datetime,
+    message: OutboundMessage | None = None,
+    facts: SendFacts | None = None,
 ) -> Decision:
     """Decide at send time, under the person's row lock, whether a message goes now, later or never."""
     inquiry = followup.inquiry
-    why = _still_wanted_message(followup, inquiry)
+    why = _still_wanted_message(followup, inquiry, replied=facts.replied if facts else None)
     if why:
         return Decision("cancel", why)
     medium = followup.channel
@@ -201,18 +240,23 @@ def message_decide(
     if not address:
         return Decision("block", f"no {medium} address")
     direct = followup.kind in DIRECT_REPLIES
-    consent = None
+    consent_id: int | None = None
     if not direct:
-        consent = consent_active(person=person, medium=medium, address=address)
-        if consent is None:
+        if facts is not None and facts.address == address:
+            consent_id = facts.consent_id
+        else:
+            consent = consent_active(person=person, medium=medium, address=address)
+            consent_id = consent.pk if consent is not None else None
+        if consent_id is None:
             return Decision("block", f"no active {medium} consent for this address")
         if medium == FollowUp.Channel.SMS and person.ok_to_text is False:
             return Decision("block", "not OK to text")
-    parts = _compose(followup=followup, person=person, inquiry=inquiry, existing=message)
+    parts = _compose(followup=followup, person=person, inquiry=inquiry, existing=message, facts=facts)
     if parts is None:
         return Decision("block", "no active template")
     visible = parts["body"] if medium == FollowUp.Channel.SMS else f"{parts['subject']}\n{parts['preview']}"
-    found = content_problems(visible, extra_terms=facility_forbidden_terms(inquiry.facility))
+    forbidden = facts.forbidden_terms if facts is not None else facility_forbidden_terms(inquiry.facility)
+    found = content_problems(visible, extra_terms=forbidden)
     if found:
         return Decision("block", "content check: " + ", ".join(found))
     if not direct:
@@ -234,13 +278,18 @@ def message_decide(
                     "defer", f"{state} 24-hour cap", until=next_allowed(capped, zones=zones, window=window)
                 )
     parts["to"] = address
-    if consent is not None and medium == FollowUp.Channel.EMAIL:
-        parts["unsubscribe_url"] = unsubscribe_url(consent_id=consent.pk)
+    if consent_id is not None and medium == FollowUp.Channel.EMAIL:
+        parts["unsubscribe_url"] = unsubscribe_url(consent_id=consent_id)
     return Decision("send", envelope_parts=parts)
 
 
 def _compose(
-    *, followup: FollowUp, person: Person, inquiry: Inquiry, existing: OutboundMessage | None
+    *,
+    followup: FollowUp,
+    person: Person,
+    inquiry: Inquiry,
+    existing: OutboundMessage | None,
+    facts: SendFacts | None = None,
 ) -> dict[str, str] | None:
     values = template_values(inquiry=inquiry, person=person)
     if existing is not None and not existing.automated:
@@ -249,7 +298,10 @@ def _compose(
         return {"subject": "", "preview": "", "body": HELP_TEXT.format(**values)}
     if followup.kind == FollowUp.Kind.OPT_OUT_CONFIRMATION:
         return {"subject": "", "preview": "", "body": OPT_OUT_TEXT.format(**values)}
-    template = template_for(facility_id=inquiry.facility_id, code=followup.template_code)
+    if facts is not None:
+        template = facts.template
+    else:
+        template = template_for(facility_id=inquiry.facility_id, code=followup.template_code)
     if template is None or template.medium != followup.channel:
         return None
     return {

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from admissions.followups import followup_deliver, followups_claim_due
+from admissions.followups import followup_deliver
 from admissions.messaging.content import content_problems
 from admissions.messaging.models import MessageTemplate, OutboundMessage
 from admissions.messaging.services import cadences_plan
@@ -14,6 +14,7 @@ from admissions.models import FollowUp
 from tests.factories import ProgramFactory
 from tests.followups.helpers import web_lead
 from workers.channels import default_channels
+from workers.dispatch import followups_claim_due
 
 REVEALING = [
     "Your detox bed is ready",

@@ -9,14 +9,15 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
-from admissions.followups import followup_deliver, followups_claim_due
+from admissions.followups import followup_deliver, followup_start
 from admissions.models import FollowUp, InquiryEvent
 from admissions.pipeline import Stage
 from admissions.services import TouchData, inquiry_advance, inquiry_create
 from crm.celery import app
 from tests.factories import LeadSourceFactory, PersonFactory
 from workers import tasks
-from workers.models import Heartbeat
+from workers.dispatch import followups_claim_due
+from workers.models import DispatchLease, Heartbeat
 
 
 def _new_inquiry(facility):
@@ -100,6 +101,16 @@ def test_claim_takes_due_rows_once_and_reclaims_expired_leases(facility):
     _make_due(inquiry, FollowUp.Kind.COORDINATOR_ALERT)
     first = followups_claim_due()
     assert len(first) == 1
+    assert DispatchLease.objects.filter(followup_id__in=first).count() == 1
+    assert followups_claim_due() == []
+    # the task was lost: once the dispatch lease runs out the row is claimed again
+    DispatchLease.objects.filter(followup_id__in=first).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert followups_claim_due() == first
+    # a worker started it (run lease on the row), then died: claimed again when that lease runs out
+    assert followup_start(followup_id=first[0])
+    DispatchLease.objects.all().delete()
     assert followups_claim_due() == []
     FollowUp.objects.filter(pk__in=first).update(lease_until=timezone.now() - timedelta(seconds=1))
     assert followups_claim_due() == first

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import smtplib
 from email.utils import formataddr
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -36,12 +37,19 @@ def email_build(envelope: Envelope) -> EmailMessage:
     )
 
 
-def email_send(envelope: Envelope) -> SendResult:
-    """Send one email; connection trouble and 4xx answers are transient, 5xx refusals permanent."""
+def email_send(envelope: Envelope, *, connection: Any = None) -> SendResult:
+    """Send one email; connection trouble and 4xx answers are transient, 5xx refusals permanent.
+
+    ``connection``: an open email backend connection to reuse (it stays open);
+    without one, a connection is opened and closed for this email.
+    """
     message = email_build(envelope)
     try:
-        with get_connection() as connection:
+        if connection is not None:
             connection.send_messages([message])
+        else:
+            with get_connection() as own:
+                own.send_messages([message])
     except smtplib.SMTPRecipientsRefused as error:
         codes = [code for code, _ in error.recipients.values()]
         if all(400 <= code < 500 for code in codes):
