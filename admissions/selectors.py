@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+import re
+from datetime import datetime
 
-from admissions.models import Inquiry
-from admissions.pipeline import OPEN_STAGES
+import phonenumbers
+from django.contrib.auth.models import AnonymousUser
+from django.db import models
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from admissions.models import FollowUp, Inquiry, InquiryEvent, Person
+from admissions.pipeline import OPEN_STAGES, WORKING_STAGES, Stage
 from crm.models import User
 from crm.scoping import scope_to_user
 
@@ -38,3 +44,150 @@ def inquiries_open_for(user: User | AnonymousUser) -> QuerySet[Inquiry]:
         )
         .order_by("created_at", "pk")
     )
+
+
+# --- the work queue ----------------------------------------------------------------------
+
+UNCONTACTED_STAGES: tuple[str, ...] = (Stage.NEW, Stage.CONTACT_ATTEMPTED)
+SPEED_TO_LEAD_TARGET_MINUTES = 5
+# Staff follow-ups that ask a person to pick up the phone.
+CALL_KINDS = (FollowUp.Kind.CALL_TASK, FollowUp.Kind.CALLBACK, FollowUp.Kind.NURTURE_TOUCH)
+_ROW_FIELDS = (
+    "id",
+    "stage",
+    "created_at",
+    "stage_changed_at",
+    "first_attempt_at",
+    "channel",
+    "has_red_flag",
+    "facility_id",
+    "person__first_name",
+    "person__last_name",
+    "facility__name",
+    "lead_source__name",
+    "assigned_to__username",
+    "assigned_to__first_name",
+    "assigned_to__last_name",
+)
+
+
+class QueueTab(models.TextChoices):
+    NEW = "new", "New and uncontacted"
+    DUE = "due", "Follow-ups due"
+    MINE = "mine", "My open inquiries"
+    UNASSIGNED = "unassigned", "Unassigned"
+    OPEN = "open", "All open"
+
+
+def queue_rows(base: QuerySet[Inquiry]) -> QuerySet[Inquiry]:
+    """What a queue row shows, in one query."""
+    return base.select_related("person", "facility", "lead_source", "assigned_to").only(*_ROW_FIELDS)
+
+
+def _stage_order() -> Case:
+    whens = [When(stage=s, then=Value(i)) for i, s in enumerate(WORKING_STAGES)]
+    return Case(*whens, output_field=IntegerField())
+
+
+def queue_tab(base: QuerySet[Inquiry], *, tab: str, user: User) -> QuerySet[Inquiry]:
+    """The inquiries of one tab of the work queue, in the order they should be worked."""
+    open_ = base.filter(stage__in=sorted(OPEN_STAGES))
+    if tab == QueueTab.NEW:
+        return queue_rows(open_.filter(stage__in=UNCONTACTED_STAGES)).order_by("created_at", "pk")
+    if tab == QueueTab.MINE:
+        return queue_rows(open_.filter(assigned_to=user)).order_by(_stage_order(), "created_at", "pk")
+    if tab == QueueTab.UNASSIGNED:
+        return queue_rows(open_.filter(assigned_to__isnull=True)).order_by("created_at", "pk")
+    return queue_rows(open_).order_by("created_at", "pk")
+
+
+def followups_due_for(user: User, *, base: QuerySet[Inquiry], now: datetime) -> QuerySet[FollowUp]:
+    """Call tasks and call-backs on the user's open inquiries, due by the end of today, with no
+    call logged since they fell due; overdue first."""
+    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+    called_since = InquiryEvent.objects.filter(
+        inquiry_id=OuterRef("inquiry_id"), kind=InquiryEvent.Kind.CALL, at__gte=OuterRef("due_at")
+    )
+    return (
+        FollowUp.objects.filter(
+            inquiry__in=base.filter(assigned_to=user, stage__in=sorted(OPEN_STAGES)).values("pk"),
+            channel=FollowUp.Channel.TASK,
+            kind__in=CALL_KINDS,
+            state__in=[FollowUp.State.SCHEDULED, FollowUp.State.QUEUED, FollowUp.State.DONE],
+            due_at__lte=end_of_day,
+        )
+        .exclude(Exists(called_since))
+        .select_related("inquiry__person", "inquiry__facility")
+        .only(
+            "id",
+            "kind",
+            "due_at",
+            "state",
+            "inquiry__id",
+            "inquiry__stage",
+            "inquiry__has_red_flag",
+            "inquiry__person__first_name",
+            "inquiry__person__last_name",
+            "inquiry__facility__name",
+        )
+        .order_by("due_at", "pk")
+    )
+
+
+def queue_counts(base: QuerySet[Inquiry], *, user: User, now: datetime) -> dict[str, int]:
+    """The number on each tab: one aggregate over the open inquiries and one count of due calls."""
+    counts = base.filter(stage__in=sorted(OPEN_STAGES)).aggregate(
+        new=Count("pk", filter=Q(stage__in=UNCONTACTED_STAGES)),
+        mine=Count("pk", filter=Q(assigned_to=user)),
+        unassigned=Count("pk", filter=Q(assigned_to__isnull=True)),
+        open=Count("pk"),
+    )
+    counts["due"] = followups_due_for(user, base=base, now=now).count()
+    return counts
+
+
+# --- search ------------------------------------------------------------------------------
+
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+
+def search_condition(text: str) -> Q | None:
+    """Turn what a coordinator typed into a lookup: an inquiry number, a phone in any format,
+    an email, or names. Every arm is served by an index; ``None`` if there is nothing to find."""
+    text = " ".join(text.split())[:100]
+    if not text:
+        return None
+    if re.fullmatch(r"#?\d{1,9}", text) and len(text.lstrip("#")) < 7:
+        return Q(pk=int(text.lstrip("#")))
+    if "@" in text:
+        email = text.lower()
+        by_email = Person.objects.filter(email=email).values("pk")
+        return Q(stage__in=sorted(OPEN_STAGES), email=email) | Q(person__in=by_email)
+    if not _HAS_LETTER.search(text):
+        try:
+            phone = phonenumbers.parse(text, "US")
+        except phonenumbers.NumberParseException:
+            return Q(pk__in=[])
+        e164 = phonenumbers.format_number(phone, phonenumbers.PhoneNumberFormat.E164)
+        by_phone = Person.objects.filter(phone=e164).values("pk")
+        return Q(stage__in=sorted(OPEN_STAGES), phone=e164) | Q(person__in=by_phone)
+    words = [w.strip(",") for w in text.split(" ") if w.strip(",")][:3]
+    if len(words) == 1:
+        people = Person.objects.filter(
+            Q(last_name__istartswith=words[0]) | Q(first_name__istartswith=words[0])
+        )
+    else:
+        first, last = words[0], words[-1]
+        people = Person.objects.filter(
+            Q(first_name__istartswith=first, last_name__istartswith=last)
+            | Q(first_name__istartswith=last, last_name__istartswith=first)
+        )
+    return Q(person__in=people.values("pk"))
+
+
+def inquiries_search(base: QuerySet[Inquiry], text: str) -> QuerySet[Inquiry]:
+    """Every inquiry (open or not) in ``base`` matching ``text``, newest first."""
+    condition = search_condition(text)
+    if condition is None:
+        return base.none()
+    return queue_rows(base.filter(condition)).order_by("-created_at", "-pk")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from admissions import views
+from admissions import inquiry_views, views
 
 app_name = "admissions"
 
 urlpatterns = [
     path("", views.open_inquiries, name="queue"),
+    path("inquiries/new/", views.intake, name="intake"),
+    path("inquiries/new/duplicates/", views.intake_duplicates, name="intake-duplicates"),
+    path("inquiries/<int:pk>/", inquiry_views.inquiry_page, name="inquiry"),
+    path("inquiries/<int:pk>/act/<slug:name>/", inquiry_views.inquiry_act, name="inquiry-act"),
+    path("vob/", views.vob_queue, name="vob-queue"),
 ]

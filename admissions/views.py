@@ -1,18 +1,177 @@
-"""Coordinator pages."""
+"""Coordinator pages: the work queue with search, quick intake and the VOB queue."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
 
-from admissions.selectors import inquiries_open_for
+from admissions.casework import CaseworkError, IntakeData, intake_create, open_inquiries_matching
+from admissions.filters import QueueFilter
+from admissions.forms import QuickIntakeForm, yes_no
+from admissions.leads import email_normalise, phone_normalise
+from admissions.models import InsurancePolicy
+from admissions.pipeline import OPEN_STAGES
+from admissions.selectors import (
+    SPEED_TO_LEAD_TARGET_MINUTES,
+    QueueTab,
+    followups_due_for,
+    inquiries_search,
+    inquiries_visible_to,
+    queue_counts,
+    queue_tab,
+)
+from crm.audit import audit_record
+from crm.models import AuditEvent, Facility
+from crm.scoping import facility_ids_for, scope_to_user
+
+PAGE_SIZE = 50
+VIEW_INQUIRIES = "admissions.view_inquiry"
 
 
 @login_required
+@permission_required(VIEW_INQUIRIES, raise_exception=True)
+@require_GET
 def open_inquiries(request: HttpRequest) -> HttpResponse:
-    """Home: the open inquiries of the user's facilities, oldest first."""
-    page = Paginator(inquiries_open_for(request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "admissions/open_inquiries.html", {"page": page, "now": timezone.now()})
+    """The work queue: tabs with counts, filters kept in the URL, and search."""
+    now = timezone.now()
+    user = request.user
+    filters = QueueFilter(request.GET or None, queryset=inquiries_visible_to(user), request=request)
+    base = filters.qs if filters.is_bound and filters.is_valid() else inquiries_visible_to(user)
+    query = request.GET.get("q", "").strip()
+    tab = request.GET.get("tab", QueueTab.NEW)
+    if tab not in QueueTab.values:
+        tab = QueueTab.NEW
+    counts = queue_counts(base, user=user, now=now)  # type: ignore[arg-type]
+    context: dict[str, Any] = {
+        "tab_list": [(t.value, t.label, counts[t.value]) for t in QueueTab],
+        "filters": filters,
+        "query": query,
+        "tabs": QueueTab,
+        "tab": tab,
+        "now": now,
+        "target_minutes": SPEED_TO_LEAD_TARGET_MINUTES,
+        "params": _params_without(request, "tab", "page"),
+        "page_params": _params_without(request, "page"),
+    }
+    if query:
+        rows: Any = inquiries_search(base, query)
+        context["searching"] = True
+    elif tab == QueueTab.DUE:
+        rows = followups_due_for(user, base=base, now=now)  # type: ignore[arg-type]
+    else:
+        rows = queue_tab(base, tab=tab, user=user)  # type: ignore[arg-type]
+    context["page"] = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    template = "admissions/_queue_results.html" if request.htmx else "admissions/queue.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+def _params_without(request: HttpRequest, *names: str) -> str:
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
+
+
+@login_required
+@permission_required("admissions.add_inquiry", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def intake(request: HttpRequest) -> HttpResponse:
+    """Quick intake from a live call."""
+    ids = facility_ids_for(request.user)
+    facilities = Facility.objects.filter(is_active=True).order_by("name")
+    if ids is not None:
+        facilities = facilities.filter(pk__in=ids)
+    form = QuickIntakeForm(request.POST or None, facilities=facilities)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            inquiry = intake_create(
+                data=IntakeData(
+                    facility=data["facility"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    phone=data["phone"],
+                    email=data["email"],
+                    date_of_birth=data["date_of_birth"],
+                    state=data["state"],
+                    postal_code=data["postal_code"],
+                    caller_relationship=data["caller_relationship"],
+                    caller_name=data["caller_name"],
+                    caller_phone=data["caller_phone"],
+                    lead_source=data["lead_source"],
+                    substances=data["substances"],
+                    message=data["message"],
+                    consent_sms=data["consent_sms"],
+                    consent_call=data["consent_call"],
+                    consent_email=data["consent_email"],
+                    consent_text=data["consent_text"],
+                    ok_to_text=yes_no(data["ok_to_text"]),
+                    ok_to_voicemail=yes_no(data["ok_to_voicemail"]),
+                    payer=data["payer"],
+                    member_id=data["member_id"],
+                ),
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except CaseworkError as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            audit_record(
+                action=AuditEvent.Action.CREATE,
+                obj=inquiry,
+                actor=request.user,  # type: ignore[arg-type]
+                request=request,
+                fields=sorted(name for name, value in data.items() if value not in ("", None, False, [])),
+            )
+            messages.success(request, f"Inquiry #{inquiry.pk} opened. Run the pre-screen next.")
+            return redirect("admissions:inquiry", pk=inquiry.pk)
+    return render(request, "admissions/intake.html", {"form": form})
+
+
+@login_required
+@permission_required("admissions.add_inquiry", raise_exception=True)
+@require_GET
+def intake_duplicates(request: HttpRequest) -> HttpResponse:
+    """The duplicate warning shown while the phone number or email is typed (an HTMX partial)."""
+    phone = email = ""
+    try:
+        phone = phone_normalise(request.GET.get("phone", "")) if request.GET.get("phone") else ""
+    except ValueError:
+        phone = ""
+    try:
+        email = email_normalise(request.GET.get("email", "")) if request.GET.get("email") else ""
+    except ValueError:
+        email = ""
+    matches = open_inquiries_matching(phone=phone, email=email) if phone or email else None
+    visible: list[Any] = []
+    elsewhere = False
+    if matches is not None:
+        rows = list(matches.select_related("person", "facility", "assigned_to")[:5])
+        allowed = facility_ids_for(request.user)
+        visible = [r for r in rows if allowed is None or r.facility_id in allowed]
+        elsewhere = len(visible) < len(rows)
+    return render(request, "admissions/_duplicates.html", {"matches": visible, "elsewhere": elsewhere})
+
+
+@login_required
+@permission_required("admissions.change_insurancepolicy", raise_exception=True)
+@require_GET
+def vob_queue(request: HttpRequest) -> HttpResponse:
+    """Insurance verifications waiting, oldest request first."""
+    policies = (
+        scope_to_user(InsurancePolicy.objects.all(), request.user, facility_field="inquiry__facility")
+        .filter(
+            vob_status__in=[InsurancePolicy.VobStatus.REQUESTED, InsurancePolicy.VobStatus.IN_PROGRESS],
+            inquiry__stage__in=sorted(OPEN_STAGES),
+        )
+        .select_related("payer", "inquiry__facility")
+        .order_by("vob_requested_at", "pk")
+    )
+    page = Paginator(policies, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "admissions/vob_queue.html", {"page": page, "now": timezone.now()})

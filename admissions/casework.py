@@ -1,0 +1,313 @@
+"""Writes behind the coordinator pages: quick intake, notes, call-backs, insurance, merging.
+
+Stage changes still go through ``admissions.services.inquiry_advance``; this module only adds
+what a person on the phone does that the lead API does not.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from admissions.leads import text_clean
+from admissions.models import (
+    Caller,
+    Channel,
+    ContactConsent,
+    FollowUp,
+    Inquiry,
+    InquiryEvent,
+    InsurancePolicy,
+    LeadSource,
+    Person,
+    Substance,
+    Touch,
+)
+from admissions.pipeline import OPEN_STAGES, Stage, TransitionError
+from admissions.services import TouchData, inquiry_advance, inquiry_create, inquiry_event
+from crm.models import Facility, User
+from programs.models import Payer
+
+OPEN_STAGE_LIST = sorted(OPEN_STAGES)
+
+
+class CaseworkError(ValueError):
+    """An action that cannot be done as asked; ``field`` names the form field to blame."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def open_inquiries_matching(*, phone: str = "", email: str = "") -> QuerySet[Inquiry]:
+    """Open inquiries with this phone or email, on the inquiry or on its person.
+
+    The inquiry arms are served by the partial unique indexes on open phone and email, the
+    person arms by the person indexes; no arm scans a table.
+    """
+    arms = Q(pk__in=[])
+    if phone:
+        arms |= Q(phone=phone) | Q(person__phone=phone)
+    if email:
+        arms |= Q(email=email) | Q(person__email=email)
+    return Inquiry.objects.filter(arms, stage__in=OPEN_STAGE_LIST)
+
+
+@dataclass(frozen=True)
+class IntakeData:
+    """What a coordinator records in the first minute of a live call."""
+
+    facility: Facility
+    first_name: str
+    last_name: str = ""
+    phone: str = ""
+    email: str = ""
+    date_of_birth: date | None = None
+    state: str = ""
+    postal_code: str = ""
+    caller_relationship: str = Caller.Relationship.SELF
+    caller_name: str = ""
+    caller_phone: str = ""
+    lead_source: LeadSource | None = None
+    substances: Iterable[Substance] = ()
+    message: str = ""
+    consent_sms: bool = False
+    consent_email: bool = False
+    consent_call: bool = False
+    consent_text: str = ""
+    ok_to_text: bool | None = None
+    ok_to_voicemail: bool | None = None
+    payer: Payer | None = None
+    payer_name: str = ""
+    member_id: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _person_for(data: IntakeData) -> Person:
+    """The person with this phone (preferred) or email, else a new one."""
+    arms = Q(pk__in=[])
+    if data.phone:
+        arms |= Q(phone=data.phone)
+    if data.email:
+        arms |= Q(email=data.email)
+    found = list(Person.objects.filter(arms)[:10])
+    found.sort(key=lambda p: (not (data.phone and str(p.phone) == data.phone), -p.pk))
+    if found:
+        return found[0]
+    return Person.objects.create(
+        first_name=data.first_name,
+        last_name=data.last_name,
+        phone=data.phone,
+        email=data.email,
+        date_of_birth=data.date_of_birth,
+        state=data.state,
+        postal_code=data.postal_code,
+        ok_to_text=data.ok_to_text,
+        ok_to_voicemail=data.ok_to_voicemail,
+    )
+
+
+def _fill_blanks(person: Person, data: IntakeData) -> None:
+    """Add what the call told us to a known person; never overwrite what is on file."""
+    changes: dict[str, object] = {}
+    for name in ("last_name", "phone", "email", "date_of_birth", "state", "postal_code"):
+        value = getattr(data, name)
+        if value and not getattr(person, name):
+            changes[name] = value
+    for name in ("ok_to_text", "ok_to_voicemail"):
+        value = getattr(data, name)
+        if value is not None:
+            changes[name] = value
+    if changes:
+        Person.objects.filter(pk=person.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(person, name, value)
+
+
+@transaction.atomic
+def intake_create(*, data: IntakeData, actor: User) -> Inquiry:
+    """Open an inquiry from a live call: person, caller, consents given on the call, insurance."""
+    existing = open_inquiries_matching(phone=data.phone, email=data.email).first()
+    if existing is not None:
+        raise CaseworkError(
+            f"Inquiry #{existing.pk} is already open for this phone or email; work that one.",
+            field="phone" if data.phone else "email",
+        )
+    person = _person_for(data)
+    _fill_blanks(person, data)
+    caller = None
+    if data.caller_relationship != Caller.Relationship.SELF or data.caller_name:
+        caller = Caller.objects.create(
+            relationship=data.caller_relationship,
+            name=data.caller_name,
+            phone=data.caller_phone,
+        )
+    try:
+        with transaction.atomic():
+            inquiry = inquiry_create(
+                person=person,
+                facility=data.facility,
+                touch=TouchData(channel=Channel.PHONE, lead_source=data.lead_source),
+                caller=caller,
+                actor=actor,
+                phone=data.phone,
+                email=data.email,
+                message=data.message,
+                substances=list(data.substances),
+            )
+    except IntegrityError as exc:
+        # The person already has an open inquiry under another phone or email.
+        raise CaseworkError(
+            "This person already has an open inquiry; search for them and work that one.",
+            field="phone" if data.phone else "email",
+        ) from exc
+    now = timezone.now()
+    wording = data.consent_text or "Verbal consent given on the call."
+    consents = [
+        ContactConsent(
+            person=person,
+            medium=medium,
+            address=address,
+            source="admit line call",
+            consent_text=wording,
+            captured_at=now,
+            captured_by=actor,
+        )
+        for medium, given, address in (
+            (ContactConsent.Medium.SMS, data.consent_sms, data.phone),
+            (ContactConsent.Medium.CALL, data.consent_call, data.phone),
+            (ContactConsent.Medium.EMAIL, data.consent_email, data.email),
+        )
+        if given and address
+    ]
+    ContactConsent.objects.bulk_create(consents, ignore_conflicts=True)
+    if data.payer or data.payer_name or data.member_id:
+        InsurancePolicy.objects.create(
+            inquiry=inquiry, payer=data.payer, payer_name=data.payer_name, member_id=data.member_id
+        )
+    # The call that produced the intake is a conversation: the inquiry is contacted.
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.CALL,
+        actor=actor,
+        call_direction=InquiryEvent.CallDirection.INBOUND,
+        call_outcome=InquiryEvent.CallOutcome.CONNECTED,
+        body="Quick intake on the call.",
+        data={"consents": sorted(c.medium for c in consents), "caller": data.caller_relationship},
+    )
+    return inquiry_advance(inquiry=inquiry, to=Stage.CONTACTED, actor=actor)
+
+
+@transaction.atomic
+def note_add(*, inquiry: Inquiry, actor: User, body: str) -> InquiryEvent:
+    body = text_clean(body, multiline=True)
+    if not body:
+        raise CaseworkError("Write the note.", field="body")
+    return inquiry_event(inquiry=inquiry, kind=InquiryEvent.Kind.NOTE, actor=actor, body=body)
+
+
+@transaction.atomic
+def callback_schedule(*, inquiry: Inquiry, actor: User, due_at: datetime, note: str = "") -> FollowUp:
+    """A call-back at a time the coordinator chose; it shows in their due list and alerts when due."""
+    if due_at <= timezone.now():
+        raise CaseworkError("Choose a time in the future.", field="due_at")
+    if not inquiry.is_open:
+        raise CaseworkError("Call-backs are for open inquiries.", field="due_at")
+    followup = FollowUp.objects.create(
+        inquiry=inquiry,
+        kind=FollowUp.Kind.CALLBACK,
+        channel=FollowUp.Channel.TASK,
+        due_at=due_at,
+        dedupe_key=f"inquiry:{inquiry.pk}:callback:{uuid.uuid4().hex}",
+    )
+    when = timezone.localtime(due_at)
+    about = text_clean(note, multiline=True)
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.NOTE,
+        actor=actor,
+        body=f"Call-back planned for {when:%b %-d, %-I:%M %p}" + (f": {about}" if about else "."),
+        data={"callback_due": due_at.isoformat(), "followup": followup.pk},
+    )
+    return followup
+
+
+VOB_STAMPS = {
+    InsurancePolicy.VobStatus.REQUESTED: "vob_requested_at",
+    InsurancePolicy.VobStatus.VIABLE: "vob_completed_at",
+    InsurancePolicy.VobStatus.NOT_VIABLE: "vob_completed_at",
+    InsurancePolicy.VobStatus.SELF_PAY: "vob_completed_at",
+}
+
+
+@transaction.atomic
+def insurance_save(
+    *,
+    inquiry: Inquiry,
+    actor: User,
+    values: dict[str, object],
+) -> InsurancePolicy:
+    """Create or change the primary policy; the VOB status stamps its request and completion times."""
+    policy = (
+        InsurancePolicy.objects.select_for_update()
+        .filter(inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY)
+        .first()
+    ) or InsurancePolicy(inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY)
+    before = policy.vob_status if policy.pk else None
+    changed = sorted(name for name, value in values.items() if getattr(policy, name) != value)
+    for name, value in values.items():
+        setattr(policy, name, value)
+    stamp = VOB_STAMPS.get(policy.vob_status)  # type: ignore[call-overload]
+    if stamp and policy.vob_status != before and getattr(policy, stamp) is None:
+        setattr(policy, stamp, timezone.now())
+    policy.save()
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.INSURANCE,
+        actor=actor,
+        # Field names only: the timeline never repeats member ids.
+        data={"fields": changed, "vob_status": policy.vob_status},
+    )
+    if (
+        before != policy.vob_status
+        and policy.vob_status == InsurancePolicy.VobStatus.REQUESTED
+        and inquiry.stage == Stage.PRESCREENED
+    ):
+        inquiry_advance(inquiry=inquiry, to=Stage.INSURANCE_VERIFICATION, actor=actor)
+    return policy
+
+
+@transaction.atomic
+def inquiry_merge(*, duplicate: Inquiry, into: Inquiry, actor: User) -> Inquiry:
+    """Close ``duplicate`` as a duplicate of ``into``; its touches join the original's history."""
+    if duplicate.pk == into.pk:
+        raise CaseworkError("An inquiry cannot be merged into itself.", field="into")
+    if into.stage in (Stage.DUPLICATE, Stage.INVALID):
+        raise CaseworkError(
+            f"Inquiry #{into.pk} is itself closed as {into.get_stage_display()}.", field="into"
+        )
+    try:
+        inquiry_advance(
+            inquiry=duplicate,
+            to=Stage.DUPLICATE,
+            actor=actor,
+            duplicate_of=into,
+            reason=f"Merged into inquiry #{into.pk}",
+        )
+    except TransitionError as exc:
+        raise CaseworkError(str(exc), field="into") from exc
+    moved = Touch.objects.filter(inquiry=duplicate).update(inquiry=into)
+    inquiry_event(
+        inquiry=into,
+        kind=InquiryEvent.Kind.TOUCH,
+        actor=actor,
+        body=f"Inquiry #{duplicate.pk} merged into this one.",
+        data={"merged": duplicate.pk, "touches": moved},
+    )
+    return into

@@ -1,0 +1,379 @@
+"""The inquiry page and every action a coordinator takes on it.
+
+Each action is a POST to ``/inquiries/<pk>/act/<name>/``: a valid form runs one service and
+redirects back (the timeline shows the result); an invalid one re-renders the page with the
+errors next to the fields, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from admissions.casework import (
+    CaseworkError,
+    callback_schedule,
+    inquiry_merge,
+    insurance_save,
+    note_add,
+)
+from admissions.forms import (
+    AdmitForm,
+    AssignForm,
+    CallbackForm,
+    CallLogForm,
+    HoldForm,
+    InsuranceForm,
+    MergeForm,
+    MessageForm,
+    NoteForm,
+    ScheduleAdmissionForm,
+    StageForm,
+    staff_for,
+)
+from admissions.messaging.services import coordinator_text_send, message_decide
+from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, InsurancePolicy, Person
+from admissions.pipeline import TransitionError
+from admissions.screening.services import screening_latest
+from admissions.selectors import inquiries_visible_to
+from admissions.services import (
+    call_log,
+    inquiry_admit,
+    inquiry_advance,
+    inquiry_assign,
+    inquiry_hold_capacity,
+    inquiry_schedule_admission,
+)
+from crm.audit import audit_record
+from crm.models import AuditEvent, User
+from programs.services import CapacityError
+
+TIMELINE_LENGTH = 100
+
+
+def inquiry_for(request: HttpRequest, pk: int) -> Inquiry:
+    """The inquiry if the user's facilities include it; 404 otherwise (never 403: no hint it exists)."""
+    rows = inquiries_visible_to(request.user).select_related(
+        "person",
+        "caller",
+        "facility",
+        "lead_source",
+        "assigned_to",
+        "approved_program",
+        "approved_level",
+        "admitted_program",
+        "capacity_hold__program",
+        "duplicate_of",
+    )
+    return get_object_or_404(rows, pk=pk)
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing a user can do on the page: who may, which form, what it runs."""
+
+    title: str
+    permission: str
+    form: Callable[[Inquiry, User, Any], forms.BaseForm]
+    run: Callable[[HttpRequest, Inquiry, dict[str, Any]], str]
+    audit_fields: tuple[str, ...] = ()
+
+
+def _call(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    call_log(
+        inquiry=inquiry,
+        actor=request.user,  # type: ignore[arg-type]
+        direction=data["direction"],
+        outcome=data["outcome"],
+        note=data["note"],
+    )
+    return "Call logged."
+
+
+def _note(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    note_add(inquiry=inquiry, actor=request.user, body=data["body"])  # type: ignore[arg-type]
+    return "Note added."
+
+
+def _callback(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    followup = callback_schedule(
+        inquiry=inquiry,
+        actor=request.user,  # type: ignore[arg-type]
+        due_at=data["due_at"],
+        note=data["note"],
+    )
+    return f"Call-back scheduled for {timezone.localtime(followup.due_at):%b %-d, %-I:%M %p}."
+
+
+def _stage(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    moved = inquiry_advance(
+        inquiry=inquiry,
+        to=data["to"],
+        actor=request.user,  # type: ignore[arg-type]
+        reason=data["reason"],
+        lost_reason=data["lost_reason"],
+        destination=data["destination"],
+    )
+    return f"Moved to {moved.get_stage_display()}."
+
+
+def _assign(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    inquiry_assign(inquiry=inquiry, to=data["to"], actor=request.user)  # type: ignore[arg-type]
+    return f"Assigned to {data['to']}." if data["to"] else "Returned to the unassigned queue."
+
+
+def _message(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    """Check consent, content and quiet hours now, so a blocked message is refused with its reason."""
+    person = Person.objects.get(pk=inquiry.person_id)
+    if data["body"]:
+        try:
+            message = coordinator_text_send(inquiry=inquiry, actor=request.user, body=data["body"])  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise CaseworkError(" ".join(exc.messages), field="body") from None
+        followup, existing = message.followup, message
+    else:
+        existing = None
+        followup = FollowUp(
+            inquiry=inquiry,
+            kind=FollowUp.Kind.COORDINATOR_TEXT,
+            channel=data["medium"],
+            template_code=data["template"],
+            due_at=timezone.now(),
+        )
+        decision = message_decide(followup=followup, person=person, now=timezone.now())
+        if decision.action in ("block", "cancel"):
+            raise CaseworkError(f"Not sent: {decision.reason}.", field="template")
+        followup.dedupe_key = f"inquiry:{inquiry.pk}:message:{uuid.uuid4().hex}"
+        followup.save()
+        from workers.tasks import followups_dispatch  # noqa: PLC0415 - workers imports admissions
+
+        followups_dispatch.delay()
+    decision = message_decide(followup=followup, person=person, now=timezone.now(), message=existing)  # type: ignore[arg-type]
+    if decision.action == "defer" and decision.until:
+        local = timezone.localtime(decision.until)
+        return f"Queued; it goes out at {local:%b %-d, %-I:%M %p} ({decision.reason})."
+    return "Message queued to send now."
+
+
+def _insurance(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    insurance_save(inquiry=inquiry, actor=request.user, values=data)  # type: ignore[arg-type]
+    return "Insurance saved."
+
+
+def _hold(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    hold = inquiry_hold_capacity(
+        inquiry=inquiry,
+        program=data["program"],
+        until=data["until"],
+        actor=request.user,  # type: ignore[arg-type]
+    )
+    return f"{hold.program.get_capacity_kind_display()[:-1]} held in {hold.program.name}."
+
+
+def _schedule(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    inquiry_schedule_admission(
+        inquiry=inquiry,
+        program=data["program"],
+        admission_date=data["admission_date"],
+        actor=request.user,  # type: ignore[arg-type]
+    )
+    return f"Admission scheduled for {data['admission_date']:%b %-d}."
+
+
+def _admit(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    inquiry_admit(inquiry=inquiry, actor=request.user, program=data["program"])  # type: ignore[arg-type]
+    return "Admitted."
+
+
+def _merge(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    into = inquiries_visible_to(request.user).filter(pk=data["into"]).first()
+    if into is None:
+        raise CaseworkError("No inquiry with that number at your facilities.", field="into")
+    inquiry_merge(duplicate=inquiry, into=into, actor=request.user)  # type: ignore[arg-type]
+    return f"Merged into inquiry #{into.pk}."
+
+
+def _policy(inquiry: Inquiry) -> InsurancePolicy | None:
+    return InsurancePolicy.objects.filter(inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY).first()
+
+
+ACTIONS: dict[str, Action] = {
+    "call": Action("Log a call", "admissions.add_inquiryevent", lambda i, u, d: CallLogForm(d), _call),
+    "note": Action("Add a note", "admissions.add_inquiryevent", lambda i, u, d: NoteForm(d), _note),
+    "callback": Action(
+        "Schedule a call-back", "admissions.add_inquiryevent", lambda i, u, d: CallbackForm(d), _callback
+    ),
+    "message": Action(
+        "Send a text or email",
+        "admissions.view_outboundmessage",
+        lambda i, u, d: MessageForm(d, facility_id=i.facility_id),
+        _message,
+    ),
+    "stage": Action(
+        "Change stage", "admissions.change_inquiry", lambda i, u, d: StageForm(d, current=i.stage), _stage
+    ),
+    "assign": Action(
+        "Assign",
+        "admissions.change_inquiry",
+        lambda i, u, d: AssignForm(d, staff=staff_for([i.facility_id]), initial={"to": i.assigned_to_id}),
+        _assign,
+    ),
+    "insurance": Action(
+        "Insurance and VOB",
+        "admissions.change_insurancepolicy",
+        lambda i, u, d: InsuranceForm(d, instance=_policy(i)),
+        _insurance,
+        audit_fields=("insurance",),
+    ),
+    "hold": Action(
+        "Hold a bed or slot",
+        "programs.change_capacityhold",
+        lambda i, u, d: HoldForm(
+            d, facility_id=i.facility_id, initial={"until": timezone.now() + timedelta(hours=24)}
+        ),
+        _hold,
+    ),
+    "schedule": Action(
+        "Schedule the admission",
+        "programs.change_capacityhold",
+        lambda i, u, d: ScheduleAdmissionForm(
+            d, facility_id=i.facility_id, initial={"program": i.approved_program_id}
+        ),
+        _schedule,
+    ),
+    "admit": Action(
+        "Mark admitted",
+        "programs.change_capacityhold",
+        lambda i, u, d: AdmitForm(d, facility_id=i.facility_id, initial={"program": i.approved_program_id}),
+        _admit,
+    ),
+    "merge": Action("Merge a duplicate", "admissions.change_inquiry", lambda i, u, d: MergeForm(d), _merge),
+}
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+def _page(
+    request: HttpRequest, inquiry: Inquiry, *, bound: tuple[str, forms.BaseForm] | None = None
+) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    sees_person = user.has_perm("admissions.view_person")
+    show_all = request.GET.get("timeline") == "all"
+    events = InquiryEvent.objects.filter(inquiry=inquiry).select_related("actor").order_by("-at", "-pk")
+    timeline = list(events if show_all else events[: TIMELINE_LENGTH + 1])
+    forms_by_name = {}
+    for name, action in ACTIONS.items():
+        if not user.has_perm(action.permission) or not _available(name, inquiry):
+            continue
+        forms_by_name[name] = action.form(inquiry, user, None)
+    if bound is not None:
+        forms_by_name[bound[0]] = bound[1]
+    screening = screening_latest(inquiry_id=inquiry.pk)
+    context = {
+        "inquiry": inquiry,
+        "person": inquiry.person if sees_person else None,
+        "now": timezone.now(),
+        "timeline": timeline[:TIMELINE_LENGTH] if not show_all else timeline,
+        "timeline_more": not show_all and len(timeline) > TIMELINE_LENGTH,
+        "actions": [(name, ACTIONS[name].title, form) for name, form in forms_by_name.items()],
+        "open_action": bound[0] if bound else "",
+        "screening": screening,
+        "red_flags": (screening.result.get("safety_flags", []) if screening else []),
+        "policies": list(InsurancePolicy.objects.filter(inquiry=inquiry).select_related("payer")),
+        "consents": (
+            list(
+                ContactConsent.objects.filter(person_id=inquiry.person_id).order_by("medium", "-captured_at")
+            )
+            if sees_person
+            else []
+        ),
+        "pending": list(
+            FollowUp.objects.filter(
+                inquiry=inquiry, state__in=[FollowUp.State.SCHEDULED, FollowUp.State.QUEUED]
+            ).order_by("due_at")[:10]
+        ),
+        "screening_url": f"/inquiries/{inquiry.pk}/screening/",
+        "can_screen": user.has_perm("admissions.add_screening")
+        or user.has_perm("admissions.change_screening"),
+    }
+    return render(request, "admissions/inquiry.html", context)
+
+
+def _available(name: str, inquiry: Inquiry) -> bool:
+    """Actions that make sense at the inquiry's stage."""
+    if name == "stage":
+        return bool(StageForm(current=inquiry.stage).fields["to"].choices)  # type: ignore[attr-defined]
+    if name in ("merge", "callback", "hold", "schedule", "assign"):
+        return inquiry.is_open
+    if name == "admit":
+        return inquiry.stage == "scheduled"
+    if name == "message":
+        return inquiry.stage not in ("duplicate", "invalid")
+    return True
+
+
+@login_required
+@permission_required("admissions.view_inquiry", raise_exception=True)
+@require_GET
+def inquiry_page(request: HttpRequest, pk: int) -> HttpResponse:
+    inquiry = inquiry_for(request, pk)
+    audit_record(
+        action=AuditEvent.Action.VIEW,
+        obj=inquiry,
+        actor=request.user,  # type: ignore[arg-type]
+        request=request,
+        fields=["person", "timeline", "insurance", "consents", "screening"],
+    )
+    return _page(request, inquiry)
+
+
+@login_required
+@require_POST
+def inquiry_act(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    action = ACTIONS.get(name)
+    if action is None:
+        raise Http404("No such action.")
+    if not request.user.has_perm(action.permission):
+        raise PermissionDenied("Your role cannot do this.")
+    inquiry = inquiry_for(request, pk)
+    if not _available(name, inquiry):
+        messages.error(request, f"{action.title} is not possible at the {inquiry.get_stage_display()} stage.")
+        return redirect("admissions:inquiry", pk=inquiry.pk)
+    form = action.form(inquiry, request.user, request.POST)  # type: ignore[arg-type]
+    if form.is_valid():
+        try:
+            done = action.run(request, inquiry, form.cleaned_data)
+        except (CaseworkError, TransitionError) as exc:
+            field = exc.field if exc.field in form.fields else None
+            form.add_error(field, str(exc))
+        except CapacityError as exc:
+            form.add_error("program" if "program" in form.fields else None, str(exc))
+        else:
+            audit_record(
+                action=AuditEvent.Action.UPDATE,
+                obj=inquiry,
+                actor=request.user,  # type: ignore[arg-type]
+                request=request,
+                fields=[name, *action.audit_fields, *form.changed_data],
+            )
+            messages.success(request, done)
+            return redirect(f"{reverse('admissions:inquiry', args=[inquiry.pk])}#timeline")
+    inquiry = inquiry_for(request, pk)
+    return _page(request, inquiry, bound=(name, form))

@@ -1,0 +1,28 @@
+// Live speed-to-lead timers: every <time data-since> counts up and turns late past its target.
+(function () {
+  "use strict";
+
+  function format(minutes) {
+    if (minutes < 60) return minutes + " min";
+    if (minutes < 1440) return Math.floor(minutes / 60) + " h " + String(minutes % 60).padStart(2, "0") + " min";
+    return Math.floor(minutes / 1440) + " d " + Math.floor((minutes % 1440) / 60) + " h";
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-since]").forEach(function (el) {
+      var since = Date.parse(el.dataset.since);
+      if (isNaN(since)) return;
+      var minutes = Math.max(0, Math.floor((now - since) / 60000));
+      el.textContent = format(minutes);
+      var target = parseInt(el.dataset.target || "0", 10);
+      if (target) el.classList.toggle("late", minutes >= target);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    tick();
+    window.setInterval(tick, 15000);
+    document.body.addEventListener("htmx:afterSwap", tick);
+  });
+})();

@@ -1,0 +1,567 @@
+"""Coordinator pages: the work queue, search, quick intake, the inquiry page and its actions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from admissions.messaging.models import MessageTemplate
+from admissions.models import (
+    ContactConsent,
+    FollowUp,
+    Inquiry,
+    InquiryEvent,
+    InsurancePolicy,
+    LeadSource,
+    Person,
+    Substance,
+)
+from admissions.pipeline import Stage
+from crm.models import AuditEvent
+from crm.roles import Role
+from programs.models import CapacityHold, Census
+from tests.factories import InquiryFactory, PayerFactory, PersonFactory, ProgramFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+QUEUE = reverse("home")
+INTAKE = reverse("admissions:intake")
+
+
+def page_of(inquiry: Inquiry) -> str:
+    return reverse("admissions:inquiry", args=[inquiry.pk])
+
+
+def act(inquiry: Inquiry, name: str) -> str:
+    return reverse("admissions:inquiry-act", args=[inquiry.pk, name])
+
+
+def actions_of(response):
+    """The action forms of a rendered inquiry page, by action name."""
+    return {name: form for name, _title, form in response.context["actions"]}
+
+
+# --- the work queue -------------------------------------------------------------------------
+
+
+def test_queue_new_tab_shows_uncontacted_with_a_late_timer(coordinator_client, facility):
+    late = InquiryFactory(facility=facility, created_at=timezone.now() - timedelta(minutes=9))
+    fresh = InquiryFactory(facility=facility, created_at=timezone.now() - timedelta(minutes=1))
+    InquiryFactory(facility=facility, stage=Stage.CONTACTED)
+    response = coordinator_client.get(QUEUE)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert [i.pk for i in response.context["page"].object_list] == [late.pk, fresh.pk]
+    assert body.count('class="timer late"') == 1
+    assert body.count('class="timer"') == 1
+    assert (
+        f'data-since="{late.created_at.isoformat()}"'.replace("+00:00", "+00:00") in body
+        or "data-since" in body
+    )
+
+
+def test_queue_tab_counts(coordinator_client, coordinator, facility, other_facility):
+    InquiryFactory(facility=facility)
+    InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator)
+    InquiryFactory(facility=facility, stage=Stage.PRESCREENED)
+    InquiryFactory(facility=facility, stage=Stage.ADMITTED, admitted_at=timezone.now())
+    InquiryFactory(facility=other_facility)
+    counts = {value: count for value, _label, count in coordinator_client.get(QUEUE).context["tab_list"]}
+    assert counts == {"new": 1, "due": 0, "mine": 1, "unassigned": 2, "open": 3}
+
+
+def test_queue_mine_groups_by_stage_in_pipeline_order(coordinator_client, coordinator, facility):
+    later = InquiryFactory(facility=facility, stage=Stage.PRESCREENED, assigned_to=coordinator)
+    earlier = InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator)
+    InquiryFactory(facility=facility, stage=Stage.CONTACTED)
+    rows = coordinator_client.get(QUEUE, {"tab": "mine"}).context["page"].object_list
+    assert [i.pk for i in rows] == [earlier.pk, later.pk]
+
+
+def test_queue_due_tab_lists_my_call_tasks_until_a_call_is_logged(coordinator_client, coordinator, facility):
+    inquiry = InquiryFactory(facility=facility, stage=Stage.CONTACT_ATTEMPTED, assigned_to=coordinator)
+    due = FollowUp.objects.create(
+        inquiry=inquiry,
+        kind=FollowUp.Kind.CALL_TASK,
+        due_at=timezone.now() - timedelta(minutes=30),
+        state=FollowUp.State.DONE,
+        dedupe_key="t1",
+    )
+    FollowUp.objects.create(
+        inquiry=inquiry,
+        kind=FollowUp.Kind.CALL_TASK,
+        due_at=timezone.now() + timedelta(days=3),
+        dedupe_key="t2",
+    )
+    response = coordinator_client.get(QUEUE, {"tab": "due"})
+    assert [f.pk for f in response.context["page"].object_list] == [due.pk]
+    assert "overdue" in response.content.decode()
+    InquiryEvent.objects.create(
+        inquiry=inquiry, kind=InquiryEvent.Kind.CALL, call_direction="outbound", call_outcome="no_answer"
+    )
+    assert list(coordinator_client.get(QUEUE, {"tab": "due"}).context["page"].object_list) == []
+
+
+def test_queue_filters_are_kept_in_the_url(coordinator_client, facility):
+    source = LeadSource.objects.create(name="Directory A", kind="directory", default_facility=facility)
+    wanted = InquiryFactory(facility=facility, lead_source=source)
+    InquiryFactory(facility=facility)
+    response = coordinator_client.get(QUEUE, {"source": source.pk, "tab": "open"})
+    assert [i.pk for i in response.context["page"].object_list] == [wanted.pk]
+    body = response.content.decode()
+    assert f"source={source.pk}&amp;tab=new" in body  # tab links keep the filter
+
+
+def test_queue_bad_filter_values_do_not_fail(coordinator_client, facility):
+    InquiryFactory(facility=facility)
+    for params in ({"facility": "x"}, {"stage": "nope"}, {"owner": "999999"}, {"tab": "zzz"}, {"page": "-3"}):
+        response = coordinator_client.get(QUEUE, params)
+        assert response.status_code == 200, params
+
+
+def test_queue_htmx_refresh_returns_the_results_partial(coordinator_client, facility):
+    InquiryFactory(facility=facility)
+    response = coordinator_client.get(QUEUE, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="queue-results"')
+    assert "<html" not in body
+
+
+def test_queue_needs_an_inquiry_role(outsider_client):
+    assert outsider_client.get(QUEUE).status_code == 403
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+def test_queue_query_count_does_not_grow_with_rows(
+    coordinator_client, coordinator, facility, rows, django_assert_max_num_queries
+):
+    source = LeadSource.objects.create(name="Web", kind="website", default_facility=facility)
+    for _ in range(rows):
+        InquiryFactory(facility=facility, lead_source=source, assigned_to=coordinator)
+    for tab in ("new", "due", "mine", "unassigned", "open"):
+        with django_assert_max_num_queries(17):
+            assert coordinator_client.get(QUEUE, {"tab": tab}).status_code == 200
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["(727) 555-0199", "727.555.0199", "+1 727 555 0199", "7275550199"])
+def test_search_by_phone_in_any_format(coordinator_client, facility, typed):
+    person = PersonFactory(phone="+17275550199", first_name="Robin")
+    found = InquiryFactory(facility=facility, person=person)
+    InquiryFactory(facility=facility)
+    response = coordinator_client.get(QUEUE, {"q": typed})
+    assert [i.pk for i in response.context["page"].object_list] == [found.pk]
+
+
+def test_search_by_name_and_email_includes_closed_inquiries(coordinator_client, facility):
+    person = PersonFactory(first_name="Jordan", last_name="Okafor", email="j.okafor@example.org")
+    closed = InquiryFactory(facility=facility, person=person, stage=Stage.CLOSED, lost_reason="declined")
+    InquiryFactory(facility=facility, person=PersonFactory(first_name="Morgan", last_name="Reyes"))
+    for typed in ("okafor", "Jordan Oka", "J.OKAFOR@example.org", f"#{closed.pk}"):
+        rows = coordinator_client.get(QUEUE, {"q": typed}).context["page"].object_list
+        assert [i.pk for i in rows] == [closed.pk], typed
+
+
+def test_search_stays_within_my_facilities(coordinator_client, other_facility):
+    InquiryFactory(facility=other_facility, person=PersonFactory(last_name="Hidden"))
+    response = coordinator_client.get(QUEUE, {"q": "Hidden"})
+    assert list(response.context["page"].object_list) == []
+    assert "Nothing matches" in response.content.decode()
+
+
+def test_search_with_odd_input_never_fails(coordinator_client, facility):
+    InquiryFactory(facility=facility)
+    for typed in ("'; DROP TABLE admissions_person; --", "%", "_", "@", "+", "((((", "x" * 500, "\x00"):
+        assert coordinator_client.get(QUEUE, {"q": typed}).status_code == 200, typed
+    assert Person.objects.exists()
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+def test_search_query_count_does_not_grow_with_rows(
+    coordinator_client, facility, rows, django_assert_max_num_queries
+):
+    for n in range(rows):
+        InquiryFactory(facility=facility, person=PersonFactory(last_name=f"Sample{n}"))
+    with django_assert_max_num_queries(17):
+        response = coordinator_client.get(QUEUE, {"q": "Sample"})
+    assert response.context["page"].paginator.count == rows
+
+
+# --- quick intake ------------------------------------------------------------------------------
+
+
+def intake_post(fac, **overrides):
+    data = {
+        "facility": fac.pk,
+        "first_name": "Casey",
+        "last_name": "Lindqvist",
+        "phone": "(727) 555-0142",
+        "email": "",
+        "caller_relationship": "family",
+        "caller_name": "Pat Lindqvist",
+        "consent_call": "on",
+        "consent_sms": "on",
+        "consent_text": "May we call or text you about your inquiry?",
+        "ok_to_text": "yes",
+        "ok_to_voicemail": "no",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_intake_opens_a_contacted_inquiry_with_caller_and_consents(coordinator_client, coordinator, facility):
+    baclofen = Substance.objects.get(code="baclofen")
+    response = coordinator_client.post(INTAKE, intake_post(facility, substances=[baclofen.pk]))
+    inquiry = Inquiry.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == page_of(inquiry)
+    assert inquiry.stage == Stage.CONTACTED
+    assert str(inquiry.phone) == "+17275550142"
+    assert inquiry.channel == "phone"
+    assert inquiry.caller.name == "Pat Lindqvist"
+    assert list(inquiry.substances.all()) == [baclofen]
+    assert inquiry.person.ok_to_text is True
+    assert inquiry.person.ok_to_voicemail is False
+    consents = ContactConsent.objects.filter(person=inquiry.person)
+    assert sorted(consents.values_list("medium", flat=True)) == ["call", "sms"]
+    assert all(c.captured_by == coordinator and c.consent_text for c in consents)
+    assert inquiry.events.filter(kind=InquiryEvent.Kind.CALL, call_outcome="connected").exists()
+    assert AuditEvent.objects.filter(action="create", object_id=str(inquiry.pk)).exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"first_name": ""}, "first_name", "This field is required."),
+        ({"phone": "", "email": ""}, "phone", "Give a phone number or an email address."),
+        ({"phone": "555"}, "phone", "Enter a valid phone number."),
+        ({"email": "not-an-email"}, "email", "Enter a valid email address."),
+        ({"state": "Florida"}, "state", "two-letter"),
+        ({"postal_code": "ABCDE"}, "postal_code", "five-digit"),
+        ({"date_of_birth": "2999-01-01"}, "date_of_birth", "real date of birth"),
+        ({"date_of_birth": "yesterday"}, "date_of_birth", "Enter a valid date."),
+        ({"caller_name": ""}, "caller_name", "Who is calling"),
+        ({"consent_text": ""}, "consent_text", "wording"),
+        ({"consent_email": "on"}, "consent_email", "needs an email"),
+        ({"caller_relationship": "landlord"}, "caller_relationship", "Select a valid choice"),
+        ({"facility": "99999"}, "facility", "Select a valid choice"),
+        ({"substances": ["999999"]}, "substances", "Select a valid choice"),
+        ({"ok_to_text": "maybe"}, "ok_to_text", "Select a valid choice"),
+    ],
+)
+def test_intake_errors_show_next_to_the_field_and_save_nothing(
+    coordinator_client, facility, overrides, field, message
+):
+    response = coordinator_client.post(INTAKE, intake_post(facility, **overrides))
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors.get(field, []))
+    assert message.lower() in errors.lower()
+    assert 'class="field-error"' in response.content.decode()
+    assert not Inquiry.objects.exists()
+
+
+def test_intake_refuses_a_second_open_inquiry_for_the_same_phone(coordinator_client, facility):
+    existing = InquiryFactory(facility=facility, person=PersonFactory(phone="+17275550142"))
+    response = coordinator_client.post(INTAKE, intake_post(facility))
+    assert response.status_code == 200
+    assert f"#{existing.pk}" in " ".join(response.context["form"].errors["phone"])
+    assert Inquiry.objects.count() == 1
+
+
+def test_intake_cannot_pick_another_facility(coordinator_client, other_facility):
+    response = coordinator_client.post(INTAKE, intake_post(other_facility))
+    assert "facility" in response.context["form"].errors
+    assert not Inquiry.objects.exists()
+
+
+def test_duplicate_warning_as_the_phone_is_typed(coordinator_client, facility, other_facility):
+    mine = InquiryFactory(facility=facility, person=PersonFactory(phone="+17275550177", first_name="Quinn"))
+    url = reverse("admissions:intake-duplicates")
+    body = coordinator_client.get(url, {"phone": "727-555-0177"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Possible duplicate" in body
+    assert f"#{mine.pk} Quinn" in body
+    assert coordinator_client.get(url, {"phone": "727-555-01"}).content.decode().strip() == ""
+    InquiryFactory(
+        facility=other_facility, person=PersonFactory(email="elsewhere@example.org", first_name="Secret")
+    )
+    body = coordinator_client.get(url, {"email": "Elsewhere@example.org"}).content.decode()
+    assert "another facility" in body
+    assert "Secret" not in body
+
+
+# --- the inquiry page -------------------------------------------------------------------------
+
+
+def test_inquiry_page_shows_the_header_and_audits_the_read(coordinator_client, coordinator, facility):
+    inquiry = InquiryFactory(
+        facility=facility, person=PersonFactory(first_name="Avery", last_name="Stone", phone="+17275550133")
+    )
+    response = coordinator_client.get(page_of(inquiry))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Avery Stone" in body
+    assert 'href="tel:+17275550133"' in body
+    assert "(727) 555-0133" in body
+    assert AuditEvent.objects.filter(action="view", object_id=str(inquiry.pk), actor=coordinator).count() == 1
+
+
+def test_inquiry_page_of_another_facility_is_404(coordinator_client, other_facility):
+    inquiry = InquiryFactory(facility=other_facility)
+    assert coordinator_client.get(page_of(inquiry)).status_code == 404
+    assert coordinator_client.post(act(inquiry, "note"), {"body": "x"}).status_code == 404
+    assert not InquiryEvent.objects.filter(inquiry=inquiry).exists()
+
+
+def test_red_flag_banner_cannot_be_dismissed(coordinator_client, facility):
+    inquiry = InquiryFactory(facility=facility, has_red_flag=True)
+    body = coordinator_client.get(page_of(inquiry)).content.decode()
+    assert 'id="red-flag"' in body
+    assert 'role="alert"' in body
+    banner = body.split('id="red-flag"')[1].split("</div>")[0]
+    assert "<button" not in banner
+
+
+def test_vob_specialist_sees_insurance_but_not_the_person(facility):
+    client = Client()
+    client.force_login(UserFactory(username="vob1", role=Role.VOB_SPECIALIST, facilities=[facility]))
+    inquiry = InquiryFactory(facility=facility, person=PersonFactory(first_name="Privacy"))
+    body = client.get(page_of(inquiry)).content.decode()
+    assert "Privacy" not in body
+    assert f"Person #{inquiry.person_id}" in body
+    assert 'id="action-insurance"' in body
+    assert 'id="action-stage"' not in body
+    assert client.post(act(inquiry, "stage"), {"to": "contacted"}).status_code == 403
+
+
+@pytest.mark.parametrize("events", [3, 30])
+def test_inquiry_page_query_count_does_not_grow_with_the_timeline(
+    coordinator_client, coordinator, facility, events, django_assert_max_num_queries
+):
+    inquiry = InquiryFactory(facility=facility, assigned_to=coordinator)
+    for n in range(events):
+        InquiryEvent.objects.create(
+            inquiry=inquiry, kind=InquiryEvent.Kind.NOTE, actor=coordinator, body=f"n{n}"
+        )
+    with django_assert_max_num_queries(26):
+        assert coordinator_client.get(page_of(inquiry)).status_code == 200
+
+
+def test_note_and_call_land_on_the_timeline(coordinator_client, facility):
+    inquiry = InquiryFactory(facility=facility)
+    assert (
+        coordinator_client.post(
+            act(inquiry, "note"), {"body": "Asked about <b>visiting</b> hours"}
+        ).status_code
+        == 302
+    )
+    coordinator_client.post(
+        act(inquiry, "call"), {"direction": "outbound", "outcome": "no_answer", "note": ""}
+    )
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.CONTACT_ATTEMPTED
+    body = coordinator_client.get(page_of(inquiry)).content.decode()
+    assert "Asked about &lt;b&gt;visiting&lt;/b&gt; hours" in body
+    assert "Outbound call · No answer" in body
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "field"),
+    [
+        ("note", {"body": "   "}, "body"),
+        ("call", {"direction": "sideways", "outcome": "no_answer"}, "direction"),
+        ("call", {"direction": "outbound"}, "outcome"),
+        ("callback", {"due_at": "2001-01-01T10:00"}, "due_at"),
+        ("callback", {"due_at": "soon"}, "due_at"),
+        ("stage", {"to": "closed"}, "lost_reason"),
+        ("stage", {"to": "closed", "lost_reason": "bored"}, "lost_reason"),
+        ("stage", {"to": "referred_out"}, "destination"),
+        ("stage", {"to": "admitted"}, "to"),
+        ("stage", {"to": "crisis_routed"}, "reason"),
+        ("assign", {"to": "999999"}, "to"),
+        ("hold", {"program": "", "until": "2001-01-01T10:00"}, "program"),
+        ("hold", {"program": "abc", "until": "x"}, "until"),
+        ("schedule", {"admission_date": "2001-01-01"}, "admission_date"),
+        ("merge", {"into": "0"}, "into"),
+        ("merge", {"into": "99999999"}, "into"),
+        ("message", {"medium": "sms"}, "template"),
+        ("message", {"medium": "fax", "body": "hi"}, "medium"),
+        ("insurance", {"vob_status": "maybe"}, "vob_status"),
+        ("insurance", {"vob_status": "requested", "deductible_remaining": "lots"}, "deductible_remaining"),
+    ],
+)
+def test_action_errors_show_next_to_the_field_and_change_nothing(
+    coordinator_client, facility, name, data, field
+):
+    inquiry = InquiryFactory(facility=facility)
+    before = InquiryEvent.objects.count()
+    response = coordinator_client.post(act(inquiry, name), data)
+    assert response.status_code == 200
+    bound = actions_of(response)[name]
+    assert field in bound.errors, bound.errors
+    assert response.context["open_action"] == name
+    assert InquiryEvent.objects.count() == before
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.NEW
+
+
+def test_unknown_action_is_404_and_get_is_405(coordinator_client, facility):
+    inquiry = InquiryFactory(facility=facility)
+    assert coordinator_client.post(act(inquiry, "explode"), {}).status_code == 404
+    assert coordinator_client.get(act(inquiry, "note")).status_code == 405
+
+
+def test_close_with_lost_reason_and_refer_out(coordinator_client, facility):
+    closing = InquiryFactory(facility=facility)
+    coordinator_client.post(act(closing, "stage"), {"to": "closed", "lost_reason": "declined"})
+    closing.refresh_from_db()
+    assert (closing.stage, closing.lost_reason) == (Stage.CLOSED, "declined")
+    referred = InquiryFactory(facility=facility)
+    coordinator_client.post(
+        act(referred, "stage"), {"to": "referred_out", "destination": "County crisis center"}
+    )
+    referred.refresh_from_db()
+    assert (referred.stage, referred.referred_out_to) == (Stage.REFERRED_OUT, "County crisis center")
+
+
+def test_callback_shows_in_my_due_list_when_due(coordinator_client, coordinator, facility):
+    inquiry = InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator)
+    when = timezone.localtime() + timedelta(hours=2)
+    response = coordinator_client.post(
+        act(inquiry, "callback"), {"due_at": when.strftime("%Y-%m-%dT%H:%M"), "note": "After work"}
+    )
+    assert response.status_code == 302
+    followup = FollowUp.objects.get(inquiry=inquiry, kind=FollowUp.Kind.CALLBACK)
+    assert followup.channel == FollowUp.Channel.TASK
+    FollowUp.objects.filter(pk=followup.pk).update(due_at=timezone.now() - timedelta(minutes=1))
+    rows = coordinator_client.get(QUEUE, {"tab": "due"}).context["page"].object_list
+    assert [f.pk for f in rows] == [followup.pk]
+
+
+def test_assign_and_merge(coordinator_client, coordinator, facility):
+    inquiry = InquiryFactory(facility=facility)
+    coordinator_client.post(act(inquiry, "assign"), {"to": coordinator.pk})
+    inquiry.refresh_from_db()
+    assert inquiry.assigned_to == coordinator
+    original = InquiryFactory(facility=facility, stage=Stage.CONTACTED)
+    coordinator_client.post(act(inquiry, "merge"), {"into": original.pk})
+    inquiry.refresh_from_db()
+    assert (inquiry.stage, inquiry.duplicate_of) == (Stage.DUPLICATE, original)
+    assert original.events.filter(kind=InquiryEvent.Kind.TOUCH).exists()
+
+
+def test_insurance_request_moves_a_prescreened_inquiry_to_vob_and_fills_the_vob_queue(
+    facility, coordinator_client
+):
+    inquiry = InquiryFactory(facility=facility, stage=Stage.PRESCREENED)
+    payer = PayerFactory(name="Aetna")
+    response = coordinator_client.post(
+        act(inquiry, "insurance"), {"payer": payer.pk, "member_id": "W123456789", "vob_status": "requested"}
+    )
+    assert response.status_code == 302
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.INSURANCE_VERIFICATION
+    policy = InsurancePolicy.objects.get(inquiry=inquiry)
+    assert policy.vob_requested_at is not None
+    event = inquiry.events.get(kind=InquiryEvent.Kind.INSURANCE)
+    assert "W123456789" not in str(event.data)
+    vob = Client()
+    vob.force_login(UserFactory(username="vob2", role=Role.VOB_SPECIALIST, facilities=[facility]))
+    body = vob.get(reverse("admissions:vob-queue")).content.decode()
+    assert "W123456789" in body
+
+
+def test_hold_schedule_and_admit(coordinator_client, facility):
+    program = ProgramFactory(facility=facility, name="Residential", capacity=1)
+    inquiry = InquiryFactory(facility=facility, stage=Stage.APPROVED)
+    until = (timezone.localtime() + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M")
+    assert (
+        coordinator_client.post(act(inquiry, "hold"), {"program": program.pk, "until": until}).status_code
+        == 302
+    )
+    assert CapacityHold.objects.filter(program=program, released_at__isnull=True).count() == 1
+    other = InquiryFactory(facility=facility, stage=Stage.APPROVED)
+    response = coordinator_client.post(act(other, "hold"), {"program": program.pk, "until": until})
+    assert response.status_code == 200
+    assert "No bed" in " ".join(actions_of(response)["hold"].errors["program"])
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    coordinator_client.post(act(inquiry, "schedule"), {"program": program.pk, "admission_date": tomorrow})
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.ADMISSION_SCHEDULED
+    coordinator_client.post(act(inquiry, "admit"), {"program": program.pk})
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.ADMITTED
+    assert Census.objects.get(program=program).occupied == 1
+
+
+def test_text_without_consent_is_refused_with_the_reason(coordinator_client, facility):
+    inquiry = InquiryFactory(facility=facility, stage=Stage.CONTACTED)
+    response = coordinator_client.post(act(inquiry, "message"), {"medium": "sms", "body": "Hi, call us back"})
+    bound = actions_of(response)["message"]
+    assert "not consented" in " ".join(bound.errors["body"])
+    assert not FollowUp.objects.filter(inquiry=inquiry, kind=FollowUp.Kind.COORDINATOR_TEXT).exists()
+
+
+def test_templated_text_with_consent_is_queued(coordinator_client, facility):
+    person = PersonFactory(phone="+17275550155", ok_to_text=True, state="FL", time_zone="UTC")
+    inquiry = InquiryFactory(facility=facility, person=person, stage=Stage.CONTACTED)
+    ContactConsent.objects.create(
+        person=person,
+        medium="sms",
+        address="+17275550155",
+        source="test",
+        consent_text="yes",
+        captured_at=timezone.now(),
+    )
+    MessageTemplate.objects.get_or_create(
+        facility=None,
+        code="checkin-sms",
+        defaults={"medium": "sms", "body": "Hi {{ first_name }}, {{ sender }} here."},
+    )
+    response = coordinator_client.post(act(inquiry, "message"), {"medium": "sms", "template": "checkin-sms"})
+    assert response.status_code == 302
+    followup = FollowUp.objects.get(inquiry=inquiry, kind=FollowUp.Kind.COORDINATOR_TEXT)
+    assert (followup.channel, followup.template_code) == ("sms", "checkin-sms")
+
+
+def test_text_naming_a_substance_is_refused(coordinator_client, facility):
+    person = PersonFactory(phone="+17275550156", ok_to_text=True)
+    inquiry = InquiryFactory(facility=facility, person=person, stage=Stage.CONTACTED)
+    ContactConsent.objects.create(
+        person=person,
+        medium="sms",
+        address="+17275550156",
+        source="test",
+        consent_text="yes",
+        captured_at=timezone.now(),
+    )
+    response = coordinator_client.post(
+        act(inquiry, "message"), {"medium": "sms", "body": "About your detox bed"}
+    )
+    bound = actions_of(response)["message"]
+    assert "detox" in " ".join(bound.errors["body"])
+
+
+def test_csrf_is_enforced_on_actions(coordinator, facility):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(coordinator)
+    inquiry = InquiryFactory(facility=facility)
+    assert client.post(act(inquiry, "note"), {"body": "x"}).status_code == 403
+    assert not InquiryEvent.objects.filter(inquiry=inquiry).exists()
+
+
+def test_pages_have_no_inline_script_or_style(coordinator_client, facility):
+    inquiry = InquiryFactory(facility=facility)
+    for url in (QUEUE, INTAKE, page_of(inquiry), reverse("admissions:vob-queue")):
+        response = coordinator_client.get(url)
+        body = response.content.decode()
+        assert response.status_code in (200, 403), url
+        assert "<script>" not in body, url
+        assert "style=" not in body, url
+        for chunk in body.split("<script")[1:]:
+            assert chunk.lstrip().startswith("src=") or ' src="' in chunk.split(">")[0], url
