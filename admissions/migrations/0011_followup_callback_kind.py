@@ -4,20 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('admissions', '0010_inquiry_stage_changed_index'),
+        ("admissions", "0010_inquiry_stage_changed_index"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='cadencestep',
-            name='kind',
-            field=models.CharField(choices=[('coordinator_alert', 'Alert the coordinator: no contact attempt yet'), ('manager_escalation', 'Escalate to the manager: no contact attempt yet'), ('call_task', 'Call task'), ('callback', 'Call-back a coordinator scheduled'), ('acknowledgement', 'Acknowledge a new inquiry'), ('admission_reminder', 'Reminder before a scheduled admission'), ('nurture_touch', 'Nurture touch'), ('referral_check_in', 'Check-in after a referral out'), ('coordinator_text', 'One-to-one text from a coordinator'), ('help_reply', 'Reply to HELP'), ('opt_out_confirm', 'Opt-out confirmation')], max_length=20),
+            model_name="cadencestep",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("coordinator_alert", "Alert the coordinator: no contact attempt yet"),
+                    ("manager_escalation", "Escalate to the manager: no contact attempt yet"),
+                    ("call_task", "Call task"),
+                    ("callback", "Call-back a coordinator scheduled"),
+                    ("acknowledgement", "Acknowledge a new inquiry"),
+                    ("admission_reminder", "Reminder before a scheduled admission"),
+                    ("nurture_touch", "Nurture touch"),
+                    ("referral_check_in", "Check-in after a referral out"),
+                    ("coordinator_text", "One-to-one text from a coordinator"),
+                    ("help_reply", "Reply to HELP"),
+                    ("opt_out_confirm", "Opt-out confirmation"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='followup',
-            name='kind',
-            field=models.CharField(choices=[('coordinator_alert', 'Alert the coordinator: no contact attempt yet'), ('manager_escalation', 'Escalate to the manager: no contact attempt yet'), ('call_task', 'Call task'), ('callback', 'Call-back a coordinator scheduled'), ('acknowledgement', 'Acknowledge a new inquiry'), ('admission_reminder', 'Reminder before a scheduled admission'), ('nurture_touch', 'Nurture touch'), ('referral_check_in', 'Check-in after a referral out'), ('coordinator_text', 'One-to-one text from a coordinator'), ('help_reply', 'Reply to HELP'), ('opt_out_confirm', 'Opt-out confirmation')], max_length=20),
+            model_name="followup",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("coordinator_alert", "Alert the coordinator: no contact attempt yet"),
+                    ("manager_escalation", "Escalate to the manager: no contact attempt yet"),
+                    ("call_task", "Call task"),
+                    ("callback", "Call-back a coordinator scheduled"),
+                    ("acknowledgement", "Acknowledge a new inquiry"),
+                    ("admission_reminder", "Reminder before a scheduled admission"),
+                    ("nurture_touch", "Nurture touch"),
+                    ("referral_check_in", "Check-in after a referral out"),
+                    ("coordinator_text", "One-to-one text from a coordinator"),
+                    ("help_reply", "Reply to HELP"),
+                    ("opt_out_confirm", "Opt-out confirmation"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
