@@ -1,0 +1,534 @@
+"""Pre-screen pages: run and resume a screen with a live recommendation, the clinical review
+queue, clinician sign-off and the coordinator's match override.
+
+Thin views over ``admissions.screening.services``: roles decide what a user may do (403),
+facility scoping decides which inquiries exist for them (404, never 403, so nothing leaks).
+Every page that shows a person's answers writes a ``view`` row to the audit trail; saves
+are audited by the services.
+
+The screen saves on every change when HTMX is there (``request.htmx``): the form posts
+itself after a short pause and gets back only the recommendation panel, the red-flag
+banner and the error slots (out-of-band). Without JavaScript the same form posts in full
+and the page redirects back to itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from admissions.models import Inquiry
+from admissions.pipeline import OPEN_STAGES, Stage
+from admissions.screening.definition import AnswersInvalid, FormDefinition
+from admissions.screening.forms import (
+    MatchOverrideForm,
+    ScreeningFields,
+    SignoffForm,
+    answers_from_post,
+    posted_values,
+    screening_fields,
+    stored_values,
+)
+from admissions.screening.models import Screening
+from admissions.screening.rules import level_allows
+from admissions.screening.services import (
+    OVERRIDE_ROLES,
+    SCREENING_ROLES,
+    SIGNOFF_ROLES,
+    ScreeningError,
+    match_override,
+    screening_form_current,
+    screening_latest,
+    screening_matches,
+    screening_save,
+    screening_signoff,
+)
+from crm.audit import audit_record
+from crm.models import AuditEvent, User
+from crm.roles import Role, has_role
+from crm.scoping import scope_to_user
+from programs.matching import MatchResult
+from programs.models import LevelOfCare
+
+# Managers watch the queue; only clinical reviewers sign off.
+REVIEW_QUEUE_ROLES = (*SIGNOFF_ROLES, Role.MANAGER)
+REVIEW_PAGE_SIZE = 25
+# The audit trail names what a page showed.
+SCREENING_FIELDS_SHOWN = ["answers", "result", "provisional_level", "safety_flags"]
+PERSON_FIELDS_SHOWN = ["person.first_name", "person.last_name", "stage", "facility"]
+
+FLAG_LABELS = {
+    "emergency_now": "Emergency now",
+    "suicide_risk": "Suicide risk",
+    "baclofen_pump": "Baclofen pump problem",
+    "sedative_withdrawal": "Sedative withdrawal risk",
+    "pregnancy_withdrawal": "Pregnancy with withdrawal risk",
+    "severe_psychiatric": "Severe psychiatric symptoms",
+}
+MODIFIER_LABELS = {
+    "withdrawal_management": "Needs withdrawal management",
+    "co_occurring_enhanced": "Needs a co-occurring-enhanced program",
+    "biomedical": "Physical health needs (programs with medical support first)",
+}
+
+
+# --- access --------------------------------------------------------------------------------
+
+
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _require_role(request: HttpRequest, roles: tuple[Role, ...]) -> None:
+    if not has_role(_user(request), *roles):
+        raise PermissionDenied("Your role cannot open this page.")
+
+
+def _inquiry_or_404(request: HttpRequest, inquiry_id: int) -> Inquiry:
+    """The inquiry if the user's facilities include it; 404 otherwise (never 403: no leak)."""
+    inquiry = (
+        scope_to_user(Inquiry.objects.select_related("person", "facility"), _user(request))
+        .filter(pk=inquiry_id)
+        .first()
+    )
+    if inquiry is None:
+        raise Http404("No such inquiry.")
+    return inquiry
+
+
+def _inquiry_url(inquiry: Inquiry) -> str | None:
+    """The inquiry page, once it exists."""
+    try:
+        return reverse("admissions:inquiry", kwargs={"pk": inquiry.pk})
+    except NoReverseMatch:
+        return None
+
+
+def _audit_view(request: HttpRequest, inquiry: Inquiry, screening: Screening | None) -> None:
+    audit_record(
+        action=AuditEvent.Action.VIEW,
+        obj=inquiry,
+        actor=_user(request),
+        fields=PERSON_FIELDS_SHOWN,
+        request=request,
+    )
+    if screening is not None:
+        audit_record(
+            action=AuditEvent.Action.VIEW,
+            obj=screening,
+            actor=_user(request),
+            fields=SCREENING_FIELDS_SHOWN,
+            request=request,
+        )
+
+
+# --- what the result panel shows -----------------------------------------------------------
+
+
+@dataclass
+class Recommendation:
+    """A screening's result in the shape the templates read."""
+
+    screening: Screening | None
+    result: dict[str, Any]
+    matches: MatchResult | None
+
+    @property
+    def flags(self) -> list[dict[str, Any]]:
+        return [
+            {**flag, "label": FLAG_LABELS.get(flag["code"], flag["code"].replace("_", " ").capitalize())}
+            for flag in self.result.get("safety_flags") or []
+        ]
+
+    @property
+    def crisis(self) -> bool:
+        return any(f.get("route_to") == Stage.CRISIS_ROUTED for f in self.result.get("safety_flags") or [])
+
+    @property
+    def modifiers(self) -> list[str]:
+        return [MODIFIER_LABELS.get(m, m) for m in self.result.get("modifiers") or []]
+
+    @property
+    def missing(self) -> list[str]:
+        return list(self.result.get("missing_safety") or [])
+
+    @property
+    def fitting(self) -> list[Any]:
+        return [m for m in self.matches.matches if not m.excluded] if self.matches else []
+
+    @property
+    def excluded(self) -> list[Any]:
+        return [m for m in self.matches.matches if m.excluded] if self.matches else []
+
+
+def _recommendation(screening: Screening | None) -> Recommendation:
+    if screening is None:
+        return Recommendation(screening=None, result={}, matches=None)
+    return Recommendation(
+        screening=screening, result=screening.result or {}, matches=screening_matches(screening=screening)
+    )
+
+
+def _definition(screening: Screening | None) -> FormDefinition:
+    """The open screen keeps its version; a new screen (or a re-screen after sign-off) uses the newest."""
+    if screening is not None and not screening.is_signed:
+        return screening.form.loaded()
+    return screening_form_current().loaded()
+
+
+def _missing_labels(definition: FormDefinition, missing: list[str]) -> list[tuple[str, str]]:
+    """(input id, wording) of each unanswered safety item, for links from the panel."""
+    out = []
+    for path in missing:
+        try:
+            label = definition.item_label(path)
+        except KeyError:
+            label = path
+        section, _, rest = path.partition(".")
+        row = rest.split(".")[0] if "." in rest else ""
+        out.append(("q-" + path.replace(".", "-"), f"{row.replace('_', ' ')}: {label}" if row else label))
+    return out
+
+
+# --- the pre-screen ------------------------------------------------------------------------
+
+
+def _screening_context(
+    request: HttpRequest,
+    inquiry: Inquiry,
+    screening: Screening | None,
+    *,
+    fields: ScreeningFields,
+    definition: FormDefinition,
+    recommendation: Recommendation,
+    override_form: MatchOverrideForm | None = None,
+    saved: bool = False,
+) -> dict[str, Any]:
+    user = _user(request)
+    return {
+        "inquiry": inquiry,
+        "person": inquiry.person,
+        "inquiry_url": _inquiry_url(inquiry),
+        "screening": screening,
+        "definition": definition,
+        "fields": fields,
+        "rec": recommendation,
+        "missing": _missing_labels(definition, recommendation.missing),
+        "red_flag": inquiry.has_red_flag or bool(recommendation.flags),
+        "can_override": has_role(user, *OVERRIDE_ROLES) and screening is not None,
+        "can_sign_off": has_role(user, *SIGNOFF_ROLES) and screening is not None,
+        "override_form": override_form or MatchOverrideForm(),
+        "saved": saved,
+    }
+
+
+def _render_page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    return render(request, "screening/screening.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
+    """Run or resume the pre-screen of an inquiry; with HTMX each change saves and refreshes the panel."""
+    _require_role(request, SCREENING_ROLES)
+    inquiry = _inquiry_or_404(request, inquiry_id)
+    screening = screening_latest(inquiry_id=inquiry.pk)
+    definition = _definition(screening)
+    stored = stored_values(definition, screening.answers if screening else {})
+    if request.method == "GET":
+        recommendation = _recommendation(screening)
+        fields = screening_fields(definition, values=stored)
+        _audit_view(request, inquiry, screening)
+        context = _screening_context(
+            request, inquiry, screening, fields=fields, definition=definition, recommendation=recommendation
+        )
+        return _render_page(request, context)
+
+    answers, errors = answers_from_post(definition, request.POST)
+    saved = None
+    if not errors and answers:
+        try:
+            saved = screening_save(
+                inquiry_id=inquiry.pk, answers=answers, actor=_user(request), request=request
+            )
+        except AnswersInvalid as exc:
+            errors = exc.errors
+        except ScreeningError as exc:
+            errors = {exc.field: [str(exc)]}
+    if saved is not None:
+        inquiry.refresh_from_db(fields=["stage", "has_red_flag"])
+        screening = saved.screening
+        recommendation = Recommendation(screening=screening, result=screening.result, matches=saved.matches)
+        if not request.htmx:  # type: ignore[attr-defined]
+            messages.success(request, "Pre-screen saved.")
+            return HttpResponseRedirect(reverse("screening_ui:screening", kwargs={"inquiry_id": inquiry.pk}))
+        fields = screening_fields(definition, values=stored_values(definition, screening.answers))
+    else:
+        # Nothing saved: show the last saved result, and what was typed with its errors.
+        recommendation = _recommendation(screening)
+        fields = screening_fields(definition, values={**stored, **posted_values(request.POST)}, errors=errors)
+    context = _screening_context(
+        request,
+        inquiry,
+        screening,
+        fields=fields,
+        definition=definition,
+        recommendation=recommendation,
+        saved=saved is not None,
+    )
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "screening/_live.html", context)
+    _audit_view(request, inquiry, screening)
+    return _render_page(request, context)
+
+
+@login_required
+@require_POST
+def match_override_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
+    """A coordinator or manager chooses another program than the top match, with a reason."""
+    _require_role(request, OVERRIDE_ROLES)
+    inquiry = _inquiry_or_404(request, inquiry_id)
+    screening = screening_latest(inquiry_id=inquiry.pk)
+    if screening is None:
+        raise Http404("This inquiry has no pre-screen yet.")
+    form = MatchOverrideForm(request.POST)
+    if form.is_valid():
+        try:
+            match_override(
+                screening=screening,
+                program=form.cleaned_data["program"],
+                reason=form.cleaned_data["reason"],
+                actor=_user(request),
+                request=request,
+            )
+        except ScreeningError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        else:
+            messages.success(request, "Program match overridden.")
+            return HttpResponseRedirect(reverse("screening_ui:screening", kwargs={"inquiry_id": inquiry.pk}))
+    definition = _definition(screening)
+    context = _screening_context(
+        request,
+        inquiry,
+        screening,
+        fields=screening_fields(definition, values=stored_values(definition, screening.answers)),
+        definition=definition,
+        recommendation=_recommendation(screening),
+        override_form=form,
+    )
+    _audit_view(request, inquiry, screening)
+    return _render_page(request, context)
+
+
+# --- clinical review -----------------------------------------------------------------------
+
+REVIEW_TABS = {
+    "all": "All waiting",
+    "red-flag": "Red flags",
+    "crisis": "Crisis routed",
+}
+
+
+def _review_queue(user: User) -> QuerySet[Inquiry]:
+    """Inquiries waiting for a clinician: in Clinical review, or with an unsigned red-flag screen."""
+    open_red_flag = Screening.objects.filter(
+        inquiry_id=OuterRef("pk"), signed_at__isnull=True, has_red_flag=True
+    )
+    waiting = Q(stage=Stage.CLINICAL_REVIEW) | Q(
+        Exists(open_red_flag), stage__in=[*sorted(OPEN_STAGES), Stage.CRISIS_ROUTED]
+    )
+    return scope_to_user(Inquiry.objects.all(), user).filter(waiting)
+
+
+@login_required
+@require_http_methods(["GET"])
+def review_queue(request: HttpRequest) -> HttpResponse:
+    """The clinical review queue of the user's facilities, longest waiting first."""
+    _require_role(request, REVIEW_QUEUE_ROLES)
+    tab = request.GET.get("tab", "all")
+    if tab not in REVIEW_TABS:
+        tab = "all"
+    queue = _review_queue(_user(request))
+    counts = queue.aggregate(
+        all=Count("pk"),
+        red_flag=Count("pk", filter=Q(has_red_flag=True)),
+        crisis=Count("pk", filter=Q(stage=Stage.CRISIS_ROUTED)),
+    )
+    if tab == "red-flag":
+        queue = queue.filter(has_red_flag=True)
+    elif tab == "crisis":
+        queue = queue.filter(stage=Stage.CRISIS_ROUTED)
+    rows = (
+        queue.select_related("person", "facility")
+        .only(
+            "id",
+            "stage",
+            "stage_changed_at",
+            "created_at",
+            "has_red_flag",
+            "person__first_name",
+            "person__last_name",
+            "facility__name",
+        )
+        .prefetch_related(
+            Prefetch(
+                "screenings",
+                queryset=Screening.objects.filter(signed_at__isnull=True)
+                .select_related("provisional_level")
+                .only(
+                    "id",
+                    "inquiry_id",
+                    "complete",
+                    "has_red_flag",
+                    "safety_flags",
+                    "saved_at",
+                    "provisional_level__code",
+                    "provisional_level__name",
+                ),
+                to_attr="open_screenings",
+            )
+        )
+        .order_by("stage_changed_at", "pk")
+    )
+    paginator = Paginator(rows, REVIEW_PAGE_SIZE)
+    # The tab's count is known already: no second COUNT query.
+    paginator.count = counts["red_flag" if tab == "red-flag" else tab]  # type: ignore[misc]
+    page = paginator.get_page(request.GET.get("page"))
+    for inquiry in page.object_list:
+        screenings = getattr(inquiry, "open_screenings", [])
+        inquiry.open_screening = screenings[0] if screenings else None  # type: ignore[attr-defined]
+        inquiry.flag_labels = [  # type: ignore[attr-defined]
+            FLAG_LABELS.get(code, code) for code in (screenings[0].safety_flags if screenings else [])
+        ]
+    return render(
+        request,
+        "screening/review_queue.html",
+        {
+            "page": page,
+            "tab": tab,
+            "tabs": [
+                (key, label, counts["red_flag" if key == "red-flag" else key])
+                for key, label in REVIEW_TABS.items()
+            ],
+            "counts": counts,
+            "now": timezone.now(),
+            "can_sign_off": has_role(_user(request), *SIGNOFF_ROLES),
+        },
+    )
+
+
+def _signoff_levels(definition: FormDefinition) -> QuerySet[LevelOfCare]:
+    return LevelOfCare.objects.filter(edition=definition.level_edition, is_active=True).order_by(
+        "intensity", "code"
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def signoff_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
+    """A clinical reviewer reads the screen and its reasons and signs off the final level."""
+    _require_role(request, SIGNOFF_ROLES)
+    inquiry = _inquiry_or_404(request, inquiry_id)
+    screening = screening_latest(inquiry_id=inquiry.pk)
+    definition = screening.form.loaded() if screening else screening_form_current().loaded()
+    levels = _signoff_levels(definition)
+    form = SignoffForm(request.POST if request.method == "POST" else None, levels=levels)
+    if request.method == "POST" and screening is not None and form.is_valid():
+        try:
+            screening_signoff(
+                screening=screening,
+                level=form.cleaned_data["level"],
+                note=form.cleaned_data["note"],
+                actor=_user(request),
+                request=request,
+            )
+        except ScreeningError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        else:
+            messages.success(request, f"Signed off at {form.cleaned_data['level'].code}.")
+            return HttpResponseRedirect(reverse("screening_ui:review-queue"))
+    elif request.method == "POST" and screening is None:
+        form.add_error(None, "There is no pre-screen to sign off yet.")
+    recommendation = Recommendation(
+        screening=screening, result=(screening.result or {}) if screening else {}, matches=None
+    )
+    flags = recommendation.result.get("safety_flags") or []
+    level_rows = [
+        {
+            "level": level,
+            "problems": level_allows(
+                intensity=level.intensity, withdrawal_management=level.withdrawal_management, flags=flags
+            ),
+        }
+        for level in levels
+    ]
+    selected = (
+        form["level"].value() if form.is_bound else (screening.provisional_level_id if screening else None)
+    )
+    _audit_view(request, inquiry, screening)
+    return render(
+        request,
+        "screening/signoff.html",
+        {
+            "inquiry": inquiry,
+            "person": inquiry.person,
+            "inquiry_url": _inquiry_url(inquiry),
+            "screening": screening,
+            "rec": recommendation,
+            "answers": _answers_read(definition, screening.answers if screening else {}),
+            "missing": _missing_labels(definition, recommendation.missing),
+            "red_flag": inquiry.has_red_flag or bool(recommendation.flags),
+            "form": form,
+            "level_rows": level_rows,
+            "selected": str(selected or ""),
+        },
+    )
+
+
+def _answers_read(definition: FormDefinition, answers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Answered items, grouped by section, as (question, answer) text for a reader."""
+    fields = screening_fields(definition, values=stored_values(definition, answers))
+    out = []
+    for section in fields.sections:
+        rows: list[tuple[str, str]] = []
+        for f in section.fields:
+            rows += _read_field(f)
+            for row in f.rows:
+                if row.checked:
+                    rows += [
+                        (f"{row.name}: {sub.label}", text)
+                        for sub in row.fields
+                        for _, text in _read_field(sub)
+                    ]
+        if rows:
+            out.append({"title": section.title, "rows": rows})
+    return out
+
+
+def _read_field(f: Any) -> list[tuple[str, str]]:
+    choices = dict(f.choices)
+    if f.kind == "multi":
+        if not f.values:
+            return []
+        text = ", ".join("None of these" if v == "__none__" else choices.get(v, v) for v in f.values)
+    elif not f.value:
+        text = ""
+    elif f.kind == "bool":
+        text = {"yes": "Yes", "no": "No"}.get(f.value, f.value)
+    else:
+        text = choices.get(f.value, f.value)
+    rows = [(f.label, text)] if text else []
+    for sub in f.followups:
+        rows += _read_field(sub)
+    return rows
