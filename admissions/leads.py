@@ -15,12 +15,12 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -29,7 +29,6 @@ from admissions.models import (
     Campaign,
     Channel,
     ContactConsent,
-    IdempotencyRecord,
     Inquiry,
     InquiryEvent,
     InsurancePolicy,
@@ -168,6 +167,9 @@ class LeadData:
     external_id: str = ""
     # Catalogue ids of ``substances`` when the caller has already looked them up (saves a query).
     substance_ids: dict[str, int] = field(default_factory=dict)
+    # True when ``phone`` and ``email`` were already normalised and validated (the API serializer
+    # does both), so ingestion does not parse them a second time.
+    contact_checked: bool = False
 
     def given_fields(self) -> list[str]:
         """Names (never values) of the fields the lead carried, for the audit trail."""
@@ -221,6 +223,16 @@ _CHANNEL_OF_KIND: dict[str, str] = {
 }
 
 
+class LeadIdempotency(Protocol):
+    """The Idempotency-Key of the request a lead came with, as ``lead_ingest`` sees it."""
+
+    def check(self) -> None:
+        """First thing in the lead's transaction: raise to refuse (409, 422) or to replay."""
+
+    def complete(self, result: LeadResult) -> None:
+        """Last thing in the lead's transaction: store the result for later replays."""
+
+
 def substance_ids_for(*, codes: Iterable[str]) -> dict[str, int]:
     """Catalogue ids of the given substance codes (unknown codes are absent)."""
     wanted = sorted(set(codes))
@@ -235,7 +247,7 @@ def lead_ingest(
     source: LeadSource,
     actor_label: str,
     request: HttpRequest | None = None,
-    idempotency: IdempotencyRecord | None = None,
+    idempotency: LeadIdempotency | None = None,
 ) -> LeadResult:
     """Normalise a lead, then merge it into the matching open inquiry or open a new one."""
     lead = _normalised(lead)
@@ -253,8 +265,11 @@ def lead_ingest(
 
 def _normalised(lead: LeadData) -> LeadData:
     """Idempotent: values from the API serializer pass through unchanged."""
-    phone = phone_normalise(lead.phone) if lead.phone else ""
-    email = email_normalise(lead.email) if lead.email else ""
+    if lead.contact_checked:
+        phone, email = lead.phone, lead.email
+    else:
+        phone = phone_normalise(lead.phone) if lead.phone else ""
+        email = email_normalise(lead.email) if lead.email else ""
     if not (phone or email):
         raise ValueError("A lead needs a phone number or an email address.")
     return LeadData(
@@ -274,6 +289,7 @@ def _normalised(lead: LeadData) -> LeadData:
         attribution={k: text_clean(v) for k, v in lead.attribution.items() if v},
         external_id=text_clean(lead.external_id),
         substance_ids=lead.substance_ids,
+        contact_checked=True,
     )
 
 
@@ -284,19 +300,27 @@ def _ingest_once(
     source: LeadSource,
     actor_label: str,
     request: HttpRequest | None,
-    idempotency: IdempotencyRecord | None,
+    idempotency: LeadIdempotency | None,
 ) -> LeadResult:
+    if idempotency is not None:
+        idempotency.check()
     now = timezone.now()
     channel = _CHANNEL_OF_KIND.get(source.kind, Channel.WEB_FORM)
-    person = _person_matching(phone=lead.phone, email=lead.email)
-    open_match, external_id_taken = _inquiries_matching(lead=lead, source=source, person=person)
-    campaign = None
-    if lead.attribution.get("utm_campaign"):
-        campaign = (
-            Campaign.objects.filter(lead_source=source, utm_campaign=lead.attribution["utm_campaign"])
-            .order_by("pk")
-            .first()
-        )
+    campaign: Campaign | None
+    if connection.vendor == "postgresql":
+        person, candidates, campaign = _lead_lookup_postgresql(lead=lead, source=source)
+    else:
+        person = _person_matching(phone=lead.phone, email=lead.email)
+        duplicates = lead_duplicates_query(lead=lead, source=source, person=person)
+        candidates = list(duplicates.select_for_update()[:10])
+        campaign = None
+        if lead.attribution.get("utm_campaign"):
+            campaign = (
+                Campaign.objects.filter(lead_source=source, utm_campaign=lead.attribution["utm_campaign"])
+                .order_by("pk")
+                .first()
+            )
+    open_match, external_id_taken = _inquiries_matching(lead=lead, source=source, candidates=candidates)
     touch = TouchData(channel=channel, lead_source=source, campaign=campaign, utm=lead.attribution)
     known = lead.substance_ids
     if not all(code in known for code in lead.substances):
@@ -384,12 +408,7 @@ def _ingest_once(
         request=request,
     )
     if idempotency is not None:
-        IdempotencyRecord.objects.filter(pk=idempotency.pk).update(
-            inquiry=inquiry,
-            response_status=result.response_status,
-            result=result.status,
-            stage=public_stage(inquiry.stage),
-        )
+        idempotency.complete(result)
     return result
 
 
@@ -432,12 +451,104 @@ def lead_duplicates_query(
     return Inquiry.objects.filter(functools.reduce(operator.or_, arms))
 
 
+# Columns the lookup reads: what ranking, merging, filling blanks and the response need.
+def _columns_in_model_order(model: type[models.Model], names: set[str]) -> tuple[str, ...]:
+    """``Model.from_db`` with some fields deferred expects them in the model's field order."""
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+_PERSON_COLUMNS = _columns_in_model_order(
+    Person, {"id", "phone", "email", "last_name", "date_of_birth", "postal_code", "state"}
+)
+_INQUIRY_COLUMNS = _columns_in_model_order(
+    Inquiry, {"id", "person_id", "stage", "phone", "email", "external_id", "lead_source_id"}
+)
+# The open stages as literals, written like the partial unique indexes' predicates (constants from
+# code, not input), and the arms for the matched person's own phone, email and id: each repeats an
+# index predicate, so PostgreSQL serves it from that index with the person CTE's value as its key.
+_OPEN_SQL = "stage IN ({})".format(", ".join(f"'{stage}'" for stage in _OPEN_STAGE_LIST))
+_PERSON_DUPLICATE_ARMS = (
+    f"({_OPEN_SQL} AND NOT (phone = '') AND phone = (SELECT phone FROM person))",  # noqa: S608 - constants only
+    f"({_OPEN_SQL} AND NOT (email = '') AND email = (SELECT email FROM person))",  # noqa: S608 - constants only
+    f"({_OPEN_SQL} AND person_id = (SELECT id FROM person))",  # noqa: S608 - constants only
+)
+
+
+def _lead_lookup_postgresql(
+    *, lead: LeadData, source: LeadSource
+) -> tuple[Person | None, list[Inquiry], Campaign | None]:
+    """``_person_matching``, ``lead_duplicates_query`` (locked) and the campaign in one statement.
+
+    The person is ranked in SQL exactly as ``_person_matching`` ranks it in Python, and the
+    duplicate arms are those of ``lead_duplicates_query``: the arms for the person's own phone and
+    email repeat the partial indexes' predicates, so those arms are index scans too."""
+    params: dict[str, Any] = {
+        "phone": lead.phone,
+        "email": lead.email,
+        "source": source.pk,
+        "external_id": lead.external_id,
+        "campaign": lead.attribution.get("utm_campaign", ""),
+    }
+    person_arms = [
+        arm for arm, given in (("phone = %(phone)s", lead.phone), ("email = %(email)s", lead.email)) if given
+    ]
+    inquiry_arms = list(_PERSON_DUPLICATE_ARMS)
+    if lead.phone:
+        inquiry_arms.insert(0, f"({_OPEN_SQL} AND phone = %(phone)s)")
+    if lead.email:
+        inquiry_arms.insert(0, f"({_OPEN_SQL} AND email = %(email)s)")
+    if lead.external_id:
+        inquiry_arms.append(
+            "(lead_source_id = %(source)s AND NOT (external_id = '') AND external_id = %(external_id)s)"
+        )
+    # No ORDER BY in the candidate scan (see ``_person_matching``); the ranking sorts at most 20 rows.
+    sql = f"""
+        WITH candidate AS MATERIALIZED (
+            SELECT {", ".join(_PERSON_COLUMNS)} FROM {Person._meta.db_table}
+            WHERE {" OR ".join(person_arms) or "false"} LIMIT 20
+        ), person AS (
+            SELECT * FROM candidate
+            ORDER BY (%(phone)s <> '' AND phone = %(phone)s) DESC,
+                (%(email)s <> '' AND email = %(email)s) DESC, id DESC
+            LIMIT 1
+        )
+        SELECT
+            (SELECT row_to_json(person) FROM person),
+            (SELECT coalesce(json_agg(match), '[]'::json) FROM (
+                SELECT {", ".join(_INQUIRY_COLUMNS)} FROM {Inquiry._meta.db_table}
+                WHERE {" OR ".join(inquiry_arms)}
+                FOR UPDATE
+            ) AS match),
+            (SELECT id FROM {Campaign._meta.db_table}
+             WHERE %(campaign)s <> '' AND lead_source_id = %(source)s AND utm_campaign = %(campaign)s
+             ORDER BY id LIMIT 1)
+    """  # noqa: S608 - only names from the models are interpolated; every value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        person_row, inquiry_rows, campaign_id = cursor.fetchone()
+    person = None
+    if person_row is not None:
+        birth = person_row["date_of_birth"]
+        person_row["date_of_birth"] = date.fromisoformat(birth) if birth else None
+        person_row["phone"] = _PERSON_PHONE.to_python(person_row["phone"])
+        person = Person.from_db("default", list(_PERSON_COLUMNS), [person_row[c] for c in _PERSON_COLUMNS])
+    candidates = [
+        Inquiry.from_db("default", list(_INQUIRY_COLUMNS), [row[c] for c in _INQUIRY_COLUMNS])
+        for row in inquiry_rows
+    ]
+    campaign = Campaign.from_db("default", ["id"], [campaign_id]) if campaign_id is not None else None
+    return person, candidates, campaign
+
+
+_PERSON_PHONE: models.Field = Person._meta.get_field("phone")  # type: ignore[type-arg,assignment]
+
+
 def _inquiries_matching(
-    *, lead: LeadData, source: LeadSource, person: Person | None
+    *, lead: LeadData, source: LeadSource, candidates: list[Inquiry]
 ) -> tuple[Inquiry | None, bool]:
-    """The open inquiry this lead joins (locked), and whether its external id is already used."""
-    query = lead_duplicates_query(lead=lead, source=source, person=person)
-    candidates = list(query.select_for_update()[:10])
+    """The open inquiry this lead joins, and whether its external id is already used.
+
+    ``candidates`` are the rows of ``lead_duplicates_query``, already locked."""
     external_id_taken = bool(lead.external_id) and any(
         c.lead_source_id == source.pk and c.external_id == lead.external_id for c in candidates
     )

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -160,7 +161,12 @@ def inquiry_create(
 ) -> Inquiry:
     """Open a new inquiry as New, route it, record its first touch and schedule its follow-ups."""
     now = created_at or timezone.now()
-    owner = assign_to or coordinator_next_on_duty(facility=facility)
+    owner_id: int | None
+    if assign_to is not None:
+        owner_id = assign_to.pk
+        User.objects.filter(pk=assign_to.pk).update(last_lead_assigned_at=now)
+    else:
+        owner_id = _coordinator_take_next(facility=facility, at=now)
     inquiry = Inquiry.objects.create(
         person=person,
         caller=caller,
@@ -175,33 +181,75 @@ def inquiry_create(
         external_id=external_id,
         created_at=now,
         stage_changed_at=now,
-        assigned_to=owner,
-        assigned_at=now if owner else None,
+        assigned_to_id=owner_id,
+        assigned_at=now if owner_id else None,
     )
+    if assign_to is not None:
+        inquiry.assigned_to = assign_to  # the caller's instance, as before
     if substances:
         inquiry.substances.set(substances)
     touch_add(inquiry=inquiry, touch=touch, at=now)
-    inquiry_event(
-        inquiry=inquiry,
-        kind=InquiryEvent.Kind.CREATED,
-        actor=actor,
-        actor_label=actor_label,
-        data={"channel": touch.channel, "source": touch.lead_source.name if touch.lead_source else ""},
-        at=now,
-    )
-    if owner is not None:
-        User.objects.filter(pk=owner.pk).update(last_lead_assigned_at=now)
-        inquiry_event(
+    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+    events = [
+        InquiryEvent(
             inquiry=inquiry,
-            kind=InquiryEvent.Kind.ASSIGNED,
-            actor=actor,
-            actor_label=actor_label or "routing",
-            data={"to": owner.pk, "how": "direct" if assign_to else "round robin"},
+            kind=InquiryEvent.Kind.CREATED,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            data={"channel": touch.channel, "source": touch.lead_source.name if touch.lead_source else ""},
             at=now,
         )
+    ]
+    if owner_id is not None:
+        events.append(
+            InquiryEvent(
+                inquiry=inquiry,
+                kind=InquiryEvent.Kind.ASSIGNED,
+                actor_id=actor_id,
+                actor_label=actor_label or "routing",
+                data={"to": owner_id, "how": "direct" if assign_to else "round robin"},
+                at=now,
+            )
+        )
+    InquiryEvent.objects.bulk_create(events)  # the timeline's first entries, in one statement
     followups_schedule_for_new(inquiry=inquiry)
     _kick_dispatcher()
     return inquiry
+
+
+def _coordinator_take_next(*, facility: Facility, at: datetime) -> int | None:
+    """Route a new inquiry: ``coordinator_next_on_duty`` and the owner's stamp, in one statement on
+    PostgreSQL. Only the coordinator's own row is locked (``FOR UPDATE OF``): a lock on the shared
+    group and membership rows would make every concurrent lead skip every coordinator."""
+    if connection.vendor != "postgresql":
+        owner = coordinator_next_on_duty(facility=facility)
+        if owner is None:
+            return None
+        User.objects.filter(pk=owner.pk).update(last_lead_assigned_at=at)
+        return int(owner.pk)
+    user = User._meta
+    in_facility = User.facilities.through._meta
+    in_group = User.groups.through._meta
+    sql = f"""
+        UPDATE {user.db_table} SET last_lead_assigned_at = %s
+        WHERE id = (
+            SELECT u.id FROM {user.db_table} AS u
+            WHERE u.is_active AND u.is_on_duty
+              AND EXISTS (SELECT 1 FROM {in_facility.db_table} AS uf
+                          WHERE uf.user_id = u.id AND uf.facility_id = %s)
+              AND EXISTS (SELECT 1 FROM {in_group.db_table} AS ug
+                          JOIN {Group._meta.db_table} AS g ON g.id = ug.group_id
+                          WHERE ug.user_id = u.id AND g.name = %s)
+            ORDER BY u.last_lead_assigned_at ASC NULLS FIRST, u.id
+            LIMIT 1
+            FOR UPDATE OF u SKIP LOCKED
+        )
+        RETURNING id
+    """  # noqa: S608 - only table names from the models are interpolated
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [at, facility.pk, Role.COORDINATOR.value])
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
 
 
 def _kick_dispatcher() -> None:

@@ -1,10 +1,18 @@
-"""``Idempotency-Key`` handling: claim the key in its own short transaction, complete it with the lead.
+"""``Idempotency-Key`` handling: the claim, the replay, and the result stored with the lead.
 
-The claim is a unique insert committed before any work starts, so a concurrent
-request with the same key sees it (409) on PostgreSQL and SQLite alike. The
-result is written by ``lead_ingest`` in the lead's own transaction, so a lead
-and its idempotency result commit together. Records keep the inquiry id and a
-hash of the body, never the body, for 72 hours.
+PostgreSQL (``TransactionClaim``): the claim is a transaction-scoped advisory lock on
+(API key, Idempotency-Key), taken as the first statement of the lead's own transaction.
+A concurrent request with the same key cannot take it and gets 409 (422 if its body
+differs: a second lock on (key, body hash) tells the two apart) without waiting. The
+record, with the result, is inserted by the lead's transaction, so a lead and its
+idempotency result commit together in one commit; the unique constraint on
+(API key, key) still backs the lock up.
+
+SQLite (``ClaimedRecord``), which has no advisory locks: the claim is a unique insert
+committed in its own short transaction before any work starts, so a concurrent request
+sees it (409); the lead's transaction completes the record.
+
+Records keep the inquiry id and a hash of the body, never the body, for 72 hours.
 """
 
 from __future__ import annotations
@@ -16,11 +24,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from admissions.api.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from admissions.leads import LeadResult, public_stage
 from admissions.models import IdempotencyRecord, LeadSourceKey
 
 HEADER = "Idempotency-Key"
@@ -36,6 +45,14 @@ class Replay:
 
     status: int
     body: dict[str, Any]
+
+
+class ReplayInstead(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside the lead's transaction (rolling it back) when the key already has a result."""
+
+    def __init__(self, replay: Replay) -> None:
+        super().__init__("replay")
+        self.replay = replay
 
 
 def idempotency_key_from(headers: Any) -> str | None:
@@ -109,3 +126,136 @@ def idempotency_records_purge() -> int:
     """Delete records past their 72 hours; returns how many."""
     deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
+
+
+# --- PostgreSQL: the claim is part of the lead's transaction ----------------------------------------
+
+_LOCK_NAMESPACE = "admissions.lead-api.idempotency"
+
+
+def _lock_id(*parts: object) -> int:
+    """A signed 64-bit advisory lock id for these parts (namespaced, so it collides with no other lock)."""
+    digest = hashlib.blake2b(repr((_LOCK_NAMESPACE, *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@dataclass
+class TransactionClaim:
+    """An Idempotency-Key claimed inside the lead's own transaction (PostgreSQL)."""
+
+    api_key: LeadSourceKey
+    key: str
+    fingerprint: str
+
+    def _probe(self) -> tuple[bool, bool, IdempotencyRecord | None]:
+        """Take the key's lock and the (key, body) lock, and read the key's record, in one statement."""
+        table = IdempotencyRecord._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT pg_try_advisory_xact_lock(%s), pg_try_advisory_xact_lock(%s),
+                        r.id, r.request_hash, r.inquiry_id, r.response_status, r.result, r.stage,
+                        r.created_at, r.expires_at
+                    FROM (SELECT 1) AS one LEFT JOIN {table} AS r ON r.api_key_id = %s AND r.key = %s
+                """,  # noqa: S608 - the table name comes from the model
+                [
+                    _lock_id(self.api_key.pk, self.key),
+                    _lock_id(self.api_key.pk, self.key, self.fingerprint),
+                    self.api_key.pk,
+                    self.key,
+                ],
+            )
+            locked, body_lock, pk, *values = cursor.fetchone()
+        record = None
+        if pk is not None:
+            names = ["id", "request_hash", "inquiry_id", "response_status", "result", "stage", "created_at"]
+            record = IdempotencyRecord.from_db("default", [*names, "expires_at"], [pk, *values])
+            record.api_key_id, record.key = self.api_key.pk, self.key
+        return locked, body_lock, record
+
+    def _answer(self, locked: bool, body_lock: bool, record: IdempotencyRecord | None) -> Replay | None:
+        """Raise 409 or 422, return the replay, or None when the key is free to use."""
+        if not locked:
+            # Another request with this key is inside its transaction right now. It holds the lock
+            # on (key, its body) too: if ours is free the bodies differ.
+            raise IdempotencyKeyReused() if body_lock else IdempotencyKeyInFlight()
+        if record is None:
+            return None
+        now = timezone.now()
+        if record.expires_at <= now or (record.response_status is not None and record.inquiry_id is None):
+            return None
+        if record.request_hash != self.fingerprint:
+            raise IdempotencyKeyReused()
+        if record.response_status is None:
+            # A claim committed ahead of its request (as on SQLite) that is still running.
+            if record.created_at < now - STALE_CLAIM:
+                return None
+            raise IdempotencyKeyInFlight()
+        return Replay(status=record.response_status, body=_body_of(record))
+
+    def check(self) -> None:
+        """First statement of the lead's transaction: claim the key, or refuse, or replay."""
+        locked, body_lock, record = self._probe()
+        replay = self._answer(locked, body_lock, record)
+        if replay is not None:
+            raise ReplayInstead(replay)
+        if record is not None:
+            # Expired, unusable or abandoned: this request takes the key over.
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+
+    def complete(self, result: LeadResult) -> None:
+        """Store the result in the lead's transaction; the lock is released when it commits."""
+        now = timezone.now()
+        IdempotencyRecord.objects.create(
+            api_key=self.api_key,
+            key=self.key,
+            request_hash=self.fingerprint,
+            inquiry=result.inquiry,
+            response_status=result.response_status,
+            result=result.status,
+            stage=public_stage(result.inquiry.stage),
+            created_at=now,
+            expires_at=now + RETENTION,
+        )
+
+    def answer_for_invalid_body(self) -> Replay | None:
+        """For a body that failed validation: what a claim would have answered (409, 422, replay),
+        or None for the 400. Nothing is written and no lock outlives the statement."""
+        locked, body_lock, record = self._probe()
+        return self._answer(locked, body_lock, record)
+
+    def release(self) -> None:
+        """Nothing to give back: the lock ends with the transaction."""
+
+
+@dataclass
+class ClaimedRecord:
+    """An Idempotency-Key claimed by a committed record before the work (SQLite)."""
+
+    record: IdempotencyRecord
+
+    def check(self) -> None:
+        """Already claimed by ``idempotency_claim``."""
+
+    def complete(self, result: LeadResult) -> None:
+        IdempotencyRecord.objects.filter(pk=self.record.pk).update(
+            inquiry=result.inquiry,
+            response_status=result.response_status,
+            result=result.status,
+            stage=public_stage(result.inquiry.stage),
+        )
+
+    def answer_for_invalid_body(self) -> Replay | None:
+        return None
+
+    def release(self) -> None:
+        idempotency_release(record=self.record)
+
+
+def idempotency_begin(
+    *, api_key: LeadSourceKey, key: str, fingerprint: str
+) -> TransactionClaim | ClaimedRecord | Replay:
+    """The claim for this request's key: in the lead's transaction on PostgreSQL, ahead of it elsewhere."""
+    if connection.vendor == "postgresql":
+        return TransactionClaim(api_key=api_key, key=key, fingerprint=fingerprint)
+    outcome = idempotency_claim(api_key=api_key, key=key, fingerprint=fingerprint)
+    return outcome if isinstance(outcome, Replay) else ClaimedRecord(record=outcome)

@@ -35,9 +35,9 @@ from admissions.api.idempotency import (
 )
 from admissions.api.idempotency import (
     Replay,
-    idempotency_claim,
+    ReplayInstead,
+    idempotency_begin,
     idempotency_key_from,
-    idempotency_release,
     request_fingerprint,
 )
 from admissions.api.serializers import (
@@ -256,6 +256,7 @@ class LeadCreateApi(LeadApiView):
                 attribution=dict(v.get("attribution") or {}),
                 external_id=v.get("external_id", ""),
                 substance_ids=getattr(self, "substance_ids", {}),
+                contact_checked=True,  # PhoneField and LowerEmailField normalised and validated them
             )
 
     @extend_schema_serializer(component_name="LeadCreated")
@@ -344,17 +345,20 @@ class LeadCreateApi(LeadApiView):
         idempotency_key = idempotency_key_from(request.headers)
         claim = None
         if idempotency_key is not None:
-            outcome = idempotency_claim(
+            outcome = idempotency_begin(
                 api_key=client.key, key=idempotency_key, fingerprint=request_fingerprint(data)
             )
             if isinstance(outcome, Replay):
-                self.audit_obj = Inquiry(pk=outcome.body["id"])
-                self.audit_fields = ["result:replayed"]
-                return Response(outcome.body, status=outcome.status)
+                return self._replay(outcome)
             claim = outcome
         try:
             serializer = self.InputSerializer(data=data)
-            serializer.is_valid(raise_exception=True)
+            if not serializer.is_valid():
+                # A claim taken before validation would have answered 409, 422 or the replay.
+                replay = claim.answer_for_invalid_body() if claim is not None else None
+                if replay is not None:
+                    return self._replay(replay)
+                raise exceptions.ValidationError(serializer.errors)
             result = lead_ingest(
                 lead=serializer.lead(),
                 source=client.source,
@@ -362,18 +366,24 @@ class LeadCreateApi(LeadApiView):
                 request=request,
                 idempotency=claim,
             )
+        except ReplayInstead as instead:
+            return self._replay(instead.replay)
         except BaseException:
             if claim is not None:
-                idempotency_release(record=claim)
+                claim.release()
             raise
         self.audited = True  # lead_ingest wrote the audit row in the lead's transaction
+        # Plain dicts: the response serializers above document these shapes for the schema.
         if result.created:
-            body = self.CreatedSerializer(
-                {"id": result.inquiry.pk, "status": "created", "stage": public_stage(result.inquiry.stage)}
-            ).data
+            body = {"id": result.inquiry.pk, "status": "created", "stage": public_stage(result.inquiry.stage)}
         else:
-            body = self.MergedSerializer({"id": result.inquiry.pk, "status": "merged"}).data
+            body = {"id": result.inquiry.pk, "status": "merged"}
         return Response(body, status=result.response_status)
+
+    def _replay(self, replay: Replay) -> Response:
+        self.audit_obj = Inquiry(pk=replay.body["id"])
+        self.audit_fields = ["result:replayed"]
+        return Response(replay.body, status=replay.status)
 
 
 # --- GET /api/v1/leads/{id}/ ---------------------------------------------------------------
