@@ -13,6 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
@@ -215,10 +216,10 @@ def _alert_email(*, inquiry_id: int, facility_id: int, urgent: bool) -> None:
     recipients = _clinical_reviewer_emails(facility_id=facility_id)
     if not recipients:
         return
-    path = reverse("screening:inquiry-screening", kwargs={"inquiry_id": inquiry_id})
+    link = settings.CRM_PUBLIC_URL + reverse("admissions:inquiry", kwargs={"pk": inquiry_id})
     subject = "Urgent: an inquiry needs clinical review now" if urgent else "An inquiry needs clinical review"
     body = (
-        f"Inquiry #{inquiry_id} needs clinical review.\n\nOpen it in the CRM (sign in first): {path}\n\n"
+        f"Inquiry #{inquiry_id} needs clinical review.\n\nOpen it in the CRM (sign in first): {link}\n\n"
         "This message intentionally holds no personal or health details."
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from admissions.models import FollowUp, Inquiry, InquiryEvent
@@ -141,7 +142,7 @@ def test_red_flag_moves_a_prescreened_inquiry_to_clinical_review_and_stops_follo
     [mail] = mailoutbox
     assert mail.to == ["nurse@example.org"]
     assert mail.subject == "An inquiry needs clinical review"
-    assert f"/api/v1/inquiries/{inquiry.pk}/screening/" in mail.body
+    assert f"{settings.CRM_PUBLIC_URL}/inquiries/{inquiry.pk}/" in mail.body
     for secret in (
         "alprazolam",
         "benzo",
