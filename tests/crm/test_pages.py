@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.contrib.sessions.models import Session
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.factories import InquiryFactory
 
@@ -82,3 +86,43 @@ def test_healthz_reports_database_and_cache(client):
     assert body["status"] == "ok"
     assert body["checks"] == {"database": "ok", "cache": "ok"}
     assert body["workers"] in {"ok", "stale", "unknown"}
+
+
+def test_password_reset_by_email_end_to_end(client, coordinator, mailoutbox):
+    coordinator.email = "coordinator@example.org"
+    coordinator.save()
+    login_page = client.get(reverse("login")).content.decode()
+    assert reverse("password_reset") in login_page
+    response = client.post(reverse("password_reset"), {"email": "coordinator@example.org"})
+    assert response.status_code == 302
+    [mail] = mailoutbox
+    assert mail.subject == "Reset your Admissions CRM password"
+    link = next(line for line in mail.body.splitlines() if "/password-reset/" in line)
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    form_page = client.get("/" + path, follow=True)
+    assert form_page.context["validlink"] is True
+    short = client.post(form_page.redirect_chain[-1][0], {"new_password1": "short", "new_password2": "short"})
+    assert short.status_code == 200
+    assert short.context["form"].errors
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a-much-longer-passphrase-42", "new_password2": "a-much-longer-passphrase-42"},
+    )
+    assert done.status_code == 302
+    assert client.login(username="coordinator", password="a-much-longer-passphrase-42")
+
+
+def test_password_reset_for_an_unknown_email_says_the_same(client, mailoutbox):
+    response = client.post(reverse("password_reset"), {"email": "nobody@example.org"}, follow=True)
+    assert "Check your email" in response.content.decode()
+    assert mailoutbox == []
+
+
+def test_session_expires_after_inactivity(client, coordinator, settings):
+    client.force_login(coordinator)
+    assert client.get(reverse("home")).status_code == 200
+    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
