@@ -47,7 +47,7 @@ from admissions.forms import (
 from admissions.messaging.services import coordinator_text_send, message_decide
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, InsurancePolicy, Person
 from admissions.pipeline import TransitionError
-from admissions.screening.services import screening_latest
+from admissions.screening.services import SCREENING_ROLES, SIGNOFF_ROLES, screening_latest
 from admissions.selectors import inquiries_visible_to
 from admissions.services import (
     call_log,
@@ -59,6 +59,7 @@ from admissions.services import (
 )
 from crm.audit import audit_record
 from crm.models import AuditEvent, User
+from crm.roles import has_role
 from programs.services import CapacityError
 
 TIMELINE_LENGTH = 100
@@ -309,9 +310,8 @@ def _page(
                 inquiry=inquiry, state__in=[FollowUp.State.SCHEDULED, FollowUp.State.QUEUED]
             ).order_by("due_at")[:10]
         ),
-        "screening_url": f"/inquiries/{inquiry.pk}/screening/",
-        "can_screen": user.has_perm("admissions.add_screening")
-        or user.has_perm("admissions.change_screening"),
+        "can_screen": has_role(user, *SCREENING_ROLES),
+        "can_sign_off": has_role(user, *SIGNOFF_ROLES),
     }
     return render(request, "admissions/inquiry.html", context)
 

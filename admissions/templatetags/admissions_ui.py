@@ -9,6 +9,8 @@ import phonenumbers
 from django import template
 from django.utils import timezone
 
+from crm.roles import has_role
+
 register = template.Library()
 
 
@@ -45,3 +47,10 @@ def duration(minutes: int) -> str:
     if minutes < 24 * 60:
         return f"{minutes // 60} h {minutes % 60:02d} min"
     return f"{minutes // (24 * 60)} d {minutes % (24 * 60) // 60} h"
+
+
+@register.filter
+def sees_review_queue(user: Any) -> bool:
+    from admissions.screening.views import REVIEW_QUEUE_ROLES  # noqa: PLC0415 - views import this library
+
+    return bool(user.is_authenticated and has_role(user, *REVIEW_QUEUE_ROLES))

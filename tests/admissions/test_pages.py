@@ -565,3 +565,14 @@ def test_pages_have_no_inline_script_or_style(coordinator_client, facility):
         assert "style=" not in body, url
         for chunk in body.split("<script")[1:]:
             assert chunk.lstrip().startswith("src=") or ' src="' in chunk.split(">")[0], url
+
+
+def test_inquiry_page_links_the_pre_screen_and_the_reviewer_sign_off(coordinator_client, clinician, facility):
+    inquiry = InquiryFactory(facility=facility, stage=Stage.CONTACTED)
+    body = coordinator_client.get(page_of(inquiry)).content.decode()
+    assert reverse("screening_ui:screening", args=[inquiry.pk]) in body
+    assert "Clinical review" not in body.split("</nav>")[0]
+    reviewer = Client()
+    reviewer.force_login(clinician)
+    nav = reviewer.get(page_of(inquiry)).content.decode().split("</nav>")[0]
+    assert reverse("screening_ui:review-queue") in nav
