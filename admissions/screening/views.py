@@ -14,11 +14,14 @@ and the page redirects back to itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
@@ -27,6 +30,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from admissions.models import Inquiry
 from admissions.pipeline import OPEN_STAGES, Stage
@@ -84,6 +88,23 @@ MODIFIER_LABELS = {
 
 
 # --- access --------------------------------------------------------------------------------
+
+
+def signed_in(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``login_required`` that sends an expired HTMX session to the sign-in page as a whole page.
+
+    A plain redirect would be followed by the XHR and the sign-in form swapped into the panel.
+    """
+    plain = login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.htmx and not request.user.is_authenticated:  # type: ignore[attr-defined]
+            page = request.htmx.current_url_abs_path or request.get_full_path()  # type: ignore[attr-defined]
+            return HttpResponseClientRedirect(redirect_to_login(page)["Location"])
+        return plain(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _user(request: HttpRequest) -> User:
@@ -237,7 +258,7 @@ def _render_page(request: HttpRequest, context: dict[str, Any], status: int = 20
     return render(request, "screening/screening.html", context, status=status)
 
 
-@login_required
+@signed_in
 @require_http_methods(["GET", "POST"])
 def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     """Run or resume the pre-screen of an inquiry; with HTMX each change saves and refreshes the panel."""
@@ -293,7 +314,7 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     return _render_page(request, context)
 
 
-@login_required
+@signed_in
 @require_POST
 def match_override_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     """A coordinator or manager chooses another program than the top match, with a reason."""
@@ -351,7 +372,7 @@ def _review_queue(user: User) -> QuerySet[Inquiry]:
     return scope_to_user(Inquiry.objects.all(), user).filter(waiting)
 
 
-@login_required
+@signed_in
 @require_http_methods(["GET"])
 def review_queue(request: HttpRequest) -> HttpResponse:
     """The clinical review queue of the user's facilities, longest waiting first."""
@@ -434,7 +455,7 @@ def _signoff_levels(definition: FormDefinition) -> QuerySet[LevelOfCare]:
     )
 
 
-@login_required
+@signed_in
 @require_http_methods(["GET", "POST"])
 def signoff_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     """A clinical reviewer reads the screen and its reasons and signs off the final level."""

@@ -384,6 +384,18 @@ def test_anonymous_is_sent_to_sign_in(inquiry):
     assert not Screening.objects.exists()
 
 
+def test_an_expired_session_over_htmx_sends_the_whole_page_to_sign_in(inquiry):
+    response = Client().post(
+        _screening_url(inquiry.pk),
+        {"medical.pregnant": "yes"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{_screening_url(inquiry.pk)}",
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/login/?next=/inquiries/{inquiry.pk}/screening/"
+    assert not Screening.objects.exists()
+
+
 def test_another_facilitys_inquiry_is_404(catalogue, inquiry, coordinator, other_coordinator_client):
     screening_save(inquiry_id=inquiry.pk, answers=BACLOFEN, actor=coordinator)
 
