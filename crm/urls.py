@@ -33,4 +33,5 @@ urlpatterns = [
     path("api/", include("admissions.api.urls")),
     path("api/v1/", include("admissions.screening.urls")),
     path("dashboards/", include("dashboards.urls")),
+    path("", include("crm.bench_urls")),  # routes nothing unless CRM_BENCH_ENDPOINTS=1
 ]
