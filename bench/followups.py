@@ -11,8 +11,14 @@ sinks are the same local SMTP server and Twilio-compatible HTTP server the tests
 
 1. Throughput: N due messages (half texts, half emails), beat replaced by a
    dispatch every 0.5 s; messages/s from the first to the last delivery at the sinks.
-2. Claim cost: 1,000,000 scheduled rows, of which 1,000 (then 10,000) are due;
-   one sweep claims every due row. Median of 5 sweeps, rows reset in between.
+2. Queries per delivery: a batch of 100 due messages (half texts, half emails)
+   delivered in this process to the same sinks, every SQL statement counted.
+3. Claim cost: 1,000,000 scheduled rows, of which 1,000 (then 10,000) are due;
+   one sweep claims every due row. Median of 5 sweeps, leases dropped in between.
+   The plan of the claim statement is printed (EXPLAIN ANALYZE, rolled back).
+
+The load average is printed with the results: the machine is shared, so
+figures taken under load are upper bounds.
 """
 
 from __future__ import annotations
@@ -57,12 +63,14 @@ def seed_claim_rows(db: psycopg.Connection, *, total: int, due: int) -> None:
 
 
 def claim_cost(*, total: int, due: int, rounds: int = 5) -> tuple[float, str]:
-    from django.db import connection
+    from django.db import connection, transaction
+    from django.utils import timezone
 
-    from workers.dispatch import followups_claim_due
+    from workers.dispatch import _CLAIM_SQL, followups_claim_due
 
     with psycopg.connect(f"{SERVER}/{DB}", autocommit=True) as db:
         seed_claim_rows(db, total=total, due=due)
+        db.execute("TRUNCATE workers_dispatchlease")
         timings = []
         for _ in range(rounds):
             start = time.perf_counter()
@@ -70,18 +78,53 @@ def claim_cost(*, total: int, due: int, rounds: int = 5) -> tuple[float, str]:
             timings.append((time.perf_counter() - start) * 1000)
             if len(ids) != due:
                 raise RuntimeError(f"claimed {len(ids)} rows, expected {due}")
-            db.execute(
-                "UPDATE admissions_followup SET state = 'scheduled', lease_until = NULL "
-                "WHERE state = 'queued'"
-            )
-        with connection.cursor() as cursor:
+            db.execute("TRUNCATE workers_dispatchlease")  # the batch is done: claim the same rows again
+        now = timezone.now()
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                "EXPLAIN SELECT id FROM admissions_followup WHERE due_at <= now() AND (state = 'scheduled' "
-                "OR (state = 'queued' AND lease_until < now())) ORDER BY due_at LIMIT 1000 "
-                "FOR UPDATE SKIP LOCKED"
+                "EXPLAIN (ANALYZE, COSTS OFF) " + _CLAIM_SQL,
+                {"now": now, "until": now, "limit": due, "max_attempts": 6},
             )
-            plan = " / ".join(row[0].strip() for row in cursor.fetchall() if "Scan" in row[0])
+            lines = [row[0] for row in cursor.fetchall()]
+            transaction.set_rollback(True)
+    plan = " / ".join(
+        line.strip() for line in lines if "Scan" in line or "Execution Time" in line or "Insert" in line
+    )
     return statistics.median(timings), plan
+
+
+def queries_per_delivery(*, messages: int, env: dict[str, str]) -> tuple[float, float]:
+    """SQL statements per delivered message (and per batch task) for one batch of ``messages``."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    from admissions.followups import followups_deliver
+    from tests.followups.sinks import sms_api_sink, smtp_sink
+    from tests.workers.faultkit import seed_mixed
+    from workers.channels import default_channels
+    from workers.dispatch import followups_claim_due
+
+    with psycopg.connect(f"{SERVER}/{DB}", autocommit=True) as db:
+        db.execute("UPDATE admissions_followup SET state = 'done' WHERE state IN ('scheduled', 'queued')")
+    with sms_api_sink() as sms, smtp_sink() as (smtp_port, mails):
+        seed_mixed({**env, "FOLLOWUP_MAX_IN_FLIGHT": "100000"}, count=messages)
+        with override_settings(
+            SMS_API_URL=sms.base_url,
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=smtp_port,
+            EMAIL_USE_TLS=False,
+            EMAIL_HOST_USER="",
+            EMAIL_HOST_PASSWORD="",
+            FOLLOWUP_BATCH_SIZE=messages,
+        ):
+            ids = followups_claim_due(limit=messages)
+            with CaptureQueriesContext(connection) as queries, default_channels() as channels:
+                results = followups_deliver(ids=ids, channels=channels)
+        sent = len(sms.ledger.unique) + len(mails.unique)
+    if sent != messages or set(results.values()) != {"done"}:
+        raise RuntimeError(f"delivered {sent} of {messages}: {set(results.values())}")
+    return len(queries) / messages, float(len(queries))
 
 
 def throughput(*, messages: int, env: dict[str, str]) -> tuple[float, int]:
@@ -125,6 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--total", type=int, default=1_000_000)
+    parser.add_argument("--skip-throughput", action="store_true", help="claim cost and queries only")
     args = parser.parse_args()
 
     admin(f"DROP DATABASE IF EXISTS {DB}")
@@ -156,7 +200,9 @@ def main() -> None:
 
         django.setup()
 
-        rate, duplicates = throughput(messages=args.messages, env=env)
+        load_before = os.getloadavg()
+        rate, duplicates = (0.0, 0) if args.skip_throughput else throughput(messages=args.messages, env=env)
+        per_message, per_batch = queries_per_delivery(messages=100, env=env)
         rows = []
         for total, due in ((args.total, 1000), (args.total, 10_000), (args.total // 10, 1000)):
             median, plan = claim_cost(total=total, due=due)
@@ -172,8 +218,19 @@ def main() -> None:
         for total, due, median, _plan in rows:
             target = "< 50 ms for 1,000 due"
             print(f"| claim sweep, {total:,} scheduled rows, {due:,} due | {median:.1f} ms | {target} |")
+        print(
+            f"| SQL statements per delivered message, one batch of 100 (half SMS, half email) "
+            f"| {per_message:.2f} ({per_batch:.0f} for the batch) | |"
+        )
         print()
-        print(f"plan: {rows[0][3]}")
+        print(f"plan (1,000,000 rows, 1,000 due): {rows[0][3]}")
+        load_after = os.getloadavg()
+        print(
+            "load average (1/5/15 min): before "
+            + "/".join(f"{x:.2f}" for x in load_before)
+            + ", after "
+            + "/".join(f"{x:.2f}" for x in load_after)
+        )
     finally:
         from django.db import connections
 

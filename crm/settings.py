@@ -215,6 +215,10 @@ SMS_FROM_NUMBER = env.str("SMS_FROM_NUMBER", default="")
 SMS_TIMEOUT_SECONDS = env.float("SMS_TIMEOUT_SECONDS", default=10.0)
 # Inbound webhooks are signed Twilio-style with this token (defaults to the API auth token).
 SMS_WEBHOOK_AUTH_TOKEN = env.str("SMS_WEBHOOK_AUTH_TOKEN", default=SMS_AUTH_TOKEN)
+# Replays: a signed timestamp (when the provider sends one) must be this close to now, and a signature
+# seen within this window is refused. Twilio itself signs no time, so a timestamp is optional by default.
+SMS_WEBHOOK_REPLAY_WINDOW_SECONDS = env.int("SMS_WEBHOOK_REPLAY_WINDOW_SECONDS", default=300)
+SMS_WEBHOOK_REQUIRE_TIMESTAMP = env.bool("SMS_WEBHOOK_REQUIRE_TIMESTAMP", default=False)
 # The public base URL the provider and email recipients see (signature checks, unsubscribe links).
 CRM_PUBLIC_URL = env.str("CRM_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="crm.invalid")

@@ -50,6 +50,9 @@ _UNSUBSCRIBE_SALT = "admissions.messaging.unsubscribe"
 
 HELP_TEXT = "{sender}: for help call {facility_phone}. Reply STOP to opt out of texts."
 OPT_OUT_TEXT = "{sender}: you will get no more automated messages from us. Reply HELP for help."
+RESUBSCRIBED_TEXT = "{sender}: you will get our texts again. Reply STOP to opt out, HELP for help."
+# The confirmation of a START / UNSTOP is an opt-out-status confirmation with this template code.
+RESUBSCRIBED_CODE = "resubscribed"
 
 
 # --- addresses and consent ---------------------------------------------------------
@@ -297,7 +300,8 @@ def _compose(
     if followup.kind == FollowUp.Kind.HELP_REPLY:
         return {"subject": "", "preview": "", "body": HELP_TEXT.format(**values)}
     if followup.kind == FollowUp.Kind.OPT_OUT_CONFIRMATION:
-        return {"subject": "", "preview": "", "body": OPT_OUT_TEXT.format(**values)}
+        text = RESUBSCRIBED_TEXT if followup.template_code == RESUBSCRIBED_CODE else OPT_OUT_TEXT
+        return {"subject": "", "preview": "", "body": text.format(**values)}
     if facts is not None:
         template = facts.template
     else:
@@ -396,6 +400,7 @@ _STOP_WORDS = frozenset(
      "unsub", "stop please", "please stop", "stop now", "stop it"}
 )  # fmt: skip
 _HELP_WORDS = frozenset({"help", "info", "help me"})
+_START_WORDS = frozenset({"start", "unstop", "start again", "unstop please"})
 _REFUSALS = re.compile(
     r"\b(?:"
     r"(?:stop|quit|cease|no more|never|don ?t|dont|do not|please don ?t|no longer)\s+(?:\w+\s+){0,3}?"
@@ -423,18 +428,63 @@ def inbound_meaning(body: str) -> InboundMessage.Meaning:
     return InboundMessage.Meaning.REPLY
 
 
+def inbound_resubscribes(body: str) -> bool:
+    """Whether an inbound text is START / UNSTOP (any case, spacing, punctuation): texts again, please."""
+    text = _inbound_text(body)
+    return text in _START_WORDS or text.replace(" ", "") in {w.replace(" ", "") for w in _START_WORDS}
+
+
 class DuplicateInbound(Exception):
     """The provider's message id was seen before: a replay or a retried webhook."""
 
 
-def _reply_followup(*, inquiry: Inquiry, kind: FollowUp.Kind, inbound: InboundMessage) -> FollowUp:
+def _reply_followup(
+    *, inquiry: Inquiry, kind: FollowUp.Kind, inbound: InboundMessage, template_code: str = ""
+) -> FollowUp:
     return FollowUp.objects.create(
         inquiry=inquiry,
         kind=kind,
         channel=FollowUp.Channel.SMS,
+        template_code=template_code,
         due_at=timezone.now(),
         dedupe_key=f"inbound:{inbound.pk}:{kind}",
     )
+
+
+def resubscribe_apply(*, people: list[Person], address: str, inbound: InboundMessage, now: datetime) -> int:
+    """START / UNSTOP: give back text consent at ``address`` to people who had it and revoked it.
+
+    A new consent row records the reply (source, time, the words, the number)
+    and carries the wording of the consent the person first gave; nobody who
+    never consented in writing gets consent from a START alone. Email consent
+    and cancelled follow-ups stay as they are. Returns how many people changed.
+    """
+    changed = 0
+    for person in people:
+        consents = ContactConsent.objects.filter(
+            person=person, medium=ContactConsent.Medium.SMS, address=address
+        )
+        if consents.filter(revoked_at__isnull=True).exists():
+            continue
+        earlier = consents.order_by("-captured_at").first()
+        if earlier is None:
+            continue
+        ContactConsent.objects.create(
+            person=person,
+            medium=ContactConsent.Medium.SMS,
+            address=address,
+            source=f"text reply (inbound {inbound.pk})"[:60],
+            consent_text=(
+                f'Texted "{inbound.body.strip()[:40]}" to {inbound.to_number} to receive texts again. '
+                f"Consent first given: {earlier.consent_text}"
+            ),
+            captured_at=now,
+        )
+        if person.ok_to_text is False:
+            person.ok_to_text = True
+            person.save(update_fields=["ok_to_text"])
+        changed += 1
+    return changed
 
 
 def optout_apply(*, person_ids: list[int], source: str, now: datetime) -> int:
@@ -511,6 +561,27 @@ def sms_inbound_receive(
     elif meaning == InboundMessage.Meaning.HELP and inquiry is not None:
         _reply_followup(inquiry=inquiry, kind=FollowUp.Kind.HELP_REPLY, inbound=inbound)
         _kick_dispatcher()
+    elif meaning == InboundMessage.Meaning.REPLY and inbound_resubscribes(body):
+        changed = resubscribe_apply(people=people, address=sender, inbound=inbound, now=now)
+        if inquiry is not None:
+            inquiry_event(
+                inquiry=inquiry,
+                kind=InquiryEvent.Kind.NOTE,
+                actor_label="follow-up",
+                body="The person texted START: texts allowed again."
+                if changed
+                else "The person texted START (no earlier text consent to restore).",
+                data={"inbound": inbound.pk, "resubscribed": changed},
+                at=now,
+            )
+        if changed and inquiry is not None:  # at most one confirmation; a second START sends nothing
+            _reply_followup(
+                inquiry=inquiry,
+                kind=FollowUp.Kind.OPT_OUT_CONFIRMATION,
+                inbound=inbound,
+                template_code=RESUBSCRIBED_CODE,
+            )
+            _kick_dispatcher()
     elif meaning == InboundMessage.Meaning.REPLY and person_ids:
         stopped = FollowUp.objects.filter(
             inquiry__person_id__in=person_ids, state__in=_PENDING, kind__in=STOPPED_BY_REPLY

@@ -7,9 +7,13 @@ treatment and nothing about the person.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template import Context, Template
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -20,7 +24,12 @@ from admissions.messaging.services import (
     sms_status_update,
     unsubscribe_consent,
 )
-from admissions.messaging.webhooks import webhook_signature_valid
+from admissions.messaging.webhooks import (
+    webhook_signature_claim,
+    webhook_signature_forget,
+    webhook_signature_valid,
+    webhook_timestamp_problem,
+)
 
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -36,15 +45,44 @@ def _signed(request: HttpRequest) -> bool:
     )
 
 
+def _text(body: str, status: int) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type="text/plain")
+
+
+def _webhook(handle: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Signature, timestamp window and replay checks shared by the provider's webhooks."""
+
+    @wraps(handle)
+    def view(request: HttpRequest) -> HttpResponse:
+        if not _signed(request):
+            return _text("invalid signature", 403)
+        params = {key: request.POST.get(key, "") for key in request.POST}
+        problem = webhook_timestamp_problem(params, now=timezone.now())
+        if problem:
+            return _text(problem, 403)
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not webhook_signature_claim(signature):
+            return _text("replayed request", 409)
+        try:
+            response = handle(request)
+        except Exception:
+            webhook_signature_forget(signature)  # the provider retries a failed request: let it in
+            raise
+        if response.status_code >= 500:
+            webhook_signature_forget(signature)
+        return response
+
+    return view
+
+
 @csrf_exempt
 @require_POST
+@_webhook
 def sms_inbound(request: HttpRequest) -> HttpResponse:
-    """Inbound text from the provider: signature checked, replays refused, then handled."""
-    if not _signed(request):
-        return HttpResponse("invalid signature", status=403, content_type="text/plain")
+    """Inbound text from the provider: signature, time window and replays checked, then handled."""
     sid = request.POST.get("MessageSid", "") or request.POST.get("SmsSid", "")
     if not sid:
-        return HttpResponse("missing MessageSid", status=400, content_type="text/plain")
+        return _text("missing MessageSid", 400)
     try:
         sms_inbound_receive(
             provider_message_id=sid,
@@ -53,17 +91,16 @@ def sms_inbound(request: HttpRequest) -> HttpResponse:
             body=request.POST.get("Body", ""),
         )
     except DuplicateInbound:
-        return HttpResponse("duplicate MessageSid", status=409, content_type="text/plain")
-    # Replies (HELP text, opt-out confirmation) go out through the outbound queue, not in TwiML.
+        return _text("duplicate MessageSid", 409)
+    # Replies (HELP text, opt-out and re-subscribe confirmations) go out through the outbound queue.
     return HttpResponse(_EMPTY_TWIML, content_type="application/xml")
 
 
 @csrf_exempt
 @require_POST
+@_webhook
 def sms_status(request: HttpRequest) -> HttpResponse:
     """Delivery status callback from the provider."""
-    if not _signed(request):
-        return HttpResponse("invalid signature", status=403, content_type="text/plain")
     sms_status_update(
         provider_message_id=request.POST.get("MessageSid", ""),
         provider_status=request.POST.get("MessageStatus", "") or request.POST.get("SmsStatus", ""),

@@ -12,6 +12,15 @@ from admissions.models import ContactConsent, Person
 from tests.followups.sinks import ACCOUNT_SID, AUTH_TOKEN, SmsApi, sms_api_sink, smtp_sink
 
 
+@pytest.fixture(autouse=True)
+def _private_webhook_memory(settings):  # type: ignore[no-untyped-def]
+    """Seen webhook signatures live in the cache: each test starts with an empty one of its own."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def sms_api(settings) -> Iterator[SmsApi]:  # type: ignore[no-untyped-def]
     with sms_api_sink() as api:

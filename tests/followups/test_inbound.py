@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from admissions.followups import followup_deliver
 from admissions.messaging.models import InboundMessage, OutboundMessage
-from admissions.messaging.services import cadences_plan, inbound_meaning
+from admissions.messaging.services import (
+    RESUBSCRIBED_TEXT,
+    cadences_plan,
+    inbound_meaning,
+    inbound_resubscribes,
+)
 from admissions.messaging.webhooks import webhook_signature
 from admissions.models import ContactConsent, FollowUp, InquiryEvent
 from tests.followups.helpers import web_lead
@@ -187,3 +195,122 @@ def test_status_callback_records_delivery_and_never_goes_backwards(client, lead,
     assert forged.status_code == 403
     message.refresh_from_db()
     assert message.status == "delivered"
+
+
+def _stamp(at):  # type: ignore[no-untyped-def]
+    return str(int(at.timestamp()))
+
+
+@pytest.mark.django_db
+def test_a_replayed_request_is_refused_even_with_a_new_message_sid_check_bypassed(client, lead):
+    data = {"MessageSid": "SM7", "From": str(lead.person.phone), "To": "+18135550199", "Body": "hello"}
+    assert _post(client, "sms-inbound", data).status_code == 200
+    InboundMessage.objects.all().delete()  # even if the durable MessageSid check were gone
+    replay = _post(client, "sms-inbound", data)
+    assert (replay.status_code, replay.content) == (409, b"replayed request")
+    assert InboundMessage.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_replayed_status_callback_is_refused(client, lead):
+    data = {"MessageSid": "SMnone", "MessageStatus": "delivered"}
+    assert _post(client, "sms-status", data).status_code == 204
+    assert _post(client, "sms-status", data).status_code == 409
+
+
+@pytest.mark.django_db
+def test_signed_timestamp_outside_the_window_is_refused(client, lead, settings):
+    settings.SMS_WEBHOOK_REPLAY_WINDOW_SECONDS = 300
+    base = {"From": str(lead.person.phone), "To": "+18135550199", "Body": "hello"}
+    stale = _post(
+        client,
+        "sms-inbound",
+        {**base, "MessageSid": "SM8", "Timestamp": _stamp(timezone.now() - timedelta(minutes=6))},
+    )
+    assert (stale.status_code, stale.content) == (403, b"Timestamp outside the replay window")
+    future = _post(
+        client,
+        "sms-inbound",
+        {**base, "MessageSid": "SM9", "Timestamp": _stamp(timezone.now() + timedelta(minutes=6))},
+    )
+    assert future.status_code == 403
+    iso = (timezone.now() - timedelta(minutes=1)).isoformat()
+    assert _post(client, "sms-inbound", {**base, "MessageSid": "SM10", "Timestamp": iso}).status_code == 200
+    assert list(InboundMessage.objects.values_list("provider_message_id", flat=True)) == ["SM10"]
+
+
+@pytest.mark.django_db
+def test_a_timestamp_cannot_be_changed_without_breaking_the_signature(client, lead):
+    data = {"MessageSid": "SM11", "From": str(lead.person.phone), "To": "+18135550199", "Body": "hi"}
+    data["Timestamp"] = _stamp(timezone.now() - timedelta(hours=1))
+    path = reverse("messaging:sms-inbound")
+    signature = webhook_signature(url=f"{settings.CRM_PUBLIC_URL}{path}", params=data, auth_token=AUTH_TOKEN)
+    data["Timestamp"] = _stamp(timezone.now())  # freshened by someone replaying it
+    assert client.post(path, data, HTTP_X_TWILIO_SIGNATURE=signature).status_code == 403
+    assert not InboundMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_timestamp_required_when_configured(client, lead, settings):
+    settings.SMS_WEBHOOK_REQUIRE_TIMESTAMP = True
+    response = _inbound(client, lead, "hello", sid="SM12")
+    assert (response.status_code, response.content) == (403, b"missing Timestamp")
+    assert not InboundMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_failed_request_can_be_retried_by_the_provider(client, lead, monkeypatch):
+    from admissions.messaging import views
+
+    def broken(**kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(views, "sms_inbound_receive", broken)
+    client.raise_request_exception = False
+    assert _inbound(client, lead, "hello", sid="SM13").status_code == 500
+    monkeypatch.undo()
+    assert _inbound(client, lead, "hello", sid="SM13").status_code == 200  # the same signed request
+
+
+@pytest.mark.parametrize("text", ["START", "start", " Start. ", "UNSTOP", "un stop", "Unstop!"])
+def test_start_variants(text):
+    assert inbound_resubscribes(text)
+    assert inbound_meaning(text) == InboundMessage.Meaning.REPLY
+
+
+@pytest.mark.parametrize("text", ["Can I start on Monday?", "stop", "start date?"])
+def test_not_start(text):
+    assert not inbound_resubscribes(text)
+
+
+@pytest.mark.django_db
+def test_start_after_stop_gives_back_text_consent_and_confirms_once(client, lead, sms_api):
+    person = lead.person
+    assert _inbound(client, lead, "STOP", sid="SM20").status_code == 200
+    assert _inbound(client, lead, "START", sid="SM21").status_code == 200
+    person.refresh_from_db()
+    assert person.ok_to_text is True
+    active = ContactConsent.objects.get(person=person, revoked_at__isnull=True)
+    assert (active.medium, active.address) == ("sms", str(person.phone))
+    assert active.consent_text.startswith('Texted "START" to +18135550199 to receive texts again.')
+    assert "I agree to receive texts" in active.consent_text
+    assert ContactConsent.objects.filter(person=person, medium="email", revoked_at__isnull=True).count() == 0
+    confirmation = lead.followups.get(kind=FollowUp.Kind.OPT_OUT_CONFIRMATION, template_code="resubscribed")
+    # a second START changes nothing and sends nothing
+    assert _inbound(client, lead, "unstop", sid="SM22").status_code == 200
+    assert ContactConsent.objects.filter(person=person, revoked_at__isnull=True).count() == 1
+    assert lead.followups.filter(template_code="resubscribed").count() == 1
+    followups_claim_due()
+    assert followup_deliver(followup_id=confirmation.pk, channels=default_channels()) == FollowUp.State.DONE
+    sent = [m["Body"] for m in sms_api.messages()]
+    assert RESUBSCRIBED_TEXT.format(sender=lead.facility.neutral_sender_name) in sent
+
+
+@pytest.mark.django_db
+def test_start_without_an_earlier_text_consent_gives_none(client, facility, sms_api, always_open):
+    inquiry = web_lead(facility, sms=False)
+    assert _inbound(client, inquiry, "START", sid="SM30").status_code == 200
+    assert not ContactConsent.objects.filter(person=inquiry.person, medium="sms").exists()
+    assert not inquiry.followups.filter(kind=FollowUp.Kind.OPT_OUT_CONFIRMATION).exists()
+    note = InquiryEvent.objects.get(inquiry=inquiry, kind=InquiryEvent.Kind.NOTE, data__resubscribed=0)
+    assert "no earlier text consent" in note.body
