@@ -38,7 +38,7 @@ from admissions.models import (
     Substance,
 )
 from admissions.pipeline import OPEN_STAGES, Stage
-from admissions.services import TouchData, inquiry_create, inquiry_event, touch_add
+from admissions.services import TouchData, inquiry_create, inquiry_event, rows_insert, touch_add
 from crm.audit import audit_record
 from crm.models import AuditEvent
 
@@ -342,7 +342,7 @@ def _ingest_once(
         # A source that reuses its id for a lead whose inquiry is closed gets a fresh inquiry.
         external_id = "" if external_id_taken else lead.external_id
         if person is None:
-            person = Person.objects.create(
+            person = Person(
                 first_name=lead.first_name[:80],
                 last_name=lead.last_name[:80],
                 date_of_birth=lead.date_of_birth,
@@ -352,11 +352,12 @@ def _ingest_once(
                 postal_code=lead.postal_code[:10],
                 created_at=now,
             )
+            rows_insert([person])
         else:
             _person_fill_blanks(person=person, lead=lead)
         caller = None
         if lead.caller_relationship:
-            caller = Caller.objects.create(relationship=lead.caller_relationship)
+            caller = rows_insert([Caller(relationship=lead.caller_relationship)])[0]
         inquiry = inquiry_create(
             person=person,
             facility=source.default_facility,
@@ -373,13 +374,13 @@ def _ingest_once(
 
     if substance_ids:
         through = Inquiry.substances.through
-        through.objects.bulk_create(
+        rows_insert(
             [through(inquiry_id=inquiry.pk, substance_id=pk) for pk in substance_ids.values()],
             ignore_conflicts=True,
         )
     if lead.insurance_payer or lead.insurance_member_id:
         # One primary policy per inquiry: a merged lead never overwrites what a coordinator has.
-        InsurancePolicy.objects.bulk_create(
+        rows_insert(
             [
                 InsurancePolicy(
                     inquiry=inquiry,
@@ -613,7 +614,7 @@ def _consents_record(
     ]
     if rows:
         # An active consent for the same address and medium is already on file: keep it.
-        ContactConsent.objects.bulk_create(rows, ignore_conflicts=True)
+        rows_insert(rows, ignore_conflicts=True)
 
 
 # --- reads for the API ---------------------------------------------------------------

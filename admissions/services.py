@@ -6,13 +6,14 @@ sees an id whose row is not committed yet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -41,6 +42,51 @@ from crm.roles import Role
 from programs.models import CapacityHold, Census, Program
 from programs.services import capacity_hold_create, capacity_hold_release
 
+_M = TypeVar("_M", bound=models.Model)
+
+
+def rows_insert(objs: Sequence[_M], *, ignore_conflicts: bool = False) -> list[_M]:
+    """Insert unsaved instances of one model in one statement, like ``bulk_create`` (no ``save()``,
+    no signals; primary keys set unless conflicts are ignored), at a fraction of its cost.
+
+    A new inquiry writes a dozen rows; on PostgreSQL their SQL is built once per shape and cached,
+    and each value goes through the field's own ``pre_save`` and ``get_db_prep_save`` as in the ORM.
+    Other databases, and rows carrying an expression, take ``bulk_create`` itself."""
+    if not objs:
+        return list(objs)
+    model = type(objs[0])
+    meta = model._meta
+    pk = meta.pk
+    include_pk = getattr(objs[0], pk.attname) is not None  # type: ignore[union-attr]
+    fields = [f for f in meta.concrete_fields if include_pk or f is not pk]
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    if connection.vendor != "postgresql" or any(hasattr(v, "resolve_expression") for v in values):
+        return model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
+    sql = _rows_insert_sql(model, include_pk, len(objs), ignore_conflicts)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        ids = [] if ignore_conflicts else [row[0] for row in cursor.fetchall()]
+    for n, obj in enumerate(objs):
+        if ids:
+            setattr(obj, pk.attname, ids[n])  # type: ignore[union-attr]
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return list(objs)
+
+
+@functools.cache
+def _rows_insert_sql(model: type[models.Model], include_pk: bool, count: int, ignore_conflicts: bool) -> str:
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if include_pk or f is not meta.pk]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = ", ".join(quote(f.column) for f in fields)
+    # Names come from the model and every value is a parameter.
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * count)}"  # noqa: S608
+    if ignore_conflicts:
+        return sql + " ON CONFLICT DO NOTHING"
+    # VALUES rows come back in order; RETURNING follows them.
+    return sql + f" RETURNING {quote(meta.pk.column)}"  # type: ignore[union-attr]
+
 
 def inquiry_event(
     *,
@@ -54,7 +100,7 @@ def inquiry_event(
     **extra: str,
 ) -> InquiryEvent:
     """Append one entry to an inquiry's timeline."""
-    return InquiryEvent.objects.create(
+    event = InquiryEvent(
         inquiry=inquiry,
         kind=kind,
         actor=actor if actor is not None and actor.is_authenticated else None,
@@ -64,6 +110,7 @@ def inquiry_event(
         at=at or timezone.now(),
         **extra,
     )
+    return rows_insert([event])[0]
 
 
 @dataclass(frozen=True)
@@ -92,7 +139,7 @@ TOUCH_ATTRIBUTION_FIELDS = (
 
 def touch_add(*, inquiry: Inquiry, touch: TouchData, at: datetime | None = None) -> Touch:
     """Record a marketing or referral touch on an inquiry."""
-    return Touch.objects.create(
+    row = Touch(
         inquiry=inquiry,
         at=at or timezone.now(),
         channel=touch.channel,
@@ -101,6 +148,7 @@ def touch_add(*, inquiry: Inquiry, touch: TouchData, at: datetime | None = None)
         referral_partner=touch.referral_partner,
         **{k: v for k, v in touch.utm.items() if k in TOUCH_ATTRIBUTION_FIELDS and v},
     )
+    return rows_insert([row])[0]
 
 
 def coordinator_next_on_duty(*, facility: Facility) -> User | None:
@@ -129,7 +177,7 @@ def followups_schedule_for_new(*, inquiry: Inquiry) -> list[FollowUp]:
         )
         for kind, offset, key in NEW_INQUIRY_CADENCE
     ]
-    return FollowUp.objects.bulk_create(rows, ignore_conflicts=True)
+    return rows_insert(rows, ignore_conflicts=True)
 
 
 def followups_cancel(*, inquiry: Inquiry, kinds: Iterable[str] | None = None, reason: str) -> int:
@@ -167,7 +215,7 @@ def inquiry_create(
         User.objects.filter(pk=assign_to.pk).update(last_lead_assigned_at=now)
     else:
         owner_id = _coordinator_take_next(facility=facility, at=now)
-    inquiry = Inquiry.objects.create(
+    inquiry = Inquiry(
         person=person,
         caller=caller,
         facility=facility,
@@ -184,6 +232,7 @@ def inquiry_create(
         assigned_to_id=owner_id,
         assigned_at=now if owner_id else None,
     )
+    rows_insert([inquiry])
     if assign_to is not None:
         inquiry.assigned_to = assign_to  # the caller's instance, as before
     if substances:
@@ -211,7 +260,7 @@ def inquiry_create(
                 at=now,
             )
         )
-    InquiryEvent.objects.bulk_create(events)  # the timeline's first entries, in one statement
+    rows_insert(events)  # the timeline's first entries, in one statement
     followups_schedule_for_new(inquiry=inquiry)
     _kick_dispatcher()
     return inquiry

@@ -327,7 +327,10 @@ def main() -> None:
         token = json.loads(seeded.stdout.strip().splitlines()[-1])["token"]
         server = subprocess.Popen(  # noqa: S603
             [GUNICORN, "crm.wsgi:application", "--workers", str(args.workers), "--bind", f"{HOST}:{PORT}",
-             "--log-level", "warning", "--access-logfile", "/dev/null", "--graceful-timeout", "5"],
+             "--log-level", "warning", "--access-logfile", "/dev/null", "--graceful-timeout", "5",
+             # a worker's first request imports the URL conf (phonenumbers' geocoder data among
+             # it), which takes more than gunicorn's default 30 s on a loaded 2-core machine
+             "--timeout", "120"],
             cwd=ROOT, env=env,
         )  # fmt: skip
         _wait_for_server()

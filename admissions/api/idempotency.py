@@ -31,6 +31,7 @@ from rest_framework.exceptions import ValidationError
 from admissions.api.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from admissions.leads import LeadResult, public_stage
 from admissions.models import IdempotencyRecord, LeadSourceKey
+from admissions.services import rows_insert
 
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=72)
@@ -205,7 +206,7 @@ class TransactionClaim:
     def complete(self, result: LeadResult) -> None:
         """Store the result in the lead's transaction; the lock is released when it commits."""
         now = timezone.now()
-        IdempotencyRecord.objects.create(
+        record = IdempotencyRecord(
             api_key=self.api_key,
             key=self.key,
             request_hash=self.fingerprint,
@@ -216,6 +217,7 @@ class TransactionClaim:
             created_at=now,
             expires_at=now + RETENTION,
         )
+        rows_insert([record])
 
     def answer_for_invalid_body(self) -> Replay | None:
         """For a body that failed validation: what a claim would have answered (409, 422, replay),
