@@ -35,7 +35,7 @@ def _owners(request: HttpRequest | None) -> QuerySet[Any]:
 class QueueFilter(django_filters.FilterSet):
     facility = django_filters.ModelChoiceFilter(queryset=_facilities, empty_label="All facilities")
     program = django_filters.ModelChoiceFilter(
-        queryset=_programs, method="filter_program", empty_label="All programs"
+        queryset=_programs, method="filter_program", empty_label="All programs", label="Program"
     )
     source = django_filters.ModelChoiceFilter(
         field_name="lead_source",

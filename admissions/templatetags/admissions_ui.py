@@ -9,6 +9,7 @@ import phonenumbers
 from django import template
 from django.utils import timezone
 
+from admissions.pipeline import Stage
 from crm.roles import has_role
 
 register = template.Library()
@@ -54,3 +55,12 @@ def sees_review_queue(user: Any) -> bool:
     from admissions.screening.views import REVIEW_QUEUE_ROLES  # noqa: PLC0415 - views import this library
 
     return bool(user.is_authenticated and has_role(user, *REVIEW_QUEUE_ROLES))
+
+
+@register.filter
+def stage_label(value: str) -> str:
+    """A stage code as coordinators read it."""
+    try:
+        return str(Stage(value).label)
+    except ValueError:
+        return value

@@ -354,6 +354,8 @@ def test_inquiry_page_query_count_does_not_grow_with_the_timeline(
 
 def test_note_and_call_land_on_the_timeline(coordinator_client, facility):
     inquiry = InquiryFactory(facility=facility)
+    InquiryEvent.objects.create(inquiry=inquiry, kind=InquiryEvent.Kind.NOTE, actor_label="follow-up", body="Alert")
+    InquiryEvent.objects.create(inquiry=inquiry, kind=InquiryEvent.Kind.CREATED)
     assert (
         coordinator_client.post(
             act(inquiry, "note"), {"body": "Asked about <b>visiting</b> hours"}
