@@ -20,7 +20,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from admissions.models import Inquiry, InquiryEvent, InsurancePolicy
+from admissions.models import Inquiry, InquiryEvent, InsurancePolicy, Person
 from admissions.pipeline import Stage, TransitionError, check_transition
 from admissions.screening.definition import FORMS, LATEST_VERSION, AnswersInvalid
 from admissions.screening.models import Screening, ScreeningForm
@@ -272,6 +272,60 @@ def _route_red_flags(
     _alert_email(inquiry_id=inquiry.pk, facility_id=inquiry.facility_id, urgent=crisis)
 
 
+# Screening answers that are also facts of the person or of the primary insurance policy.
+_PERSON_ANSWERS = {
+    "ok_to_text": "ok_to_text",
+    "ok_to_voicemail": "ok_to_voicemail",
+    "preferred_language": "preferred_language",
+}
+_POLICY_ANSWERS = {
+    "payer_id": "payer_id",
+    "payer_name": "payer_name",
+    "member_id": "member_id",
+    "group_number": "group_number",
+    "subscriber_name": "subscriber_name",
+    "subscriber_dob": "subscriber_date_of_birth",
+}
+
+
+def _copy_to_records(*, inquiry: Inquiry, given: dict[str, Any], actor: User) -> None:
+    """Answers given in this save update the person and the primary policy, so texts, voicemail
+    and the VOB queue use what the caller just said."""
+    logistics = given.get("logistics") or {}
+    person_changes = {
+        field: logistics[code]
+        for code, field in _PERSON_ANSWERS.items()
+        if logistics.get(code) not in (None, "") and getattr(inquiry.person, field) != logistics[code]
+    }
+    if person_changes:
+        Person.objects.filter(pk=inquiry.person_id).update(**person_changes)
+        for field, value in person_changes.items():
+            setattr(inquiry.person, field, value)
+    insurance = given.get("insurance") or {}
+    policy_values = {
+        field: insurance[code]
+        for code, field in _POLICY_ANSWERS.items()
+        if insurance.get(code) not in (None, "")
+    }
+    if insurance.get("self_pay") is True:
+        policy_values["vob_status"] = InsurancePolicy.VobStatus.SELF_PAY
+    if not policy_values:
+        return
+    policy, _ = InsurancePolicy.objects.select_for_update().get_or_create(
+        inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY
+    )
+    changed = sorted(f for f, v in policy_values.items() if getattr(policy, f) != v)
+    if not changed:
+        return
+    InsurancePolicy.objects.filter(pk=policy.pk).update(**policy_values)
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.INSURANCE,
+        actor=actor,
+        data={"fields": changed, "from": "pre-screen"},
+    )
+
+
 @transaction.atomic
 def screening_save(
     *,
@@ -329,6 +383,7 @@ def screening_save(
         fields=_changed_paths(before_answers, merged),
         request=request,
     )
+    _copy_to_records(inquiry=inquiry, given=cleaned, actor=actor)
     if outcome.complete and inquiry.stage == Stage.CONTACTED:
         inquiry_advance(inquiry=inquiry, to=Stage.PRESCREENED, actor=actor)
         inquiry.refresh_from_db(fields=["stage", "stage_changed_at"])

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from admissions.models import FollowUp, Inquiry, InquiryEvent
+from admissions.models import FollowUp, Inquiry, InquiryEvent, InsurancePolicy
 from admissions.pipeline import Stage
 from admissions.screening.definition import AnswersInvalid
 from admissions.screening.models import Screening
@@ -25,7 +25,7 @@ from admissions.screening.services import (
 )
 from crm.models import AuditEvent
 from crm.roles import Role
-from tests.factories import InquiryFactory, LevelRef, UserFactory
+from tests.factories import InquiryFactory, LevelRef, PayerFactory, UserFactory
 from tests.screening.builders import all_clear, screen, use
 
 pytestmark = pytest.mark.django_db
@@ -351,3 +351,23 @@ def test_override_needs_a_reason_and_respects_the_safety_minimum(catalogue, inqu
     screening.refresh_from_db()
     assert screening.override_program is None
     assert not _events(inquiry, EVENT_MATCH_OVERRIDE)
+
+
+def test_contact_and_insurance_answers_update_the_person_and_the_policy(catalogue, inquiry, coordinator):
+    payer = PayerFactory(name="Blue Plan")
+    screening_save(
+        inquiry_id=inquiry.pk,
+        answers={
+            "logistics": {"ok_to_text": False, "ok_to_voicemail": True},
+            "insurance": {"payer_id": payer.pk, "member_id": "ZX998877", "subscriber_name": "R. Doe"},
+        },
+        actor=coordinator,
+    )
+    inquiry.person.refresh_from_db()
+    assert (inquiry.person.ok_to_text, inquiry.person.ok_to_voicemail) == (False, True)
+    policy = InsurancePolicy.objects.get(inquiry=inquiry, rank="primary")
+    assert (policy.payer, policy.member_id, policy.subscriber_name) == (payer, "ZX998877", "R. Doe")
+    [event] = _events(inquiry, InquiryEvent.Kind.INSURANCE)
+    assert "ZX998877" not in str(event.data)
+    screening_save(inquiry_id=inquiry.pk, answers={"insurance": {"member_id": "ZX998877"}}, actor=coordinator)
+    assert len(_events(inquiry, InquiryEvent.Kind.INSURANCE)) == 1  # nothing changed, nothing logged
