@@ -46,7 +46,7 @@ from admissions.forms import (
 )
 from admissions.messaging.services import coordinator_text_send, message_decide
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, InsurancePolicy, Person
-from admissions.pipeline import TransitionError
+from admissions.pipeline import Stage, TransitionError
 from admissions.screening.services import SCREENING_ROLES, SIGNOFF_ROLES, screening_latest
 from admissions.selectors import inquiries_visible_to
 from admissions.services import (
@@ -123,6 +123,8 @@ def _callback(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> s
 
 
 def _stage(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    if data["to"] == Stage.APPROVED and inquiry.approved_level_id is None:
+        raise CaseworkError("A clinician signs off the level of care before approval.", field="to")
     moved = inquiry_advance(
         inquiry=inquiry,
         to=data["to"],

@@ -24,7 +24,7 @@ from admissions.pipeline import Stage
 from crm.models import AuditEvent
 from crm.roles import Role
 from programs.models import CapacityHold, Census
-from tests.factories import InquiryFactory, PayerFactory, PersonFactory, ProgramFactory, UserFactory
+from tests.factories import InquiryFactory, LevelRef, PayerFactory, PersonFactory, ProgramFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -354,7 +354,9 @@ def test_inquiry_page_query_count_does_not_grow_with_the_timeline(
 
 def test_note_and_call_land_on_the_timeline(coordinator_client, facility):
     inquiry = InquiryFactory(facility=facility)
-    InquiryEvent.objects.create(inquiry=inquiry, kind=InquiryEvent.Kind.NOTE, actor_label="follow-up", body="Alert")
+    InquiryEvent.objects.create(
+        inquiry=inquiry, kind=InquiryEvent.Kind.NOTE, actor_label="follow-up", body="Alert"
+    )
     InquiryEvent.objects.create(inquiry=inquiry, kind=InquiryEvent.Kind.CREATED)
     assert (
         coordinator_client.post(
@@ -578,3 +580,15 @@ def test_inquiry_page_links_the_pre_screen_and_the_reviewer_sign_off(coordinator
     reviewer.force_login(clinician)
     nav = reviewer.get(page_of(inquiry)).content.decode().split("</nav>")[0]
     assert reverse("screening_ui:review-queue") in nav
+
+
+def test_approval_needs_a_clinician_sign_off_first(coordinator_client, facility):
+    inquiry = InquiryFactory(facility=facility, stage=Stage.CLINICAL_REVIEW)
+    response = coordinator_client.post(act(inquiry, "stage"), {"to": "approved"})
+    assert "signs off" in " ".join(actions_of(response)["stage"].errors["to"])
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.CLINICAL_REVIEW
+    Inquiry.objects.filter(pk=inquiry.pk).update(approved_level=LevelRef.get("3.7-WM"))
+    assert coordinator_client.post(act(inquiry, "stage"), {"to": "approved"}).status_code == 302
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.APPROVED
