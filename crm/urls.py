@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from admissions import views as admissions_views
 from crm import views
+from crm.api_docs import ApiDocsView
 
 admin.site.site_header = "Admissions CRM administration"
 admin.site.site_title = "Admissions CRM"
@@ -29,7 +30,7 @@ urlpatterns = [
     path("messaging/", include("admissions.messaging.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("admissions.api.urls")),
     path("api/v1/", include("admissions.screening.urls")),
     path("dashboards/", include("dashboards.urls")),

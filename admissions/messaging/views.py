@@ -109,18 +109,19 @@ def sms_status(request: HttpRequest) -> HttpResponse:
 
 
 _PAGE = Template(
-    """<!doctype html><html lang="en"><head><meta charset="utf-8">
+    """{% load static %}<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>Email preferences</title></head><body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">
+<title>Email preferences</title><link rel="stylesheet" href="{% static 'crm/app.css' %}"></head>
+<body><main class="card narrow">
 {% if state == "ask" %}<h1>Stop these emails?</h1>
 <p>Confirm and we will not send automated emails to this address again.</p>
 <form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
-<button type="submit">Unsubscribe</button></form>
+<button type="submit" class="primary">Unsubscribe</button></form>
 {% elif state == "done" %}<h1>You are unsubscribed</h1>
 <p>We will not send automated emails to this address.</p>
 {% else %}<h1>This link is not valid</h1><p>It may be incomplete. Reply to the email to reach us instead.</p>
-{% endif %}</body></html>"""
+{% endif %}</main></body></html>"""
 )
 
 
