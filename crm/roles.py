@@ -20,6 +20,8 @@ class Role(StrEnum):
 
 _VIEW = "view"
 _CHANGE = ("view", "add", "change")
+# Part 2 disclosure paths; each is its own permission so VOB may make only the outside-VOB one.
+_DISCLOSE = ("disclose_referral_packet", "disclose_outside_vob", "disclose_partner")
 
 # app_label.model -> actions, per role. Minimum necessary: marketing gets no
 # model permission at all (it reads aggregates through the API only); VOB
@@ -41,6 +43,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "admissions.screening": ("view", "add", "change"),
         "admissions.outboundmessage": ("view",),
         "admissions.inboundmessage": ("view",),
+        "privacy.part2consent": _CHANGE,
+        "privacy.disclosure": ("view", *_DISCLOSE),
     },
     Role.CLINICAL_REVIEWER: {
         "admissions.person": ("view",),
@@ -56,6 +60,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "admissions.insurancepolicy": ("view", "change"),
         "admissions.inquiryevent": ("view", "add"),
         "programs.payer": ("view",),
+        "privacy.part2consent": ("view",),
+        "privacy.disclosure": ("view", "disclose_outside_vob"),
     },
     Role.MANAGER: {
         "admissions.person": _CHANGE,
@@ -78,6 +84,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "admissions.messagetemplate": _CHANGE,
         "admissions.cadencestep": _CHANGE,
         "admissions.leadsourcekey": ("view", "add", "change"),
+        "privacy.part2consent": _CHANGE,
+        "privacy.disclosure": ("view", *_DISCLOSE),
     },
     Role.MARKETING: {},
     Role.ADMINISTRATOR: {

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "admissions",
     "workers",
     "dashboards",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -185,6 +186,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-capacity-holds": {"task": "workers.tasks.capacity_holds_expire", "schedule": 60.0},
     "followups-dispatch": {"task": "workers.tasks.followups_dispatch", "schedule": 30.0},
     "dashboards-refresh": {"task": "dashboards.tasks.dashboards_refresh", "schedule": 30.0},
+    "part2-consents-expiry-alert": {"task": "privacy.tasks.part2_consents_expiry_alert", "schedule": 3600.0},
 }
 # Follow-up delivery. The lease must outlast a task (time limit above) and stay under the broker's
 # visibility timeout, so PostgreSQL, not Redis, decides when a lost task is dispatched again:

@@ -34,5 +34,7 @@ urlpatterns = [
     path("api/", include("admissions.api.urls")),
     path("api/v1/", include("admissions.screening.urls")),
     path("dashboards/", include("dashboards.urls")),
+    path("privacy/", include("privacy.urls")),
+    path("audit/", include("privacy.audit_urls")),
     path("", include("crm.bench_urls")),  # routes nothing unless CRM_BENCH_ENDPOINTS=1
 ]
