@@ -37,6 +37,7 @@ RUN python -m compileall -q . \
  && CRM_ENV=production \
     SECRET_KEY=build-only-collectstatic-key-never-used-at-runtime-0123456789abcdef \
     ALLOWED_HOSTS=build.invalid \
+    FIELD_ENCRYPTION_KEYS=YnVpbGQtb25seS1rZXktbmV2ZXItdXNlZC1hdC1ydW4= \
     DATABASE_URL=postgres://build@build.invalid:5432/build \
     REDIS_URL=redis://build.invalid:6379/0 \
     CRM_VAR_DIR=/tmp/crm-build \

@@ -11,6 +11,7 @@ from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from admissions.pipeline import OPEN_STAGES, LostReason, Stage
+from crm.fields import EncryptedTextField
 from crm.models import Facility, validate_time_zone
 from programs.models import CapacityHold, LevelOfCare, Payer, Program
 
@@ -46,6 +47,7 @@ class Person(models.Model):
 
     class Meta:
         verbose_name_plural = "people"
+        permissions = [("export_person", "Can export everything recorded about a person")]
         indexes = [models.Index(fields=["last_name", "first_name"], name="person_name_idx")]
 
     def __str__(self) -> str:
@@ -196,7 +198,7 @@ class Inquiry(models.Model):
     # Contact points as given on this inquiry, normalised; they drive duplicate checks.
     phone = PhoneNumberField(blank=True)
     email = models.EmailField(blank=True)
-    message = models.TextField(blank=True)
+    message = EncryptedTextField(blank=True, help_text="The caller's own words; encrypted at rest.")
     substances = models.ManyToManyField(Substance, blank=True, related_name="inquiries")
     program_of_interest = models.ForeignKey(
         Program, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -364,6 +366,7 @@ class InsurancePolicy(models.Model):
 
     class Meta:
         verbose_name_plural = "insurance policies"
+        permissions = [("view_insurance_ids", "Can see insurance member, group and subscriber details")]
         constraints = [
             models.UniqueConstraint(fields=["inquiry", "rank"], name="insurance_one_per_rank"),
         ]

@@ -26,6 +26,10 @@ _DISCLOSE = ("disclose_referral_packet", "disclose_outside_vob", "disclose_partn
 # app_label.model -> actions, per role. Minimum necessary: marketing gets no
 # model permission at all (it reads aggregates through the API only); VOB
 # works insurance; only administrators manage facilities, programs and users.
+# Masked categories are permissions of their own (crm.templatetags.masking):
+# view_clinical_answers (pre-screen answers, clinical notes, the caller's own words)
+# and view_insurance_ids (member, group and subscriber details). Exporting a
+# person's whole record is export_person, separate from any view permission.
 ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     Role.COORDINATOR: {
         "admissions.person": _CHANGE,
@@ -33,14 +37,14 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "admissions.inquiry": _CHANGE,
         "admissions.inquiryevent": ("view", "add"),
         "admissions.touch": ("view",),
-        "admissions.insurancepolicy": _CHANGE,
+        "admissions.insurancepolicy": (*_CHANGE, "view_insurance_ids"),
         "admissions.contactconsent": _CHANGE,
         "admissions.referralpartner": ("view",),
         "admissions.leadsource": ("view",),
         "programs.program": ("view",),
         "programs.capacityhold": _CHANGE,
         "programs.census": ("view",),
-        "admissions.screening": ("view", "add", "change"),
+        "admissions.screening": ("view", "add", "change", "view_clinical_answers"),
         "admissions.outboundmessage": ("view",),
         "admissions.inboundmessage": ("view",),
         "privacy.part2consent": _CHANGE,
@@ -51,25 +55,25 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "admissions.caller": ("view",),
         "admissions.inquiry": ("view", "change"),
         "admissions.inquiryevent": ("view", "add"),
-        "admissions.screening": ("view", "change"),
+        "admissions.screening": ("view", "change", "view_clinical_answers"),
         "programs.program": ("view",),
         "programs.census": ("view",),
     },
     Role.VOB_SPECIALIST: {
         "admissions.inquiry": ("view",),
-        "admissions.insurancepolicy": ("view", "change"),
+        "admissions.insurancepolicy": ("view", "change", "view_insurance_ids"),
         "admissions.inquiryevent": ("view", "add"),
         "programs.payer": ("view",),
         "privacy.part2consent": ("view",),
         "privacy.disclosure": ("view", "disclose_outside_vob"),
     },
     Role.MANAGER: {
-        "admissions.person": _CHANGE,
+        "admissions.person": (*_CHANGE, "export_person"),
         "admissions.caller": _CHANGE,
         "admissions.inquiry": _CHANGE,
         "admissions.inquiryevent": ("view", "add"),
         "admissions.touch": ("view",),
-        "admissions.insurancepolicy": _CHANGE,
+        "admissions.insurancepolicy": (*_CHANGE, "view_insurance_ids"),
         "admissions.contactconsent": _CHANGE,
         "admissions.referralpartner": _CHANGE,
         "admissions.leadsource": _CHANGE,
@@ -78,7 +82,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "programs.capacityhold": _CHANGE,
         "programs.census": _CHANGE,
         "crm.auditevent": ("view", "export_records"),
-        "admissions.screening": ("view",),
+        # Managers run and override screens (SCREENING_ROLES), so they read the answers.
+        "admissions.screening": ("view", "view_clinical_answers"),
         "admissions.outboundmessage": ("view",),
         "admissions.inboundmessage": ("view",),
         "admissions.messagetemplate": _CHANGE,

