@@ -29,6 +29,7 @@ What it does:
 from __future__ import annotations
 
 import argparse
+import base64
 import html
 import http.client
 import json
@@ -194,6 +195,8 @@ def _env(var_dir: str) -> dict[str, str]:
         CRM_BENCH_ENDPOINTS="1",
         CRM_VAR_DIR=var_dir,
         STATIC_ROOT=str(Path(var_dir) / "static"),
+        # one fixed Fernet key for the scratch database, so a --reuse run reads what the seed wrote
+        FIELD_ENCRYPTION_KEYS=base64.urlsafe_b64encode(b"crm-bench-pages-scratch-field-ky").decode(),
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="crm.settings",
     )
