@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.response import Response
 
+# Swagger UI draws some of its icons as data: images; only this page allows them.
+DOCS_POLICY_UPDATE = {"img-src": ["data:"]}
 
+
+@method_decorator(csp_update(DOCS_POLICY_UPDATE), name="dispatch")
 class ApiDocsView(SpectacularSwaggerView):
     """drf-spectacular's Swagger UI view with the site's Cross-Origin-Opener-Policy.
 
