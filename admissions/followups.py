@@ -53,8 +53,16 @@ from admissions.services import inquiry_event
 
 log = logging.getLogger(__name__)
 
-# The person fields the send-time rules read; the rest of the row is not loaded.
+# The person and inquiry fields the send-time rules and the timeline read; the rest is not loaded.
 _PERSON_FIELDS = ("first_name", "phone", "email", "state", "time_zone", "ok_to_text")
+_INQUIRY_FIELDS = tuple(
+    f"inquiry__{name}"
+    for name in (
+        "person_id", "facility_id", "assigned_to_id", "channel", "stage", "stage_changed_at",
+        "has_red_flag", "first_attempt_at", "phone", "email", "admission_date", "created_at",
+    )
+)  # fmt: skip
+_FOLLOWUP_FIELDS = tuple(f.name for f in FollowUp._meta.concrete_fields)
 
 
 def lease() -> timedelta:
@@ -273,13 +281,14 @@ def _locked_message(*, known: FollowUp, person: Person) -> FollowUp | None:
         .values("pk")[:1]
     )
     replied = InboundMessage.objects.filter(person_id=person.pk, received_at__gte=OuterRef("created_at"))
-    followup = (
+    found = list(
         FollowUp.objects.select_for_update(of=("self",))
         .select_related("inquiry", "message")
+        .only(*_FOLLOWUP_FIELDS, *_INQUIRY_FIELDS, "message")
         .filter(pk=known.pk, state=FollowUp.State.QUEUED)
-        .annotate(consent_id=Subquery(consent), replied=Exists(replied))
-        .first()
+        .annotate(consent_id=Subquery(consent), replied=Exists(replied))[:1]
     )
+    followup = found[0] if found else None
     if followup is not None:
         followup.inquiry.facility = known.inquiry.facility
         followup.inquiry.assigned_to = known.inquiry.assigned_to

@@ -93,6 +93,18 @@ def claim_cost(*, total: int, due: int, rounds: int = 5) -> tuple[float, str]:
     return statistics.median(timings), plan
 
 
+def commit_reference(rows: int = 300) -> float:
+    """Reference for the machine's state: one-row INSERT + COMMIT per row from one connection, rows/s."""
+    with psycopg.connect(f"{SERVER}/{DB}") as db:
+        db.execute("CREATE TABLE IF NOT EXISTS bench_commit_reference (n int)")
+        db.commit()
+        start = time.perf_counter()
+        for n in range(rows):
+            db.execute("INSERT INTO bench_commit_reference VALUES (%s)", (n,))
+            db.commit()
+        return rows / (time.perf_counter() - start)
+
+
 def queries_per_delivery(*, messages: int, env: dict[str, str]) -> tuple[float, float]:
     """SQL statements per delivered message (and per batch task) for one batch of ``messages``."""
     from django.db import connection
@@ -100,14 +112,20 @@ def queries_per_delivery(*, messages: int, env: dict[str, str]) -> tuple[float, 
 
     from admissions.followups import followups_deliver
     from tests.followups.sinks import sms_api_sink, smtp_sink
-    from tests.workers.faultkit import seed_mixed
     from workers.channels import default_channels
     from workers.dispatch import followups_claim_due
 
     with psycopg.connect(f"{SERVER}/{DB}", autocommit=True) as db:
         db.execute("UPDATE admissions_followup SET state = 'done' WHERE state IN ('scheduled', 'queued')")
     with sms_api_sink() as sms, smtp_sink() as (smtp_port, mails):
-        seed_mixed({**env, "FOLLOWUP_MAX_IN_FLIGHT": "100000"}, count=messages)
+        subprocess.run(
+            [sys.executable, "-m", "tests.workers.fault_seed", "queries", str(messages), "5000000", "mixed"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         with override_settings(
             SMS_API_URL=sms.base_url,
             EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
@@ -127,7 +145,7 @@ def queries_per_delivery(*, messages: int, env: dict[str, str]) -> tuple[float, 
     return len(queries) / messages, float(len(queries))
 
 
-def throughput(*, messages: int, env: dict[str, str]) -> tuple[float, int]:
+def throughput(*, messages: int, env: dict[str, str], concurrency: int = 2) -> tuple[float, int]:
     from tests.followups.sinks import sms_api_sink, smtp_sink
     from tests.workers.faultkit import Beat, PrivateRedis, Worker, seed_mixed
 
@@ -144,7 +162,7 @@ def throughput(*, messages: int, env: dict[str, str]) -> tuple[float, int]:
                 "FOLLOWUP_LEASE_SECONDS": "60",
             }
             seed_mixed(env, count=messages)
-            worker = Worker(env=env, log=Path(tempfile.mkdtemp()) / "worker.log", concurrency=2)
+            worker = Worker(env=env, log=Path(tempfile.mkdtemp()) / "worker.log", concurrency=concurrency)
             worker.start()
             try:
                 with Beat(redis.url):
@@ -169,6 +187,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--total", type=int, default=1_000_000)
     parser.add_argument("--skip-throughput", action="store_true", help="claim cost and queries only")
+    parser.add_argument("--skip-claim", action="store_true", help="throughput and queries only")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes (one worker)")
     args = parser.parse_args()
 
     admin(f"DROP DATABASE IF EXISTS {DB}")
@@ -201,18 +221,29 @@ def main() -> None:
         django.setup()
 
         load_before = os.getloadavg()
-        rate, duplicates = (0.0, 0) if args.skip_throughput else throughput(messages=args.messages, env=env)
+        reference = commit_reference()
+        rate, duplicates = (
+            (0.0, 0)
+            if args.skip_throughput
+            else throughput(messages=args.messages, env=env, concurrency=args.concurrency)
+        )
+        print(f"throughput: {rate:,.1f} msg/s, raw duplicates {duplicates}", flush=True)
         per_message, per_batch = queries_per_delivery(messages=100, env=env)
         rows = []
-        for total, due in ((args.total, 1000), (args.total, 10_000), (args.total // 10, 1000)):
+        sizes = ((args.total, 1000), (args.total, 10_000), (args.total // 10, 1000))
+        if args.skip_claim:
+            sizes = ()
+        for total, due in sizes:
             median, plan = claim_cost(total=total, due=due)
             rows.append((total, due, median, plan))
 
         print()
+        print(f"reference: one-row INSERT + COMMIT from one connection, {reference:,.0f} rows/s")
         print("| measure | value | target |")
         print("|---|---|---|")
         print(
-            f"| delivery throughput, 1 worker x 2 processes, {args.messages} messages (half SMS, half email) "
+            f"| delivery throughput, 1 worker x {args.concurrency} processes, {args.messages} messages "
+            f"(half SMS, half email), batches of 50 "
             f"| {rate:,.0f} msg/s (raw duplicates at the sinks: {duplicates}) | >= 200 msg/s |"
         )
         for total, due, median, _plan in rows:
@@ -223,7 +254,8 @@ def main() -> None:
             f"| {per_message:.2f} ({per_batch:.0f} for the batch) | |"
         )
         print()
-        print(f"plan (1,000,000 rows, 1,000 due): {rows[0][3]}")
+        if rows:
+            print(f"plan ({rows[0][0]:,} rows, 1,000 due): {rows[0][3]}")
         load_after = os.getloadavg()
         print(
             "load average (1/5/15 min): before "

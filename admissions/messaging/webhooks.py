@@ -20,11 +20,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
+
+log = logging.getLogger(__name__)
 
 
 def webhook_signature(*, url: str, params: Mapping[str, str], auth_token: str) -> str:
@@ -76,10 +79,22 @@ def _seen_key(signature: str) -> str:
 
 
 def webhook_signature_claim(signature: str) -> bool:
-    """Remember a signature for the replay window; False if it was seen already (a replay)."""
-    return bool(cache.add(_seen_key(signature), 1, timeout=settings.SMS_WEBHOOK_REPLAY_WINDOW_SECONDS))
+    """Remember a signature for the replay window; False if it was seen already (a replay).
+
+    If the cache is unreachable the request goes on (True): refusing it would
+    lose a STOP, and the durable checks (unique MessageSid, statuses that never
+    go backwards) still stop a replay from acting twice.
+    """
+    try:
+        return bool(cache.add(_seen_key(signature), 1, timeout=settings.SMS_WEBHOOK_REPLAY_WINDOW_SECONDS))
+    except Exception:  # noqa: BLE001 - any cache failure: fall back on the durable checks
+        log.warning("webhook replay memory unavailable; relying on the durable checks", exc_info=True)
+        return True
 
 
 def webhook_signature_forget(signature: str) -> None:
     """Forget a signature whose request failed, so the provider's retry of it is accepted."""
-    cache.delete(_seen_key(signature))
+    try:
+        cache.delete(_seen_key(signature))
+    except Exception:  # noqa: BLE001 - nothing to forget if the cache is gone
+        log.warning("webhook replay memory unavailable", exc_info=True)

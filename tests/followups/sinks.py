@@ -110,6 +110,7 @@ class SmsApi:
 def _handler(api: SmsApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: object) -> None:
             return

@@ -314,3 +314,17 @@ def test_start_without_an_earlier_text_consent_gives_none(client, facility, sms_
     assert not inquiry.followups.filter(kind=FollowUp.Kind.OPT_OUT_CONFIRMATION).exists()
     note = InquiryEvent.objects.get(inquiry=inquiry, kind=InquiryEvent.Kind.NOTE, data__resubscribed=0)
     assert "no earlier text consent" in note.body
+
+
+@pytest.mark.django_db
+def test_stop_gets_through_when_the_replay_memory_is_down(client, lead, monkeypatch):
+    class Unreachable:
+        def add(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise ConnectionError("cache unreachable")
+
+        delete = add
+
+    monkeypatch.setattr("admissions.messaging.webhooks.cache", Unreachable())
+    assert _inbound(client, lead, "STOP", sid="SM40").status_code == 200
+    assert not ContactConsent.objects.filter(person=lead.person, revoked_at__isnull=True).exists()
+    assert _inbound(client, lead, "STOP", sid="SM40").status_code == 409  # the durable MessageSid check

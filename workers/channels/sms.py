@@ -46,7 +46,7 @@ class HttpSmsProvider:
             "To": envelope.to,
             "From": self.from_number,
             "Body": envelope.body,
-            "StatusCallback": f"{settings.CRM_PUBLIC_URL}{reverse('messaging:sms-status')}",
+            "StatusCallback": _status_callback_url(settings.CRM_PUBLIC_URL),
         }
         headers = {
             "Idempotency-Key": envelope.idempotency_key,
@@ -66,6 +66,12 @@ class HttpSmsProvider:
         if not sid:
             raise TransientSendError("SMS provider answered without a message id")
         return SendResult(provider_message_id=sid, status=str(data.get("status", "queued")))
+
+
+@cache
+def _status_callback_url(public_url: str) -> str:
+    # Resolved once per process: the first reverse() loads the whole URL configuration.
+    return f"{public_url}{reverse('messaging:sms-status')}"
 
 
 def _json(response: httpx.Response) -> dict[str, object]:
