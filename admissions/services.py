@@ -54,30 +54,45 @@ def rows_insert(objs: Sequence[_M], *, ignore_conflicts: bool = False) -> list[_
     Other databases, and rows carrying an expression, take ``bulk_create`` itself."""
     if not objs:
         return list(objs)
+    db = transaction.get_connection()  # the connection itself: every ``connection.x`` is a lookup
     model = type(objs[0])
-    meta = model._meta
-    pk = meta.pk
-    include_pk = getattr(objs[0], pk.attname) is not None  # type: ignore[union-attr]
-    fields = [f for f in meta.concrete_fields if include_pk or f is not pk]
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
-    if connection.vendor != "postgresql" or any(hasattr(v, "resolve_expression") for v in values):
+    if db.vendor != "postgresql":
+        return model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
+    pk: models.Field = model._meta.pk  # type: ignore[type-arg,assignment]
+    include_pk = getattr(objs[0], pk.attname) is not None
+    fields = _rows_insert_fields(model, include_pk)
+    # Rows of one insert mostly share their values (the inquiry, the source, the defaults):
+    # a value equal to the first row's reuses its prepared form.
+    first = [f.pre_save(objs[0], True) for f in fields]
+    prepared = [f.get_db_prep_save(v, db) for f, v in zip(fields, first, strict=True)]
+    values = list(prepared)
+    for obj in objs[1:]:
+        for f, v0, p0 in zip(fields, first, prepared, strict=True):
+            v = f.pre_save(obj, True)
+            values.append(p0 if v is v0 or (type(v) is type(v0) and v == v0) else f.get_db_prep_save(v, db))
+    if any(hasattr(v, "resolve_expression") for v in values):
         return model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
     sql = _rows_insert_sql(model, include_pk, len(objs), ignore_conflicts)
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(sql, values)
         ids = [] if ignore_conflicts else [row[0] for row in cursor.fetchall()]
     for n, obj in enumerate(objs):
         if ids:
-            setattr(obj, pk.attname, ids[n])  # type: ignore[union-attr]
+            setattr(obj, pk.attname, ids[n])
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = db.alias
     return list(objs)
+
+
+@functools.cache
+def _rows_insert_fields(model: type[models.Model], include_pk: bool) -> list[models.Field]:  # type: ignore[type-arg]
+    return [f for f in model._meta.concrete_fields if include_pk or f is not model._meta.pk]
 
 
 @functools.cache
 def _rows_insert_sql(model: type[models.Model], include_pk: bool, count: int, ignore_conflicts: bool) -> str:
     meta, quote = model._meta, connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if include_pk or f is not meta.pk]
+    fields = _rows_insert_fields(model, include_pk)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     columns = ", ".join(quote(f.column) for f in fields)
     # Names come from the model and every value is a parameter.

@@ -20,6 +20,7 @@ rate-limited exactly like the lead API and inserts one row (an audit event).
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -211,6 +212,8 @@ def _env(var_dir: str) -> dict[str, str]:
         CRM_ENV="production",
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(64),
+        # production refuses to start without a key for the fields encrypted at rest
+        FIELD_ENCRYPTION_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         ALLOWED_HOSTS="localhost,127.0.0.1",
         SECURE_SSL_REDIRECT="false",
         DATABASE_URL=PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME,

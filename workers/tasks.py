@@ -91,3 +91,14 @@ def followups_run(followup_ids: list[int]) -> int:
 def followup_run(followup_id: int) -> int:
     """One follow-up (tasks published before batches existed are still in brokers after an upgrade)."""
     return followups_run(followup_ids=[followup_id])
+
+
+@shared_task(name="workers.tasks.idempotency_records_purge", ignore_result=True)
+def idempotency_records_purge() -> int:
+    """Delete lead API Idempotency-Key records whose 72 hours have passed."""
+    from admissions.leads import idempotency_records_purge as purge
+
+    deleted = purge()
+    if deleted:
+        log.info("purged %d expired idempotency records", deleted)
+    return deleted

@@ -123,12 +123,6 @@ def idempotency_release(*, record: IdempotencyRecord) -> None:
     IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True).delete()
 
 
-def idempotency_records_purge() -> int:
-    """Delete records past their 72 hours; returns how many."""
-    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=timezone.now()).delete()
-    return deleted
-
-
 # --- PostgreSQL: the claim is part of the lead's transaction ----------------------------------------
 
 _LOCK_NAMESPACE = "admissions.lead-api.idempotency"
