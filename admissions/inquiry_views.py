@@ -273,6 +273,14 @@ ACTIONS: dict[str, Action] = {
 # --- the page -------------------------------------------------------------------------------
 
 
+def _action_form(name: str, inquiry: Inquiry, user: User, data: Any) -> forms.BaseForm:
+    """The form of one action, its field ids prefixed with the action's name: the page shows
+    every action's form at once, and several share field names (program, note, to)."""
+    form = ACTIONS[name].form(inquiry, user, data)
+    form.auto_id = f"{name}-%s"
+    return form
+
+
 def _page(
     request: HttpRequest, inquiry: Inquiry, *, bound: tuple[str, forms.BaseForm] | None = None
 ) -> HttpResponse:
@@ -285,7 +293,7 @@ def _page(
     for name, action in ACTIONS.items():
         if not user.has_perm(action.permission) or not _available(name, inquiry):
             continue
-        forms_by_name[name] = action.form(inquiry, user, None)
+        forms_by_name[name] = _action_form(name, inquiry, user, None)
     if bound is not None:
         forms_by_name[bound[0]] = bound[1]
     screening = screening_latest(inquiry_id=inquiry.pk)
@@ -358,7 +366,7 @@ def inquiry_act(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     if not _available(name, inquiry):
         messages.error(request, f"{action.title} is not possible at the {inquiry.get_stage_display()} stage.")
         return redirect("admissions:inquiry", pk=inquiry.pk)
-    form = action.form(inquiry, request.user, request.POST)  # type: ignore[arg-type]
+    form = _action_form(name, inquiry, request.user, request.POST)  # type: ignore[arg-type]
     if form.is_valid():
         try:
             done = action.run(request, inquiry, form.cleaned_data)

@@ -1,7 +1,8 @@
 """Helpers for browser tests: sign in through the real form, save screenshots.
 
 Fixtures (``browser``, ``context``, ``page``, ``console_errors``) live in ``conftest.py``;
-these are plain functions so that test modules can import them.
+these are plain functions so that test modules can import them: signing in and out,
+screenshots, a second signed-in user in a context of its own, and keyboard helpers.
 """
 
 from __future__ import annotations
@@ -9,13 +10,19 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # The password every ``tests.factories.UserFactory`` user gets.
 PASSWORD = "correct-horse-battery-staple"
+
+# ``expect`` waits as long as the fixtures' actions and navigations do (``conftest.TIMEOUT_MS``)
+# rather than Playwright's 5 seconds: a page that posts, redirects and renders on a busy CI
+# machine can take longer than that.
+expect.set_options(timeout=10_000)
 
 
 def artifacts_dir() -> Path:
@@ -56,3 +63,58 @@ def sign_out(page: Page) -> None:
     """Press the "Sign out" button in the top bar and wait for the login page."""
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/login/"))
+
+
+def watch_console(page: Page, errors: list[str]) -> None:
+    """Record console errors and uncaught page errors of ``page`` in ``errors``, as the ``page``
+    fixture does for its own page; pass the fixture's ``console_errors`` so the test fails on them."""
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            where = message.location.get("url", "") if message.location else ""
+            if urlsplit(where).path == "/favicon.ico":
+                return
+            errors.append(f"console error: {message.text} ({where or page.url})")
+
+    def on_page_error(error: Error) -> None:
+        errors.append(f"uncaught page error: {error.message} ({page.url})")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
+
+
+def second_user_page(browser: Browser, base_url: str, errors: list[str]) -> tuple[BrowserContext, Page]:
+    """A page in a context of its own (own cookies), to sign in as a second user alongside the first.
+
+    Same viewport and time-outs as the ``context`` fixture; the caller closes the context.
+    """
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 800}, locale="en-US")
+    context.set_default_timeout(10_000)
+    context.set_default_navigation_timeout(10_000)
+    page = context.new_page()
+    watch_console(page, errors)
+    return context, page
+
+
+def tab_to(page: Page, selector: str, *, limit: int = 40) -> None:
+    """Press Tab until the element matching ``selector`` has the focus (and fail past ``limit``)."""
+    for _ in range(limit):
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} was not reached with the Tab key in {limit} presses")
+
+
+def focus_ring(page: Page) -> str:
+    """The focused element's outline if it shows as ``:focus-visible`` (keyboard focus), else ""."""
+    return str(
+        page.evaluate(
+            """() => {
+                const el = document.activeElement;
+                if (!el || !el.matches(':focus-visible')) return '';
+                const style = getComputedStyle(el);
+                return style.outlineStyle === 'none' || parseFloat(style.outlineWidth) === 0
+                    ? '' : `${style.outlineWidth} ${style.outlineStyle}`;
+            }"""
+        )
+    )

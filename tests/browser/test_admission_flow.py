@@ -1,0 +1,309 @@
+"""A coordinator's day with one caller, end to end in Chromium: from the work queue through a
+quick intake on the call (with the keyboard only), the pre-screen of a baclofen caller, a
+clinician's sign-off in a second browser, to a held bed, a scheduled admission and an admission.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from admissions.models import Inquiry
+from admissions.pipeline import Stage
+from programs.models import Census
+from tests.browser.support import focus_ring, second_user_page, sign_in, snap, tab_to
+from tests.factories import InquiryFactory, LevelRef, PersonFactory, ProgramFactory
+from tests.screening.builders import all_clear
+
+pytestmark = pytest.mark.browser
+
+EXISTING_PHONE = "+17275550177"
+NEW_PHONE = "+17275550142"
+
+
+def tab_counts(page: Page) -> dict[str, int]:
+    """The number on each work-queue tab, by tab."""
+    badges = page.locator("[data-tab-count]")
+    expect(badges.first).to_be_visible()
+    return {str(badge.get_attribute("data-tab-count")): int(badge.inner_text()) for badge in badges.all()}
+
+
+def answer(page: Page, path: str, value: Any) -> None:
+    """Answer one pre-screen item the way a coordinator does: a radio, a choice or a typed value."""
+    item = page.locator("#q-" + path.replace(".", "-"))
+    if isinstance(value, bool):
+        item.get_by_role("radio", name="Yes" if value else "No", exact=True).check()
+    elif item.evaluate("el => el.tagName") == "SELECT":
+        item.select_option(str(value))
+    else:
+        item.fill(str(value))
+
+
+def answer_all_clear(page: Page, *sections: str) -> None:
+    """Every safety item of these sections answered "no" (as ``tests.screening.builders.all_clear``)."""
+    clear = all_clear()
+    for section in sections:
+        for code, value in clear[section].items():
+            answer(page, f"{section}.{code}", value)
+
+
+def action(page: Page, name: str) -> Locator:
+    """Open an action of the inquiry page (a ``<details>`` with its form) and return its form."""
+    details = page.locator(f"#action-{name}")
+    details.locator("summary").click()
+    expect(details).to_have_attribute("open", "")
+    return details.locator("form")
+
+
+def test_coordinator_takes_a_caller_from_intake_to_admission(
+    page: Page, browser: Browser, live_server, console_errors, facility, coordinator, clinician
+) -> None:
+    residential = ProgramFactory(
+        facility=facility,
+        name="Harbor Residential",
+        setting="residential",
+        level_of_care=LevelRef.get("3.5"),
+        census=6,
+    )
+    detox = ProgramFactory(
+        facility=facility,
+        name="Harbor Medical Detox",
+        setting="withdrawal",
+        level_of_care=LevelRef.get("3.7-WM"),
+        census=3,
+    )
+    existing = InquiryFactory(
+        facility=facility, person=PersonFactory(first_name="Quinn", last_name="Oakes", phone=EXISTING_PHONE)
+    )
+
+    # --- the work queue ------------------------------------------------------------------------
+    sign_in(page, "coordinator")
+    expect(page.get_by_role("heading", name="Work queue")).to_be_visible()
+    expect(page.locator("#queue-results")).to_contain_text("Quinn Oakes")
+    before = tab_counts(page)
+    assert (before["new"], before["open"]) == (1, 1)
+    snap(page, "flow-01-queue")
+
+    # --- quick intake, with the keyboard only ----------------------------------------------------
+    page.get_by_role("main").get_by_role("link", name="New intake").click()
+    expect(page.get_by_role("heading", name="Quick intake")).to_be_visible()
+    tab_to(page, "#id_caller_relationship")
+    assert focus_ring(page), "the focused field shows no focus outline"
+    page.keyboard.type("F")
+    expect(page.get_by_label("Who is calling?")).to_have_value("family")
+    tab_to(page, "#id_caller_name")
+    page.keyboard.type("Dana Marsh")
+    tab_to(page, "#id_caller_phone")
+    page.keyboard.type("813 555 0199")
+    tab_to(page, "#id_first_name")
+    page.keyboard.type("Riley")
+    tab_to(page, "#id_last_name")
+    page.keyboard.type("Marsh")
+    tab_to(page, "#id_phone")
+    assert focus_ring(page)
+    page.keyboard.type("(727) 555-0177")  # the open inquiry's number, in another format
+    duplicates = page.locator("#duplicates")
+    expect(duplicates).to_contain_text("Possible duplicate")
+    expect(duplicates.get_by_role("link", name=f"#{existing.pk} Quinn Oakes")).to_be_visible()
+    snap(page, "flow-02-intake-duplicate-warning")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("727.555.0142")
+    expect(duplicates).not_to_contain_text("Possible duplicate")
+    tab_to(page, "#id_state")
+    page.keyboard.type("FL")
+    tab_to(page, "#id_message")
+    page.keyboard.type("His mother is calling: he ran out of baclofen yesterday and is shaky.")
+    baclofen_box = str(page.get_by_label("Baclofen", exact=True).get_attribute("id"))
+    tab_to(page, f"#{baclofen_box}")
+    assert focus_ring(page), "a focused checkbox shows no focus outline"
+    page.keyboard.press("Space")
+    expect(page.get_by_label("Baclofen", exact=True)).to_be_checked()
+    for consent in ("#id_consent_call", "#id_consent_sms"):
+        tab_to(page, consent)
+        page.keyboard.press("Space")
+    expect(page.get_by_label("Calls", exact=True)).to_be_checked()
+    expect(page.get_by_label("Texts", exact=True)).to_be_checked()
+    tab_to(page, "#id_ok_to_text")
+    page.keyboard.type("Y")
+    expect(page.get_by_label("OK to text?")).to_have_value("yes")
+    tab_to(page, "form.intake button[type=submit]")
+    assert focus_ring(page), "the submit button shows no focus outline"
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(r"/inquiries/\d+/$"))
+    pk = int(re.findall(r"\d+", page.url)[-1])
+    expect(page.get_by_role("status").filter(has_text="opened")).to_contain_text(f"Inquiry #{pk} opened")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Riley Marsh")
+    expect(page.locator(".caller")).to_contain_text("Family member")
+    expect(page.locator(".caller")).to_contain_text("Dana Marsh")
+    expect(page.locator("a.tel").first).to_have_attribute("href", f"tel:{NEW_PHONE}")
+    expect(page.locator("#consent-title + ul")).to_contain_text("Text messages")
+    expect(page.locator("#consent-title + ul")).to_contain_text("Phone calls")
+    timeline = page.locator("#timeline")
+    expect(timeline.locator(".event-call")).to_contain_text("Inbound call · Connected")
+    expect(timeline.locator(".event-call")).to_contain_text("Quick intake on the call.")
+    snap(page, "flow-03-inquiry")
+
+    # The new inquiry is open (and contacted, so not among the uncontacted).
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Work queue").click()
+    opened = tab_counts(page)
+    assert (opened["new"], opened["open"]) == (before["new"], before["open"] + 1)
+    page.get_by_role("navigation", name="Queue tabs").get_by_role(
+        "link", name=re.compile("^All open")
+    ).click()
+    page.locator("#queue-results").get_by_role("link", name="Riley Marsh").click()
+    expect(page).to_have_url(re.compile(rf"/inquiries/{pk}/$"))
+
+    # --- the pre-screen: a live recommendation and a red flag -----------------------------------
+    page.get_by_role("link", name="Start the pre-screen").click()
+    expect(page.get_by_role("heading", name="Pre-screen: Riley Marsh")).to_be_visible()
+    expect(page.locator("#screening-panel")).to_contain_text("Nothing saved yet")
+    expect(page.locator("#red-flag-banner [role=alert]")).to_have_count(0)
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+    answer_all_clear(page, "emergency")
+    level = page.locator("#provisional-level")
+    expect(page.locator("#save-status")).to_contain_text("Saved at")
+    expect(level).to_be_visible()
+    expect(level).not_to_contain_text("3.7-WM")
+
+    page.locator("#q-use-substances_30d-baclofen").check()
+    answer(page, "substances.baclofen.days_used_30", 30)
+    answer(page, "substances.baclofen.amount_per_day", 80)
+    answer(page, "substances.baclofen.unit", "mg")
+    last_use = timezone.localtime(timezone.now() - timedelta(hours=20))
+    answer(page, "substances.baclofen.last_use", last_use.strftime("%Y-%m-%dT%H:%M"))
+    answer(page, "substances.baclofen.prescribed", True)
+    answer(page, "withdrawal.symptoms_now", True)
+    expect(level).to_contain_text("3.7-WM")
+    banner = page.locator("#red-flag-banner [role=alert]")
+    expect(banner).to_contain_text("Sedative withdrawal risk")
+    expect(banner).to_contain_text("baclofen")
+
+    for code in ("past_seizures", "past_dts", "past_hallucinations"):
+        answer(page, f"withdrawal.{code}", False)
+    answer_all_clear(page, "medical", "psychiatric", "suicide")
+    expect(page.locator("#screening-panel")).to_contain_text("Complete: every safety question is answered.")
+    expect(level).to_contain_text("3.7-WM")
+    expect(page.locator("#program-matches li").first).to_contain_text("Harbor Medical Detox")
+    expect(page.locator("#program-matches")).not_to_contain_text(residential.name)
+    assert page.evaluate("window.sameDocument === true"), "the page reloaded instead of updating in place"
+    # The banner cannot be dismissed: nothing to press, Escape does nothing.
+    expect(banner.locator("button, [role=button], a")).to_have_count(0)
+    page.keyboard.press("Escape")
+    expect(banner).to_be_visible()
+    snap(page, "flow-04-prescreen-red-flag")
+    page.locator("#screening-panel").scroll_into_view_if_needed()
+    snap(page, "flow-04b-prescreen-recommendation", full_page=False)
+
+    page.get_by_role("link", name="Open the inquiry").click()
+    expect(page.locator("#red-flag")).to_contain_text("Red flag.")
+    # The flag was raised while the screen was still partial (at Contacted, where the move to
+    # Clinical review is not allowed), and completing the screen moved it to Pre-screened only:
+    # the coordinator hands it to the clinicians by hand.
+    expect(page.locator(".inquiry-head .stage")).to_have_text("Pre-screened")
+    form = action(page, "stage")
+    form.get_by_label("Move to").select_option(label="Clinical review")
+    form.get_by_role("button", name="Change stage").click()
+    expect(page.get_by_role("status").filter(has_text="Moved")).to_have_text("Moved to Clinical review.")
+    expect(page.locator(".inquiry-head .stage")).to_have_text("Clinical review")
+
+    # --- the clinician signs off the level, in a browser of their own ----------------------------
+    clinician_context, clin = second_user_page(browser, live_server.url, console_errors)
+    try:
+        sign_in(clin, "clinician")
+        clin.get_by_role("navigation", name="Main").get_by_role("link", name="Clinical review").click()
+        expect(clin.get_by_role("heading", name="Clinical review")).to_be_visible()
+        row = clin.get_by_role("row").filter(has_text="Riley Marsh")
+        expect(row).to_contain_text("Sedative withdrawal risk")
+        expect(row).to_contain_text("3.7-WM")
+        snap(clin, "flow-05-review-queue")
+        row.get_by_role("link", name=f"Review inquiry {pk}").click()
+        expect(clin.get_by_role("heading", name="Clinical sign-off: Riley Marsh")).to_be_visible()
+        expect(clin.get_by_label("Final level")).to_have_value(str(LevelRef.get("3.7-WM").pk))
+        clin.get_by_label("Note").fill("Agree: medically managed withdrawal first.")
+        snap(clin, "flow-06-signoff")
+        clin.get_by_role("button", name="Sign off").click()
+        expect(clin).to_have_url(re.compile(r"/review/$"))
+        expect(clin.get_by_role("status").filter(has_text="Signed off")).to_have_text("Signed off at 3.7-WM.")
+    finally:
+        clinician_context.close()
+
+    # --- back with the coordinator: approve, hold, schedule, admit -------------------------------
+    page.reload()
+    expect(page.locator("#screening-title ~ p").filter(has_text="Signed off")).to_contain_text(
+        "Signed off: 3.7-WM"
+    )
+    expect(page.locator("#program-title + dl dd").first).to_have_text("3.7-WM")
+
+    form = action(page, "stage")
+    form.get_by_label("Move to").select_option(label="Approved")
+    form.get_by_role("button", name="Change stage").click()
+    expect(page.get_by_role("status").filter(has_text="Moved")).to_have_text("Moved to Approved.")
+    expect(page.locator(".inquiry-head .stage")).to_have_text("Approved")
+
+    form = action(page, "hold")
+    form.get_by_label("Program").select_option(str(detox.pk))
+    form.get_by_role("button", name="Hold a bed or slot").click()
+    expect(page.get_by_role("status").filter(has_text="held")).to_have_text(f"Bed held in {detox.name}.")
+    expect(page.locator("#program-title + dl")).to_contain_text(f"{detox.name} until")
+
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    form = action(page, "schedule")
+    form.get_by_label("Program").select_option(str(detox.pk))
+    form.get_by_label("Admission date").fill(tomorrow.isoformat())
+    form.get_by_role("button", name="Schedule the admission").click()
+    expect(page.get_by_role("status").filter(has_text="scheduled")).to_have_text(
+        f"Admission scheduled for {tomorrow:%b} {tomorrow.day}."
+    )
+    expect(page.locator(".inquiry-head .stage")).to_have_text("Admission scheduled")
+
+    form = action(page, "admit")
+    expect(form.get_by_label("Program")).to_have_value(str(detox.pk))
+    form.get_by_role("button", name="Mark admitted").click()
+    expect(page.get_by_role("status").filter(has_text="Admitted")).to_have_text("Admitted.")
+    expect(page.locator(".inquiry-head .stage")).to_have_text("Admitted")
+    expect(page.locator("#program-title + dl")).to_contain_text(f"to {detox.name}")
+    expect(page.locator("#red-flag")).to_be_visible()
+
+    # The timeline tells the whole story.
+    expect(timeline.locator(".event-call")).to_contain_text("Inbound call · Connected")
+    expect(timeline.locator(".event-screening").first).to_contain_text("Pre-screen saved")
+    expect(timeline.locator(".event-red_flag").first).to_be_visible()
+    expect(timeline.locator(".event-screening_signoff")).to_contain_text("Clinician sign-off")
+    expect(timeline.locator(".event-capacity_held").first).to_contain_text("Bed or slot held")
+    stages = timeline.locator(".event-stage_changed")
+    for move in (
+        "New → Contacted",
+        "Clinical review → Approved",
+        "Approved → Admission scheduled",
+        "Admission scheduled → Admitted",
+    ):
+        expect(stages.filter(has_text=move)).to_have_count(1)
+    snap(page, "flow-07-admitted")
+
+    # --- the queue and the census ---------------------------------------------------------------
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Work queue").click()
+    after = tab_counts(page)
+    assert (after["new"], after["open"]) == (before["new"], before["open"])
+    page.get_by_role("navigation", name="Queue tabs").get_by_role(
+        "link", name=re.compile("^All open")
+    ).click()
+    expect(page.locator("#queue-results")).to_contain_text("Quinn Oakes")
+    expect(page.locator("#queue-results")).not_to_contain_text("Riley Marsh")
+    search = page.get_by_role("searchbox", name="Search")
+    search.fill("727 555 0142")
+    search.press("Enter")
+    found = page.get_by_role("row").filter(has_text="Riley Marsh")
+    expect(found).to_contain_text("Admitted")
+    snap(page, "flow-08-queue-after")
+
+    inquiry = Inquiry.objects.get(pk=pk)
+    assert (inquiry.stage, inquiry.admitted_program_id) == (Stage.ADMITTED, detox.pk)
+    assert Census.objects.get(program=detox).occupied == 4
+    assert Census.objects.get(program=residential).occupied == 6
