@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from admissions import inquiry_views, views
+from admissions import export, inquiry_views, views
 
 app_name = "admissions"
 
@@ -15,4 +15,5 @@ urlpatterns = [
     path("inquiries/<int:pk>/", inquiry_views.inquiry_page, name="inquiry"),
     path("inquiries/<int:pk>/act/<slug:name>/", inquiry_views.inquiry_act, name="inquiry-act"),
     path("vob/", views.vob_queue, name="vob-queue"),
+    path("people/<int:pk>/export/", export.person_export_view, name="person-export"),
 ]
