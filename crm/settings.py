@@ -396,7 +396,12 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Under LOG_LEVEL=DEBUG these two would print PHI: SQL parameters (with DEBUG on), and the
+        # whole template context of a variable that failed to resolve (names, answers).
+        "django.db.backends": {"level": "WARNING"},
+        "django.template": {"level": "INFO"},
+    },
 }
 
 CRM_SPEED_TO_LEAD_TARGET_MINUTES = 5
