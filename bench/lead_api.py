@@ -265,7 +265,7 @@ print(json.dumps({"token": token}))
 """
 
 
-def _wait_for_server(timeout: float = 120) -> None:
+def _wait_for_server(timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -331,6 +331,8 @@ def main() -> None:
         server = subprocess.Popen(  # noqa: S603
             [GUNICORN, "crm.wsgi:application", "--workers", str(args.workers), "--bind", f"{HOST}:{PORT}",
              "--log-level", "warning", "--access-logfile", "/dev/null", "--graceful-timeout", "5",
+             # as the production image runs it: the app is imported once, before the fork
+             "--preload",
              # a worker's first request imports the URL conf (phonenumbers' geocoder data among
              # it), which takes more than gunicorn's default 30 s on a loaded 2-core machine
              "--timeout", "120"],
