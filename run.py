@@ -52,7 +52,9 @@ def sync(*, dev: bool) -> Path:
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_PROJECT_ENVIRONMENT": str(VENV),
     }
-    command = [str(_uv()), "sync", "--frozen", "--quiet"]
+    # Bytecode compiled at install time: a process started with PYTHONDONTWRITEBYTECODE would
+    # otherwise compile large modules (phonenumbers' geodata) again on every start.
+    command = [str(_uv()), "sync", "--frozen", "--quiet", "--compile-bytecode"]
     if not dev:
         # --inexact keeps the test tools a developer already installed in the same .venv
         command += ["--no-dev", "--inexact"]
