@@ -188,7 +188,7 @@ def test_search_query_count_does_not_grow_with_rows(
 ):
     for n in range(rows):
         InquiryFactory(facility=facility, person=PersonFactory(last_name=f"Sample{n}"))
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(18):
         response = coordinator_client.get(QUEUE, {"q": "Sample"})
     assert response.context["page"].paginator.count == rows
 
