@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from admissions.models import Inquiry
 from admissions.pipeline import Stage
+from admissions.selectors import QueueTab
 from programs.models import Census
 from tests.browser.support import focus_ring, second_user_page, sign_in, snap, tab_to
 from tests.factories import InquiryFactory, LevelRef, PersonFactory, ProgramFactory
@@ -29,7 +30,7 @@ NEW_PHONE = "+17275550142"
 def tab_counts(page: Page) -> dict[str, int]:
     """The number on each work-queue tab, by tab."""
     badges = page.locator("[data-tab-count]")
-    expect(badges.first).to_be_visible()
+    expect(badges).to_have_count(len(QueueTab))
     return {str(badge.get_attribute("data-tab-count")): int(badge.inner_text()) for badge in badges.all()}
 
 
@@ -197,9 +198,9 @@ def test_coordinator_takes_a_caller_from_intake_to_admission(
     expect(banner.locator("button, [role=button], a")).to_have_count(0)
     page.keyboard.press("Escape")
     expect(banner).to_be_visible()
-    snap(page, "flow-04-prescreen-red-flag")
-    page.locator("#screening-panel").scroll_into_view_if_needed()
-    snap(page, "flow-04b-prescreen-recommendation", full_page=False)
+    # The top of the page: the banner, and the recommendation panel that stays in view.
+    page.evaluate("window.scrollTo(0, 0)")
+    snap(page, "flow-04-prescreen-red-flag", full_page=False)
 
     page.get_by_role("link", name="Open the inquiry").click()
     expect(page.locator("#red-flag")).to_contain_text("Red flag.")
@@ -294,6 +295,7 @@ def test_coordinator_takes_a_caller_from_intake_to_admission(
     page.get_by_role("navigation", name="Queue tabs").get_by_role(
         "link", name=re.compile("^All open")
     ).click()
+    expect(page).to_have_url(re.compile(r"[?&]tab=open$"))
     expect(page.locator("#queue-results")).to_contain_text("Quinn Oakes")
     expect(page.locator("#queue-results")).not_to_contain_text("Riley Marsh")
     search = page.get_by_role("searchbox", name="Search")
