@@ -387,6 +387,17 @@ def screening_save(
     if outcome.complete and inquiry.stage == Stage.CONTACTED:
         inquiry_advance(inquiry=inquiry, to=Stage.PRESCREENED, actor=actor)
         inquiry.refresh_from_db(fields=["stage", "stage_changed_at"])
+        # A flag raised while the screen was still partial could not move a Contacted inquiry to
+        # Clinical review; now that the screen is complete it goes there (new flags route below).
+        earlier = [f for f in outcome.flags if f.code in before_flags]
+        if earlier and not any(f.route_to == Stage.CRISIS_ROUTED for f in outcome.flags):
+            inquiry_advance(
+                inquiry=inquiry,
+                to=Stage.CLINICAL_REVIEW,
+                actor=actor,
+                reason="Red flag: " + ", ".join(f.code for f in earlier),
+            )
+            inquiry.refresh_from_db(fields=["stage", "stage_changed_at", "close_note"])
     if created or was_complete != outcome.complete or before_level != screening.provisional_level_id:
         inquiry_event(
             inquiry=inquiry,

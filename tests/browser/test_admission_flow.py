@@ -204,14 +204,8 @@ def test_coordinator_takes_a_caller_from_intake_to_admission(
 
     page.get_by_role("link", name="Open the inquiry").click()
     expect(page.locator("#red-flag")).to_contain_text("Red flag.")
-    # The flag was raised while the screen was still partial (at Contacted, where the move to
-    # Clinical review is not allowed), and completing the screen moved it to Pre-screened only:
-    # the coordinator hands it to the clinicians by hand.
-    expect(page.locator(".inquiry-head .stage")).to_have_text("Pre-screened")
-    form = action(page, "stage")
-    form.get_by_label("Move to").select_option(label="Clinical review")
-    form.get_by_role("button", name="Change stage").click()
-    expect(page.get_by_role("status").filter(has_text="Moved")).to_have_text("Moved to Clinical review.")
+    # The flag was raised while the screen was still partial; completing it hands the inquiry
+    # to the clinicians.
     expect(page.locator(".inquiry-head .stage")).to_have_text("Clinical review")
 
     # --- the clinician signs off the level, in a browser of their own ----------------------------

@@ -371,3 +371,21 @@ def test_contact_and_insurance_answers_update_the_person_and_the_policy(catalogu
     assert "ZX998877" not in str(event.data)
     screening_save(inquiry_id=inquiry.pk, answers={"insurance": {"member_id": "ZX998877"}}, actor=coordinator)
     assert len(_events(inquiry, InquiryEvent.Kind.INSURANCE)) == 1  # nothing changed, nothing logged
+
+
+def test_a_flag_raised_on_a_partial_screen_reaches_clinical_review_when_the_screen_completes(
+    catalogue, inquiry, coordinator
+):
+    Inquiry.objects.filter(pk=inquiry.pk).update(stage=Stage.CONTACTED)
+    partial = {key: value for key, value in BENZOS.items() if key != "emergency"}
+    first = screening_save(inquiry_id=inquiry.pk, answers=partial, actor=coordinator)
+    assert not first.screening.complete
+    assert [f.code for f in first.new_flags] == ["sedative_withdrawal"]
+    inquiry.refresh_from_db()
+    assert (inquiry.stage, inquiry.has_red_flag) == (Stage.CONTACTED, True)  # no move from Contacted
+    saved = screening_save(
+        inquiry_id=inquiry.pk, answers={"emergency": BENZOS["emergency"]}, actor=coordinator
+    )
+    assert saved.screening.complete
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.CLINICAL_REVIEW
