@@ -167,9 +167,12 @@ def touch_add(*, inquiry: Inquiry, touch: TouchData, at: datetime | None = None)
 
 
 def coordinator_next_on_duty(*, facility: Facility) -> User | None:
-    """Round robin: the on-duty coordinator at the facility who was given a lead longest ago."""
+    """Round robin: the on-duty coordinator at the facility who was given a lead longest ago.
+
+    Only the coordinator's own row is locked (``of=("self",)``): locking the joined group and
+    facility rows too would make every concurrent lead skip every coordinator."""
     return (
-        User.objects.select_for_update(skip_locked=True)
+        User.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(
             is_active=True,
             is_on_duty=True,
@@ -448,18 +451,26 @@ def inquiry_hold_capacity(
 ) -> CapacityHold:
     """Hold a bed or slot in a program for this inquiry, replacing any earlier hold."""
     if inquiry.capacity_hold_id:
-        capacity_hold_release(
-            hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id),
-            reason=CapacityHold.ReleaseReason.CANCELLED,
-        )
+        earlier = CapacityHold.objects.select_related("program").get(pk=inquiry.capacity_hold_id)
+        if earlier.released_at is None:
+            capacity_hold_release(hold=earlier, reason=CapacityHold.ReleaseReason.CANCELLED)
+            inquiry_event(
+                inquiry=inquiry,
+                kind=InquiryEvent.Kind.CAPACITY_RELEASED,
+                actor=actor,
+                body=f"Released the hold in {earlier.program.name}; a new hold replaces it.",
+                data={"program": earlier.program_id, "hold": earlier.pk},
+            )
     hold = capacity_hold_create(program=program, reference=f"inquiry:{inquiry.pk}", held_until=until)
     Inquiry.objects.filter(pk=inquiry.pk).update(capacity_hold=hold)
     inquiry.capacity_hold = hold
+    unit = "Bed" if program.capacity_kind == Program.CapacityKind.BEDS else "Slot"
     inquiry_event(
         inquiry=inquiry,
         kind=InquiryEvent.Kind.CAPACITY_HELD,
         actor=actor,
-        data={"program": program.pk, "until": until.isoformat()},
+        body=f"{unit} held in {program.name} until {timezone.localtime(until):%b %-d, %-I:%M %p}.",
+        data={"program": program.pk, "until": until.isoformat(), "hold": hold.pk},
     )
     return hold
 

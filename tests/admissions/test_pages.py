@@ -592,3 +592,19 @@ def test_approval_needs_a_clinician_sign_off_first(coordinator_client, facility)
     assert coordinator_client.post(act(inquiry, "stage"), {"to": "approved"}).status_code == 302
     inquiry.refresh_from_db()
     assert inquiry.stage == Stage.APPROVED
+
+
+def test_replacing_a_hold_is_on_the_timeline(coordinator_client, facility):
+    first = ProgramFactory(facility=facility, name="Residential North", capacity=2)
+    second = ProgramFactory(facility=facility, name="Withdrawal East", capacity=2)
+    inquiry = InquiryFactory(facility=facility, stage=Stage.APPROVED)
+    until = (timezone.localtime() + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M")
+    coordinator_client.post(act(inquiry, "hold"), {"program": first.pk, "until": until})
+    coordinator_client.post(act(inquiry, "hold"), {"program": second.pk, "until": until})
+    bodies = list(inquiry.events.order_by("pk").values_list("kind", "body"))
+    assert bodies[0][0] == "capacity_held" and "Residential North until" in bodies[0][1]
+    assert bodies[1] == (
+        "capacity_released",
+        "Released the hold in Residential North; a new hold replaces it.",
+    )
+    assert bodies[2][0] == "capacity_held" and "Withdrawal East" in bodies[2][1]
