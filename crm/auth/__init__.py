@@ -1,0 +1,1 @@
+"""Authentication hardening: sign-in lockout, session limits and multi-factor sign-in."""
