@@ -24,7 +24,7 @@ def _facilities(request: HttpRequest | None) -> QuerySet[Facility]:
 
 def _programs(request: HttpRequest | None) -> QuerySet[Program]:
     ids = facility_ids_for(request.user) if request else []
-    rows = Program.objects.filter(is_active=True).order_by("name")
+    rows = Program.objects.filter(is_active=True).select_related("facility").order_by("name")
     return rows if ids is None else rows.filter(facility_id__in=ids)
 
 

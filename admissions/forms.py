@@ -319,9 +319,11 @@ class _ProgramForm(forms.Form):
 
     def __init__(self, *args: Any, facility_id: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["program"].queryset = Program.objects.filter(  # type: ignore[attr-defined]
-            facility_id=facility_id, is_active=True
-        ).order_by("name")
+        self.fields["program"].queryset = (  # type: ignore[attr-defined]
+            Program.objects.filter(facility_id=facility_id, is_active=True)
+            .select_related("facility")
+            .order_by("name")
+        )
 
 
 class HoldForm(_ProgramForm):

@@ -51,6 +51,7 @@ from admissions.screening.services import SCREENING_ROLES, SIGNOFF_ROLES, screen
 from admissions.selectors import inquiries_visible_to
 from admissions.services import (
     call_log,
+    dispatcher_kick,
     inquiry_admit,
     inquiry_advance,
     inquiry_assign,
@@ -164,9 +165,7 @@ def _message(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> st
             raise CaseworkError(f"Not sent: {decision.reason}.", field="template")
         followup.dedupe_key = f"inquiry:{inquiry.pk}:message:{uuid.uuid4().hex}"
         followup.save()
-        from workers.tasks import followups_dispatch  # noqa: PLC0415 - workers imports admissions
-
-        followups_dispatch.delay()
+        dispatcher_kick()
     decision = message_decide(followup=followup, person=person, now=timezone.now(), message=existing)  # type: ignore[arg-type]
     if decision.action == "defer" and decision.until:
         local = timezone.localtime(decision.until)

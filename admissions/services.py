@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -280,7 +281,7 @@ def inquiry_create(
         )
     rows_insert(events)  # the timeline's first entries, in one statement
     followups_schedule_for_new(inquiry=inquiry)
-    _kick_dispatcher()
+    dispatcher_kick()
     return inquiry
 
 
@@ -319,11 +320,29 @@ def _coordinator_take_next(*, facility: Facility, at: datetime) -> int | None:
     return int(row[0]) if row else None
 
 
-def _kick_dispatcher() -> None:
-    """Ask a worker to sweep due follow-ups right after commit instead of waiting for beat."""
+DISPATCH_KICK_KEY = "followups:dispatch-kick"
+DISPATCH_KICK_SECONDS = 1
+
+
+def dispatcher_kick() -> None:
+    """After commit, ask a worker to sweep due follow-ups now instead of at the next beat tick.
+
+    One kick per second reaches the broker: the first write of a second publishes a sweep that
+    runs when that second is over, and that sweep takes every row committed meanwhile, so the
+    writes that follow within the second need no kick of their own. Without the cache every
+    write kicks (never fewer sweeps than writes need).
+    """
     from workers.tasks import followups_dispatch  # noqa: PLC0415 - workers imports admissions
 
-    transaction.on_commit(followups_dispatch.delay)
+    def kick() -> None:
+        try:
+            first = cache.add(DISPATCH_KICK_KEY, 1, timeout=DISPATCH_KICK_SECONDS)
+        except Exception:  # noqa: BLE001 - a cache outage must not cost a sweep
+            first = True
+        if first:
+            followups_dispatch.apply_async(countdown=DISPATCH_KICK_SECONDS)
+
+    transaction.on_commit(kick)
 
 
 @transaction.atomic

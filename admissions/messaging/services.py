@@ -35,7 +35,7 @@ from admissions.messaging.models import (
 from admissions.messaging.quiet_hours import next_allowed, recipient_state, recipient_zones, window_for
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import OPEN_STAGES, Stage
-from admissions.services import inquiry_event
+from admissions.services import dispatcher_kick, inquiry_event
 from crm.models import User
 
 # Automated kinds that a reply from the person makes pointless.
@@ -383,14 +383,8 @@ def coordinator_text_send(*, inquiry: Inquiry, actor: User, body: str) -> Outbou
         sent_by=actor,
         idempotency_key=f"fu-{followup.pk}",
     )
-    _kick_dispatcher()
+    dispatcher_kick()
     return message
-
-
-def _kick_dispatcher() -> None:
-    from workers.tasks import followups_dispatch  # noqa: PLC0415 - workers imports admissions
-
-    transaction.on_commit(followups_dispatch.delay)
 
 
 # --- inbound texts -----------------------------------------------------------------------
@@ -557,10 +551,10 @@ def sms_inbound_receive(
         changed = optout_apply(person_ids=person_ids, source=f"text reply (inbound {inbound.pk})", now=now)
         if changed and inquiry is not None:  # at most one confirmation, and none for a repeated STOP
             _reply_followup(inquiry=inquiry, kind=FollowUp.Kind.OPT_OUT_CONFIRMATION, inbound=inbound)
-            _kick_dispatcher()
+            dispatcher_kick()
     elif meaning == InboundMessage.Meaning.HELP and inquiry is not None:
         _reply_followup(inquiry=inquiry, kind=FollowUp.Kind.HELP_REPLY, inbound=inbound)
-        _kick_dispatcher()
+        dispatcher_kick()
     elif meaning == InboundMessage.Meaning.REPLY and inbound_resubscribes(body):
         changed = resubscribe_apply(people=people, address=sender, inbound=inbound, now=now)
         if inquiry is not None:
@@ -581,7 +575,7 @@ def sms_inbound_receive(
                 inbound=inbound,
                 template_code=RESUBSCRIBED_CODE,
             )
-            _kick_dispatcher()
+            dispatcher_kick()
     elif meaning == InboundMessage.Meaning.REPLY and person_ids:
         stopped = FollowUp.objects.filter(
             inquiry__person_id__in=person_ids, state__in=_PENDING, kind__in=STOPPED_BY_REPLY

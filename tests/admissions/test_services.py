@@ -242,3 +242,29 @@ def test_database_refuses_exits_without_their_detail(facility, stage, field):
         Inquiry.objects.filter(pk=inquiry.pk).update(stage=stage)
     inquiry.refresh_from_db()
     assert inquiry.stage == Stage.NEW
+
+
+def _queued_messages() -> int:
+    from crm.celery import app
+
+    with app.connection_for_write() as connection:
+        return connection.default_channel.queue_declare(queue="celery", passive=True).message_count
+
+
+def test_dispatcher_kicks_in_the_same_second_reach_the_broker_once(django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    from admissions.services import DISPATCH_KICK_KEY, dispatcher_kick
+    from crm.celery import app
+
+    app.control.purge()
+    cache.delete(DISPATCH_KICK_KEY)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            dispatcher_kick()
+    assert _queued_messages() == 1
+    cache.delete(DISPATCH_KICK_KEY)  # the second is over
+    with django_capture_on_commit_callbacks(execute=True):
+        dispatcher_kick()
+    assert _queued_messages() == 2
+    app.control.purge()
