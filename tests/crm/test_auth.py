@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django.contrib.auth.password_validation import CommonPasswordValidator, validate_password
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
 from admissions.leads import lead_source_key_create
+from crm.auth.sessions import SIGNED_IN_AT
+from crm.roles import Role
 from tests.factories import LeadSourceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -110,3 +116,80 @@ def test_lead_api_key_authentication_is_not_subject_to_lockout(client, settings,
         assert client.get(url, HTTP_AUTHORIZATION="Bearer not-a-key").status_code == 401
     assert not AccessAttempt.objects.exists()
     assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 404
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+def _signed_in(username: str = "pat"):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    user = UserFactory(username=username, role=Role.COORDINATOR)
+    client = Client()
+    assert _sign_in(client, username, PASSWORD).status_code == 302
+    return user, client
+
+
+def test_idle_timeout_is_fifteen_minutes_renewed_on_each_request(settings):
+    assert settings.SESSION_COOKIE_AGE == 15 * 60
+    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    _user, client = _signed_in()
+    Session.objects.update(expire_date=timezone.now() + timedelta(seconds=30))
+    assert client.get(reverse("home")).status_code == 200
+    expires = Session.objects.get().expire_date
+    assert expires > timezone.now() + timedelta(minutes=14)
+
+
+def test_absolute_timeout_ends_a_busy_session(settings):
+    assert settings.SESSION_ABSOLUTE_SECONDS == 12 * 3600
+    _user, client = _signed_in()
+    assert client.get(reverse("home")).status_code == 200
+    session = client.session
+    session[SIGNED_IN_AT] = int(time.time()) - settings.SESSION_ABSOLUTE_SECONDS + 60
+    session.save()
+    assert client.get(reverse("home")).status_code == 200  # a minute short of the limit
+    session = client.session
+    session[SIGNED_IN_AT] = int(time.time()) - settings.SESSION_ABSOLUTE_SECONDS - 1
+    session.save()
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert "_auth_user_id" not in client.session
+
+
+def test_sign_in_records_the_sign_in_time():
+    _user, client = _signed_in()
+    assert abs(client.session[SIGNED_IN_AT] - time.time()) < 60
+
+
+def test_disabling_a_user_ends_their_sessions_at_once():
+    user, client = _signed_in("pat")
+    _user, second_device = _signed_in("pat")
+    _other, other_client = _signed_in("sam")
+    assert Session.objects.count() == 3
+    user.is_active = False
+    user.save()
+    assert Session.objects.count() == 1
+    assert client.get(reverse("home")).status_code == 302
+    assert second_device.get(reverse("home")).status_code == 302
+    assert other_client.get(reverse("home")).status_code == 200
+
+
+def test_saving_an_active_user_keeps_their_sessions():
+    user, client = _signed_in("pat")
+    user.first_name = "Patricia"
+    user.save()
+    assert client.get(reverse("home")).status_code == 200
+
+
+# --- passwords ----------------------------------------------------------------------------------
+
+
+def test_passwords_need_twelve_characters_and_must_not_be_common(settings):
+    user = UserFactory(username="pat")
+    with pytest.raises(ValidationError):
+        validate_password("Tr0ub4dor&3", user)  # 11 characters
+    common = sorted(p for p in CommonPasswordValidator().passwords if len(p) >= 12)[0]
+    with pytest.raises(ValidationError):
+        validate_password(common, user)
+    validate_password("violet-harbor-kettle-52", user)
