@@ -49,6 +49,7 @@ from admissions.models import (
 )
 from admissions.pipeline import OPEN_STAGES, STAGE_TIMESTAMP_FIELD, LostReason, Stage
 from admissions.services import TOUCH_ATTRIBUTION_FIELDS
+from crm.fields import EncryptedJSONField, EncryptedTextField
 from crm.models import Facility, User
 from crm.roles import Role
 from programs.models import CapacityHold, Census, LevelOfCare, Payer, Program, Specialty
@@ -700,6 +701,9 @@ def _cum(weights: Iterable[float]) -> list[float]:
 # --- writing rows -----------------------------------------------------------------------
 
 
+_ENCRYPTED_FIELDS = (EncryptedTextField, EncryptedJSONField)
+
+
 class _Sink:
     """Writes rows of one model: COPY on PostgreSQL, executemany elsewhere."""
 
@@ -715,6 +719,16 @@ class _Sink:
         if extra_cols:
             cols = (*cols, *extra_cols)
             rows = [row + extra for row in rows]
+        # Columns encrypted at rest get the field's own stored form (the raw write bypasses it).
+        sealed = [i for i, c in enumerate(cols) if isinstance(fields[c], _ENCRYPTED_FIELDS)]
+        if sealed:
+            rows = [
+                tuple(
+                    fields[cols[i]].get_prep_value(v) if i in sealed and v is not None else v
+                    for i, v in enumerate(row)
+                )
+                for row in rows
+            ]
         table = connection.ops.quote_name(model._meta.db_table)
         names = ", ".join(connection.ops.quote_name(fields[c].column) for c in cols)
         with connection.cursor() as cursor:
@@ -750,7 +764,8 @@ def _defaults(model: type[models.Model], cols: Sequence[str]) -> tuple[tuple[str
             continue  # NULL is the column default
         value = f.get_default()
         names.append(f.attname)
-        values.append(json.dumps(value) if isinstance(value, dict | list) else value)
+        plain_json = isinstance(value, dict | list) and not isinstance(f, _ENCRYPTED_FIELDS)
+        values.append(json.dumps(value) if plain_json else value)
     return tuple(names), tuple(values)
 
 

@@ -602,9 +602,11 @@ def test_replacing_a_hold_is_on_the_timeline(coordinator_client, facility):
     coordinator_client.post(act(inquiry, "hold"), {"program": first.pk, "until": until})
     coordinator_client.post(act(inquiry, "hold"), {"program": second.pk, "until": until})
     bodies = list(inquiry.events.order_by("pk").values_list("kind", "body"))
-    assert bodies[0][0] == "capacity_held" and "Residential North until" in bodies[0][1]
+    assert bodies[0][0] == "capacity_held"
+    assert "Residential North until" in bodies[0][1]
     assert bodies[1] == (
         "capacity_released",
         "Released the hold in Residential North; a new hold replaces it.",
     )
-    assert bodies[2][0] == "capacity_held" and "Withdrawal East" in bodies[2][1]
+    assert bodies[2][0] == "capacity_held"
+    assert "Withdrawal East" in bodies[2][1]

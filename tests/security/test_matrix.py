@@ -196,6 +196,7 @@ def world(facility, other_facility):  # type: ignore[no-untyped-def]
         "inquiry_id": inquiry.pk,
         "lead_id": inquiry.pk,
         "source_ref": source.pk,
+        "person_pk": person.pk,
         "name": "note",
         "path": "referral",
         "token": "not-a-token",
@@ -205,6 +206,9 @@ def world(facility, other_facility):  # type: ignore[no-untyped-def]
 
 
 def _url(route: str, values: dict[str, Any]) -> str:
+    if route.startswith("people/"):  # person routes take the person's key, not the inquiry's
+        values = {**values, "pk": values["person_pk"]}
+
     def fill(match: re.Match[str]) -> str:
         name = match.group(1).split(":")[-1]
         return str(values[name])
