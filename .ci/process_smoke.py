@@ -26,6 +26,7 @@ within 30 s. Prints a PASS/FAIL table; exits 1 on any failure, with log tails.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -606,6 +607,8 @@ def run(args: argparse.Namespace, report: Report) -> None:
         # What an operator would export before `docker compose up`.
         variables = {
             "SECRET_KEY": secrets.token_urlsafe(48)[:64],
+            # a Fernet key: 32 random bytes, URL-safe base64
+            "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "POSTGRES_PASSWORD": secrets.token_hex(16),  # unused: DATABASE_URL is overridden below
             "ALLOWED_HOSTS": "127.0.0.1",  # compose appends ",localhost"
             "SECURE_SSL_REDIRECT": "false",  # no TLS proxy in front of gunicorn here
