@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from admissions.leads import text_clean
+from admissions.leads import person_matching, text_clean
 from admissions.models import (
     Caller,
     Channel,
@@ -91,15 +91,9 @@ class IntakeData:
 
 def _person_for(data: IntakeData) -> Person:
     """The person with this phone (preferred) or email, else a new one."""
-    arms = Q(pk__in=[])
-    if data.phone:
-        arms |= Q(phone=data.phone)
-    if data.email:
-        arms |= Q(email=data.email)
-    found = list(Person.objects.filter(arms)[:10])
-    found.sort(key=lambda p: (not (data.phone and str(p.phone) == data.phone), -p.pk))
-    if found:
-        return found[0]
+    found = person_matching(phone=data.phone, email=data.email)
+    if found is not None:
+        return found
     return Person.objects.create(
         first_name=data.first_name,
         last_name=data.last_name,

@@ -316,7 +316,7 @@ def _ingest_once(
     if connection.vendor == "postgresql":
         person, candidates, campaign = _lead_lookup_postgresql(lead=lead, source=source)
     else:
-        person = _person_matching(phone=lead.phone, email=lead.email)
+        person = person_matching(phone=lead.phone, email=lead.email)
         duplicates = lead_duplicates_query(lead=lead, source=source, person=person)
         candidates = list(duplicates.select_for_update()[:10])
         campaign = None
@@ -419,7 +419,7 @@ def _ingest_once(
     return result
 
 
-def _person_matching(*, phone: str, email: str) -> Person | None:
+def person_matching(*, phone: str, email: str) -> Person | None:
     """The person with the lead's phone (preferred) or email; one indexed query."""
     arms = [Q(phone=phone)] if phone else []
     if email:
@@ -484,9 +484,9 @@ _PERSON_DUPLICATE_ARMS = (
 def _lead_lookup_postgresql(
     *, lead: LeadData, source: LeadSource
 ) -> tuple[Person | None, list[Inquiry], Campaign | None]:
-    """``_person_matching``, ``lead_duplicates_query`` (locked) and the campaign in one statement.
+    """``person_matching``, ``lead_duplicates_query`` (locked) and the campaign in one statement.
 
-    The person is ranked in SQL exactly as ``_person_matching`` ranks it in Python, and the
+    The person is ranked in SQL exactly as ``person_matching`` ranks it in Python, and the
     duplicate arms are those of ``lead_duplicates_query``: the arms for the person's own phone and
     email repeat the partial indexes' predicates, so those arms are index scans too."""
     params: dict[str, Any] = {
@@ -508,7 +508,7 @@ def _lead_lookup_postgresql(
         inquiry_arms.append(
             "(lead_source_id = %(source)s AND NOT (external_id = '') AND external_id = %(external_id)s)"
         )
-    # No ORDER BY in the candidate scan (see ``_person_matching``); the ranking sorts at most 20 rows.
+    # No ORDER BY in the candidate scan (see ``person_matching``); the ranking sorts at most 20 rows.
     sql = f"""
         WITH candidate AS MATERIALIZED (
             SELECT {", ".join(_PERSON_COLUMNS)} FROM {Person._meta.db_table}

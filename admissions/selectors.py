@@ -34,30 +34,6 @@ def inquiries_visible_to(user: User | AnonymousUser) -> QuerySet[Inquiry]:
     return scope_to_user(Inquiry.objects.all(), user)
 
 
-def inquiries_open_for(user: User | AnonymousUser) -> QuerySet[Inquiry]:
-    """Open inquiries of the user's facilities, oldest first, with what a list row shows."""
-    return (
-        inquiries_visible_to(user)
-        .filter(stage__in=sorted(OPEN_STAGES))
-        .select_related("person", "facility", "lead_source", "assigned_to")
-        .only(
-            "id",
-            "stage",
-            "created_at",
-            "first_attempt_at",
-            "channel",
-            "person__first_name",
-            "person__last_name",
-            "facility__name",
-            "lead_source__name",
-            "assigned_to__username",
-            "assigned_to__first_name",
-            "assigned_to__last_name",
-        )
-        .order_by("created_at", "pk")
-    )
-
-
 # --- the work queue ----------------------------------------------------------------------
 
 UNCONTACTED_STAGES: tuple[str, ...] = (Stage.NEW, Stage.CONTACT_ATTEMPTED)

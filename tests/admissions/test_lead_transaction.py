@@ -19,9 +19,9 @@ from admissions.api.idempotency import TransactionClaim, request_fingerprint
 from admissions.leads import (
     LeadData,
     _lead_lookup_postgresql,
-    _person_matching,
     lead_duplicates_query,
     lead_source_key_create,
+    person_matching,
 )
 from admissions.models import FollowUp, IdempotencyRecord, Inquiry, Touch
 from admissions.pipeline import Stage
@@ -137,7 +137,7 @@ def test_the_result_is_stored_in_the_leads_own_transaction(key_and_token):  # ty
 
 
 def _orm_lookup(lead: LeadData, source):  # type: ignore[no-untyped-def]
-    person = _person_matching(phone=lead.phone, email=lead.email)
+    person = person_matching(phone=lead.phone, email=lead.email)
     candidates = lead_duplicates_query(lead=lead, source=source, person=person)
     return person, sorted(candidates.values_list("pk", flat=True))
 

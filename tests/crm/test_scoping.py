@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from admissions.models import Inquiry
-from admissions.selectors import inquiries_open_for, inquiries_visible_to
+from admissions.selectors import QueueTab, inquiries_visible_to, queue_tab
 from crm.roles import Role
 from crm.scoping import facility_ids_for, scope_to_user
 from tests.factories import InquiryFactory, UserFactory
@@ -60,4 +60,4 @@ def test_scoping_follows_relations(two_sites, coordinator):
 def test_open_list_excludes_closed(facility, coordinator):
     InquiryFactory(facility=facility)
     InquiryFactory(facility=facility, stage="invalid")
-    assert inquiries_open_for(coordinator).count() == 1
+    assert queue_tab(inquiries_visible_to(coordinator), tab=QueueTab.OPEN, user=coordinator).count() == 1
