@@ -6,11 +6,15 @@ from crm import audit_guard
 
 
 def forwards(apps, schema_editor):
-    audit_guard.install(schema_editor.connection.cursor(), schema_editor.connection.vendor)
+    audit_guard.install(
+        schema_editor.connection.cursor(), schema_editor.connection.vendor, ["crm_auditevent"]
+    )
 
 
 def backwards(apps, schema_editor):
-    audit_guard.remove(schema_editor.connection.cursor(), schema_editor.connection.vendor)
+    audit_guard.remove(
+        schema_editor.connection.cursor(), schema_editor.connection.vendor, ["crm_auditevent"], functions=True
+    )
 
 
 class Migration(migrations.Migration):
