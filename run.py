@@ -111,6 +111,7 @@ def demo(args: argparse.Namespace) -> int:
         f"  Admissions CRM: {url}\n"
         f"  Demo logins (password {password}):\n"
         + "".join(f"    {name}\n" for name in DEMO_LOGINS)
+        + "  Each login sets up an authenticator app (any TOTP app) at its first sign-in.\n"
         + f"  Processes: {', '.join(processes)}. Stop with Ctrl+C.\n",
         flush=True,
     )

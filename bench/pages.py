@@ -15,8 +15,9 @@ What it does:
 3. starts gunicorn with production settings (``CRM_ENV=production``, DEBUG off, Redis db 10,
    ``CRM_BENCH_ENDPOINTS=1`` so ``/bench/empty/`` is routed: an empty page on the same base
    template, behind the same sign-in);
-4. signs in as the demo coordinator (every facility) through the login form: CSRF token from
-   the login page, form post, session cookie;
+4. signs in as the demo coordinator (every facility) through the login form and the code form
+   (CSRF token from each page, form posts, session cookie; the code from a TOTP device the bench
+   gives the coordinator);
 5. probes each page once: a 404 is reported as "not built" (so the script can be re-run as
    pages land), a redirect or a 5xx is reported and not loaded; searches are checked against
    the plain queue (same rows: "q ignored") and for the target inquiry (phone search);
@@ -81,37 +82,55 @@ def _cookies(response: http.client.HTTPResponse) -> dict[str, str]:
     return jar
 
 
-def sign_in(username: str, password: str) -> str:
-    """Sign in through the login form; returns the Cookie header of the signed-in session."""
+def _form(path: str, jar: dict[str, str]) -> str:
+    """GET a form page with the cookies in ``jar``; returns its CSRF token (cookies land in ``jar``)."""
     conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
-    conn.request("GET", "/login/", headers={"Host": "localhost"})
+    cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+    conn.request("GET", path, headers={"Host": "localhost", "Cookie": cookie})
     response = conn.getresponse()
     body = response.read().decode()
-    jar = _cookies(response)
+    jar.update(_cookies(response))
     conn.close()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body)
     if not token or "csrftoken" not in jar:
-        raise RuntimeError("the login page carries no CSRF token")
-    form = urllib.parse.urlencode(
-        {"csrfmiddlewaretoken": token.group(1), "username": username, "password": password, "next": "/"}
-    )
+        raise RuntimeError(f"{path} carries no CSRF token (status {response.status})")
+    return token.group(1)
+
+
+def _post(path: str, fields: dict[str, str], jar: dict[str, str]) -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
     conn.request(
         "POST",
-        "/login/",
-        body=form,
+        path,
+        body=urllib.parse.urlencode(fields),
         headers={
             "Host": "localhost",
             "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": f"csrftoken={jar['csrftoken']}",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()),
         },
     )
     response = conn.getresponse()
     response.read()
     jar.update(_cookies(response))
     conn.close()
+    return response
+
+
+def sign_in(username: str, password: str, totp_key: str) -> str:
+    """Sign in through the login and code forms; returns the Cookie header of the verified session."""
+    from django_otp.oath import TOTP
+
+    jar: dict[str, str] = {}
+    token = _form("/login/", jar)
+    fields = {"csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/"}
+    response = _post("/login/", fields, jar)
     if response.status != 302 or "sessionid" not in jar:
         raise RuntimeError(f"sign-in as {username} failed (status {response.status})")
+    token = _form("/mfa/", jar)
+    code = f"{TOTP(bytes.fromhex(totp_key)).token():06d}"
+    response = _post("/mfa/", {"csrfmiddlewaretoken": token, "code": code, "next": "/"}, jar)
+    if response.status != 302 or "/mfa/" in (response.getheader("Location") or ""):
+        raise RuntimeError(f"the second factor for {username} was refused (status {response.status})")
     return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
@@ -220,6 +239,12 @@ get_resolver().url_patterns  # import (and so compile) every view module once, b
 from django.db.models import Count
 from admissions.models import Inquiry, InquiryEvent
 from admissions.pipeline import OPEN_STAGES
+from crm.models import User
+from django_otp.plugins.otp_totp.models import TOTPDevice
+# the bench signs in with both factors: a device whose key the bench knows
+bench_user = User.objects.get(username=__USERNAME__)
+TOTPDevice.objects.filter(user=bench_user).delete()
+totp_key = TOTPDevice.objects.create(user=bench_user, name="bench", confirmed=True).key
 rng = random.Random(7)
 open_ = Inquiry.objects.filter(stage__in=OPEN_STAGES)
 total = Inquiry.objects.count()
@@ -246,6 +271,7 @@ print(json.dumps({
     "phone": f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}" if row else None,
     "phone_name": f"{row['person__first_name']} {row['person__last_name']}" if row else None,
     "last_name": by_name[0]["person__last_name"] if by_name else None,
+    "totp_key": totp_key,
 }))
 """
 
@@ -394,7 +420,13 @@ def main() -> None:
     load_before = _load()
     try:
         seed_seconds = _prepare(args, env)
-        picked = subprocess.run([PYTHON, "-c", TARGETS], cwd=ROOT, env=env, capture_output=True, text=True)
+        picked = subprocess.run(
+            [PYTHON, "-c", TARGETS.replace("__USERNAME__", repr(USERNAME))],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if picked.returncode:
             raise RuntimeError(f"picking the targets failed:\n{picked.stderr}")
         targets = json.loads(picked.stdout.strip().splitlines()[-1])
@@ -409,7 +441,7 @@ def main() -> None:
             cwd=ROOT, env=env,
         )  # fmt: skip
         _wait_for_server()
-        cookie = sign_in(USERNAME, PASSWORD)
+        cookie = sign_in(USERNAME, PASSWORD, targets["totp_key"])
         # every worker imports its views on its first request: warm them all up
         _run_loadgen(["/bench/empty/", "/login/"], cookie, args.warmup * 2, args.workers * 2)
         queue_reason, queue_body = _probe(["/"], cookie)

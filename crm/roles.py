@@ -97,6 +97,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "crm.facility": (*_CHANGE, "delete"),
         "crm.user": (*_CHANGE, "delete"),
         "crm.auditevent": ("view",),
+        # MFA devices: see them and reset one (delete); never add or edit a key for someone else
+        "otp_totp.totpdevice": ("view", "delete"),
         "programs.levelofcare": (*_CHANGE, "delete"),
         "programs.program": (*_CHANGE, "delete"),
         "programs.payer": (*_CHANGE, "delete"),

@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "dashboards",
     "privacy",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "crm.auth.apps.AuthHardeningConfig",
 ]
 
@@ -89,9 +91,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "crm.auth.sessions.AbsoluteSessionTimeoutMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # after OTPMiddleware and HtmxMiddleware: no page without the second factor
+    "crm.auth.mfa.MFARequiredMiddleware",
     # last: turns a sign-in refused for lockout into the login page with the lockout notice
     "axes.middleware.AxesMiddleware",
 ]
@@ -325,6 +330,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "crm.auth.lockout.lockout_response"
+# Multi-factor sign-in (crm/auth/mfa.py): TOTP apps; wrong codes double the wait each time.
+OTP_TOTP_ISSUER = env.str("MFA_ISSUER", default="Admissions CRM")
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=15 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 # Absolute limit from sign-in, however active the session (crm.auth.sessions); sessions live in the

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from admissions import views as admissions_views
 from crm import views
 from crm.api_docs import ApiDocsView
+from crm.auth import mfa
 
 admin.site.site_header = "Admissions CRM administration"
 admin.site.site_title = "Admissions CRM"
@@ -16,6 +17,8 @@ urlpatterns = [
     path("", include("admissions.screening.ui_urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("mfa/", mfa.verify, name="mfa-verify"),
+    path("mfa/setup/", mfa.setup, name="mfa-setup"),
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(

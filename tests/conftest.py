@@ -11,6 +11,7 @@ from django.test import Client
 
 from crm.roles import Role
 from tests.factories import FacilityFactory, UserFactory
+from tests.signin import login_verified
 
 REQUIRE_SERVICES = os.environ.get("CRM_REQUIRE_SERVICES") == "1"
 
@@ -67,7 +68,7 @@ def _embedded_redis() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _audit_guard(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Keep the audit table append-only in every test, yet let a database reset clear it.
+    """Keep the audit tables append-only in every test, yet let a database reset clear them.
 
     PostgreSQL resets with TRUNCATE, allowed only under ``crm.audit_maintenance``;
     SQLite resets with DELETE, so its delete trigger is lifted for the reset of a
@@ -151,7 +152,7 @@ def outsider(db):  # type: ignore[no-untyped-def]
 
 def _client_for(user: object) -> Client:
     client = Client()
-    client.force_login(user)  # type: ignore[arg-type]
+    login_verified(client, user)  # type: ignore[arg-type]
     return client
 
 

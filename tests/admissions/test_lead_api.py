@@ -34,6 +34,7 @@ from admissions.pipeline import Stage
 from crm.models import AuditEvent
 from crm.roles import Role
 from tests.factories import InquiryFactory, LeadSourceFactory, PersonFactory, UserFactory
+from tests.signin import login_verified
 
 LEADS_URL = "/api/v1/leads/"
 CONSENT_TEXT = "I agree to receive calls, texts and emails about treatment options. Reply STOP to opt out."
@@ -1009,7 +1010,7 @@ def test_admin_shows_a_new_key_once(administrator, source):
     administrator.is_superuser = True
     administrator.save()
     client = Client()
-    client.force_login(administrator)
+    login_verified(client, administrator)
 
     response = client.post(
         reverse("admin:admissions_leadsourcekey_add"),
@@ -1028,7 +1029,7 @@ def test_admin_shows_a_new_key_once(administrator, source):
 def test_marketing_user_cannot_use_the_api_with_a_session(source):
     user = UserFactory(username="marketer", role=Role.MARKETING)
     client = Client()
-    client.force_login(user)
+    login_verified(client, user)
 
     response = client.get(f"/api/v1/sources/{source.pk}/stats/")
 

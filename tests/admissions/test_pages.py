@@ -25,6 +25,7 @@ from crm.models import AuditEvent
 from crm.roles import Role
 from programs.models import CapacityHold, Census
 from tests.factories import InquiryFactory, LevelRef, PayerFactory, PersonFactory, ProgramFactory, UserFactory
+from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +144,7 @@ def test_queue_query_count_does_not_grow_with_rows(
     for _ in range(rows):
         InquiryFactory(facility=facility, lead_source=source, assigned_to=coordinator)
     for tab in ("new", "due", "mine", "unassigned", "open"):
-        with django_assert_max_num_queries(17):
+        with django_assert_max_num_queries(18):
             assert coordinator_client.get(QUEUE, {"tab": tab}).status_code == 200
 
 
@@ -188,7 +189,7 @@ def test_search_query_count_does_not_grow_with_rows(
 ):
     for n in range(rows):
         InquiryFactory(facility=facility, person=PersonFactory(last_name=f"Sample{n}"))
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(19):
         response = coordinator_client.get(QUEUE, {"q": "Sample"})
     assert response.context["page"].paginator.count == rows
 
@@ -329,7 +330,7 @@ def test_red_flag_banner_cannot_be_dismissed(coordinator_client, facility):
 
 def test_vob_specialist_sees_insurance_but_not_the_person(facility):
     client = Client()
-    client.force_login(UserFactory(username="vob1", role=Role.VOB_SPECIALIST, facilities=[facility]))
+    login_verified(client, UserFactory(username="vob1", role=Role.VOB_SPECIALIST, facilities=[facility]))
     inquiry = InquiryFactory(facility=facility, person=PersonFactory(first_name="Privacy"))
     body = client.get(page_of(inquiry)).content.decode()
     assert "Privacy" not in body
@@ -475,7 +476,7 @@ def test_insurance_request_moves_a_prescreened_inquiry_to_vob_and_fills_the_vob_
     event = inquiry.events.get(kind=InquiryEvent.Kind.INSURANCE)
     assert "W123456789" not in str(event.data)
     vob = Client()
-    vob.force_login(UserFactory(username="vob2", role=Role.VOB_SPECIALIST, facilities=[facility]))
+    login_verified(vob, UserFactory(username="vob2", role=Role.VOB_SPECIALIST, facilities=[facility]))
     body = vob.get(reverse("admissions:vob-queue")).content.decode()
     assert "W123456789" in body
 
@@ -553,7 +554,7 @@ def test_text_naming_a_substance_is_refused(coordinator_client, facility):
 
 def test_csrf_is_enforced_on_actions(coordinator, facility):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(coordinator)
+    login_verified(client, coordinator)
     inquiry = InquiryFactory(facility=facility)
     assert client.post(act(inquiry, "note"), {"body": "x"}).status_code == 403
     assert not InquiryEvent.objects.filter(inquiry=inquiry).exists()
@@ -577,7 +578,7 @@ def test_inquiry_page_links_the_pre_screen_and_the_reviewer_sign_off(coordinator
     assert reverse("screening_ui:screening", args=[inquiry.pk]) in body
     assert "Clinical review" not in body.split("</nav>")[0]
     reviewer = Client()
-    reviewer.force_login(clinician)
+    login_verified(reviewer, clinician)
     nav = reviewer.get(page_of(inquiry)).content.decode().split("</nav>")[0]
     assert reverse("screening_ui:review-queue") in nav
 

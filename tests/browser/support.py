@@ -1,23 +1,25 @@
 """Helpers for browser tests: sign in through the real form, save screenshots.
 
 Fixtures (``browser``, ``context``, ``page``, ``console_errors``) live in ``conftest.py``;
-these are plain functions so that test modules can import them: signing in and out,
-screenshots, a second signed-in user in a context of its own, and keyboard helpers.
+these are plain functions so that test modules can import them: signing in (password, then the
+second factor) and out, screenshots, a second signed-in user in a context of its own, and
+keyboard helpers.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, expect
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.signin import PASSWORD, totp_code, unused_code
 
-# The password every ``tests.factories.UserFactory`` user gets.
-PASSWORD = "correct-horse-battery-staple"
+ROOT = Path(__file__).resolve().parents[2]
 
 # ``expect`` waits as long as the fixtures' actions and navigations do (``conftest.TIMEOUT_MS``)
 # rather than Playwright's 5 seconds: a page that posts, redirects and renders on a busy CI
@@ -45,9 +47,10 @@ def snap(page: Page, name: str, *, full_page: bool = True) -> Path:
 
 
 def sign_in(page: Page, username: str, password: str = PASSWORD, *, expect_success: bool = True) -> None:
-    """Sign in through the login form, as a person would (labels, typing, the button).
+    """Sign in through the login form, as a person would (labels, typing, the button), then the
+    second factor (``second_factor``).
 
-    With ``expect_success`` (the default) it waits until the browser has left the login page.
+    With ``expect_success`` (the default) it waits until the browser has left the sign-in pages.
     """
     page.goto("/login/")
     page.get_by_label("Username").fill(username)
@@ -55,8 +58,25 @@ def sign_in(page: Page, username: str, password: str = PASSWORD, *, expect_succe
     page.get_by_role("button", name="Sign in").click()
     if expect_success:
         expect(page).not_to_have_url(re.compile(r"/login/"))
+        second_factor(page, username)
+        expect(page).not_to_have_url(re.compile(r"/mfa/"))
     else:
         page.wait_for_load_state()
+
+
+def second_factor(page: Page, username: str) -> None:
+    """On the enrolment page, set up the authenticator from the key the page shows; on the code
+    page, enter the code of the user's device (as the phone app would compute it)."""
+    path = urlsplit(page.url).path
+    if path == "/mfa/setup/":
+        key = page.locator("#mfa-key").inner_text().replace(" ", "")
+        raw = base64.b32decode(key + "=" * (-len(key) % 8))
+        page.get_by_label("Six-digit code").fill(totp_code(raw))
+        page.get_by_role("button", name="Confirm and continue").click()
+    elif path == "/mfa/":
+        device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+        page.get_by_label("Six-digit code").fill(unused_code(device))
+        page.get_by_role("button", name="Verify").click()
 
 
 def sign_out(page: Page) -> None:

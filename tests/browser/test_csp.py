@@ -15,7 +15,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from admissions.pipeline import Stage
-from tests.browser.support import PASSWORD, sign_in
+from tests.browser.support import PASSWORD, second_factor, sign_in
 from tests.factories import InquiryFactory, PersonFactory, ProgramFactory
 
 pytestmark = pytest.mark.browser
@@ -81,6 +81,9 @@ def test_admin_and_api_docs(page: Page, administrator, facility) -> None:  # typ
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/mfa/setup/"))
+    no_violations(page)  # the enrolment page and its QR code
+    second_factor(page, "admin")
     expect(page).to_have_url(re.compile(r"/admin/$"))
     no_violations(page)
     # Every list the administrator's role may open, and the add form of the first of them.

@@ -19,6 +19,7 @@ from admissions.leads import lead_source_key_create
 from crm.auth.sessions import SIGNED_IN_AT
 from crm.roles import Role
 from tests.factories import LeadSourceFactory, UserFactory
+from tests.signin import confirmed_device, unused_code
 
 pytestmark = pytest.mark.django_db
 
@@ -127,6 +128,8 @@ def _signed_in(username: str = "pat"):  # type: ignore[no-untyped-def]
     user = UserFactory(username=username, role=Role.COORDINATOR)
     client = Client()
     assert _sign_in(client, username, PASSWORD).status_code == 302
+    code = unused_code(confirmed_device(user))
+    assert client.post(reverse("mfa-verify"), {"code": code}).status_code == 302
     return user, client
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import InquiryFactory
+from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -67,9 +68,9 @@ def test_home_escapes_names(coordinator_client, facility):
 @pytest.mark.parametrize("rows", [1, 60])
 def test_home_query_count_does_not_grow(coordinator_client, facility, django_assert_max_num_queries, rows):
     InquiryFactory.create_batch(rows, facility=facility)
-    # session, user, 2 x permissions, groups, facilities, 4 filter choice lists, tab counts (2),
+    # session, user, MFA device, 2 x permissions, groups, facilities, 4 filter choice lists, tab counts (2),
     # page count, page rows, session save (idle timeout)
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(18):
         response = coordinator_client.get(reverse("home"))
     assert response.status_code == 200
 
@@ -119,7 +120,7 @@ def test_password_reset_for_an_unknown_email_says_the_same(client, mailoutbox):
 
 
 def test_session_expires_after_inactivity(client, coordinator, settings):
-    client.force_login(coordinator)
+    login_verified(client, coordinator)
     assert client.get(reverse("home")).status_code == 200
     assert settings.SESSION_SAVE_EVERY_REQUEST is True
     Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))

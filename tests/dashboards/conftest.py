@@ -23,6 +23,7 @@ from tests.factories import (
     ReferralPartnerFactory,
     UserFactory,
 )
+from tests.signin import login_verified
 
 NY = zoneinfo.ZoneInfo("America/New_York")
 
@@ -191,7 +192,7 @@ def cohort(facility, other_facility) -> Cohort:
 @pytest.fixture
 def administrator_client(administrator) -> Client:
     client = Client()
-    client.force_login(administrator)
+    login_verified(client, administrator)
     return client
 
 
@@ -199,5 +200,5 @@ def administrator_client(administrator) -> Client:
 def other_manager_client(other_facility) -> Client:
     user = UserFactory(username="manager_b", role=Role.MANAGER, facilities=[other_facility])
     client = Client()
-    client.force_login(user)
+    login_verified(client, user)
     return client

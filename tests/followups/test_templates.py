@@ -13,6 +13,7 @@ from admissions.messaging.services import cadences_plan
 from admissions.models import FollowUp
 from tests.factories import ProgramFactory
 from tests.followups.helpers import web_lead
+from tests.signin import login_verified
 from workers.channels import default_channels
 from workers.dispatch import followups_claim_due
 
@@ -118,7 +119,7 @@ def test_starter_templates_pass_the_check():
 def test_admin_refuses_a_revealing_template_and_saves_nothing(client, administrator, facility):
     administrator.is_superuser = True
     administrator.save()
-    client.force_login(administrator)
+    login_verified(client, administrator)
     before = MessageTemplate.objects.count()
     response = client.post(
         reverse("admin:admissions_messagetemplate_add"),

@@ -21,11 +21,12 @@ from privacy.models import (
     SignatureMethod,
 )
 from tests.factories import InquiryFactory, PersonFactory, ReferralPartnerFactory, UserFactory
+from tests.signin import login_verified
 
 
 def client_for(user: User) -> Client:
     client = Client()
-    client.force_login(user)
+    login_verified(client, user)
     return client
 
 

@@ -75,9 +75,9 @@ def test_inquiry_audit_queries_do_not_grow(
     rows, manager_client, coordinator, inquiry, django_assert_max_num_queries
 ):
     audit_rows(rows, actor=coordinator, inquiry=inquiry)
-    # session, user, user and group permissions, groups, facilities, inquiry, the audit insert
+    # session, user, MFA device, user and group permissions, groups, facilities, inquiry, the audit insert
     # (in a savepoint), count, page, and what the base template reads
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):
         response = manager_client.get(reverse("audit:inquiry", args=[inquiry.pk]))
     assert response.status_code == 200
     assert len(response.context["page"]) == rows + 1

@@ -13,6 +13,7 @@ from admissions.pipeline import Stage
 from crm.roles import Role
 from programs.models import Census, Payer, Program, Specialty
 from tests.factories import InquiryFactory, LevelRef, PersonFactory, ProgramFactory, UserFactory
+from tests.signin import login_verified
 
 
 @dataclass
@@ -125,7 +126,7 @@ def other_coordinator(other_facility):
 
 def _client(user) -> Client:
     client = Client()
-    client.force_login(user)
+    login_verified(client, user)
     return client
 
 

@@ -17,6 +17,7 @@ from crm.models import AuditEvent
 from tests.factories import FacilityFactory, LevelRef
 from tests.screening.builders import all_clear, screen, use
 from tests.screening.conftest import bulk_programs
+from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -221,7 +222,7 @@ def test_other_facility_clinician_gets_404_on_sign_off(catalogue, inquiry, coord
 
     nurse = UserFactory(username="nurse-elsewhere", role=Role.CLINICAL_REVIEWER, facilities=[other_facility])
     client = Client()
-    client.force_login(nurse)
+    login_verified(client, nurse)
     screening_save(inquiry_id=inquiry.pk, answers=BACLOFEN, actor=coordinator)
     response = _post(client, _url(inquiry.pk, "signoff/"), {"level": LevelRef.get("3.7-WM").pk})
     assert response.status_code == 404

@@ -25,6 +25,7 @@ from crm.roles import Role
 from tests.factories import FacilityFactory, InquiryFactory, LevelRef, PersonFactory, UserFactory
 from tests.screening.builders import all_clear, screen, use
 from tests.screening.conftest import bulk_programs
+from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -87,7 +88,7 @@ def _error_slot(body: str, element_id: str) -> str:
 
 def _client(user) -> Client:
     client = Client()
-    client.force_login(user)
+    login_verified(client, user)
     return client
 
 
@@ -349,7 +350,7 @@ def test_unknown_fields_and_an_empty_post_change_nothing(catalogue, inquiry, coo
 
 def test_a_post_without_the_csrf_token_is_refused(catalogue, inquiry, coordinator):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(coordinator)
+    login_verified(client, coordinator)
     response = client.post(_screening_url(inquiry.pk), form_data(BACLOFEN))
     assert response.status_code == 403
     assert not Screening.objects.exists()
@@ -456,9 +457,9 @@ def test_screening_page_queries_do_not_grow_with_programs(
 ):
     screening_save(inquiry_id=inquiry.pk, answers=BACLOFEN, actor=coordinator)
     _many_programs(catalogue, count)
-    # session read + save (3), user, groups, facilities, inquiry, screening, policy, 3 matching,
-    # 2 audit rows, 2 permission reads of the base template's menu
-    with django_assert_max_num_queries(17):
+    # session read + save (3), user, MFA device, groups, facilities, inquiry, screening, policy,
+    # 3 matching, 2 audit rows, 2 permission reads of the base template's menu
+    with django_assert_max_num_queries(18):
         response = coordinator_client.get(_screening_url(inquiry.pk))
     assert response.status_code == 200
     assert response.content.decode().count("<option value=") > count
@@ -638,9 +639,9 @@ def test_queue_queries_do_not_grow_with_rows(
 ):
     for i, inquiry in enumerate(_waiting(facility, rows)):
         _open_screen(inquiry, flags=["sedative_withdrawal"] if i % 2 else [])
-    # session read + save (3), user, groups, facilities, 2 permission reads of the base template's
+    # session read + save (3), user, MFA device, groups, facilities, 2 permission reads of the base template's
     # menu; the queue itself: counts, page, open screenings
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         response = clinician_client.get(QUEUE_URL)
     assert response.status_code == 200
     assert len(response.context["page"].object_list) == min(rows, 25)

@@ -31,6 +31,7 @@ from admissions.pipeline import Stage
 from admissions.screening.services import screening_save
 from tests.factories import InquiryFactory, LeadSourceFactory, PersonFactory, ProgramFactory
 from tests.screening.builders import all_clear
+from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -197,7 +198,7 @@ def visit(client: Client, urls) -> dict[int, int]:  # type: ignore[no-untyped-de
 def test_every_page_of_every_role_runs_under_the_policy(role, request, pages_data):  # type: ignore[no-untyped-def]
     user = request.getfixturevalue(role)
     client = Client()
-    client.force_login(user)
+    login_verified(client, user)
     urls = list(site_urls(pages_data))
     if user.is_staff:
         urls += list(admin_urls())
@@ -213,7 +214,7 @@ def test_pages_for_anyone_signed_out(pages_data):  # type: ignore[no-untyped-def
 
 def test_the_api_docs_page_runs_its_one_inline_script_with_the_nonce(administrator):  # type: ignore[no-untyped-def]
     client = Client()
-    client.force_login(administrator)
+    login_verified(client, administrator)
     response = client.get(reverse("api-docs"))
     assert response.status_code == 200
     check_headers("/api/docs/", response)

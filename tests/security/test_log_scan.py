@@ -35,6 +35,7 @@ from admissions.pipeline import Stage
 from programs.models import Census
 from tests.factories import LeadSourceFactory, LevelRef, PayerFactory, ProgramFactory
 from tests.screening.builders import all_clear
+from tests.signin import login_verified
 from workers import tasks
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -194,7 +195,7 @@ def test_intake_to_admission_leaves_no_marker_in_logs_or_redis(
     payer = PayerFactory(name="Aetna")
     program = ProgramFactory(facility=facility, name="Tampa Residential", capacity=4)
     clinician_client = Client()
-    clinician_client.force_login(clinician)
+    login_verified(clinician_client, clinician)
 
     with RedisMonitor(settings.REDIS_URL) as monitor:
         # 1. the lead API, with a marketing key

@@ -9,6 +9,7 @@ from admissions.models import InquiryEvent, InsurancePolicy
 from crm.roles import Role, role_permission_codenames
 from crm.templatetags.masking import MASK
 from tests.factories import InquiryFactory
+from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def inquiry(facility):  # type: ignore[no-untyped-def]
 
 def _page(user, url):  # type: ignore[no-untyped-def]
     client = Client()
-    client.force_login(user)
+    login_verified(client, user)
     response = client.get(url)
     assert response.status_code == 200
     return response.content.decode()

@@ -33,6 +33,7 @@ from admissions.screening.models import Screening, ScreeningForm
 from crm.models import AuditEvent
 from crm.roles import Role
 from tests.factories import FacilityFactory, InquiryFactory, LeadSourceFactory, PersonFactory, UserFactory
+from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +80,9 @@ EXPECT: dict[str, str] = {
     # public pages (no PHI)
     "login/": "GET 200 302 302 302 302 302 302 302 | POST 200 302 302 302 302 302 302 302",
     "logout/": "GET 405 405 405 405 405 405 405 405 | POST 302 302 302 302 302 302 302 302",
+    # the second factor: sign-in first; a verified session is sent on to where it was going
+    "mfa/": "GET 302 302 302 302 302 302 302 302 | POST 302 302 302 302 302 302 302 302",
+    "mfa/setup/": "GET 302 302 302 302 302 302 302 302 | POST 302 302 302 302 302 302 302 302",
     "password-reset/": "GET 200 200 200 200 200 200 200 200 | POST 200 200 200 200 200 200 200 200",
     "password-reset/sent/": "GET 200 200 200 200 200 200 200 200 | POST 405 405 405 405 405 405 405 405",
     "password-reset/<uidb64>/<token>/": "GET 200 200 200 200 200 200 200 200 | POST 200 200 200 200 200 200 200 200",
@@ -222,7 +226,7 @@ def _client(role: str, world: dict[str, Any], route: str) -> Client:
         return client
     if role == "marketing" and route.startswith("api/"):
         return Client(HTTP_AUTHORIZATION=f"Bearer {world['token']}")
-    client.force_login(world["users"][role])
+    login_verified(client, world["users"][role])
     return client
 
 
@@ -278,3 +282,40 @@ def test_every_schema_operation_is_in_the_matrix():
 def test_admin_index_needs_staff(world):  # type: ignore[no-untyped-def]
     statuses = {role: _client(role, world, "admin/").get("/admin/").status_code for role in ROLES}
     assert statuses == {**dict.fromkeys(ROLES, 302), "admin": 200}
+
+
+# Routes a session that has passed the password but not the second factor may use as anyone can.
+BEFORE_SECOND_FACTOR = {
+    "login/",
+    "logout/",
+    "mfa/",
+    "mfa/setup/",
+    "password-reset/",
+    "password-reset/sent/",
+    "password-reset/<uidb64>/<token>/",
+    "password-reset/done/",
+    "healthz",
+}
+
+
+def test_no_route_serves_a_session_without_its_second_factor(world):  # type: ignore[no-untyped-def]
+    """Every other route, GET and POST: the MFA pages (HTML) or 403 (JSON API), nothing changed."""
+    user = world["users"]["coordinator"]
+    wrong = []
+    for route in [*routes(), "admin/"]:
+        if route in BEFORE_SECOND_FACTOR:
+            continue
+        url = _url(route, world["values"])
+        for method in ("GET", "POST"):
+            client = Client()
+            client.force_login(user)  # the password step only: no device verified this session
+            before = _counts()
+            response = client.get(url) if method == "GET" else client.post(url, {})
+            assert _counts() == before, f"{method} {url} without the second factor changed data"
+            if route.startswith("api/"):
+                ok = response.status_code == 403 and "Multi-factor" in response.json()["detail"]
+            else:
+                ok = response.status_code == 302 and response["Location"].startswith("/mfa/")
+            if not ok:
+                wrong.append(f"{method} {url}: {response.status_code} {response.get('Location', '')}")
+    assert not wrong, "\n".join(wrong)

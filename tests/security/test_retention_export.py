@@ -14,6 +14,7 @@ from admissions.models import ContactConsent, Inquiry, InquiryEvent, InsurancePo
 from admissions.screening.models import Screening, ScreeningForm
 from crm.models import AuditEvent
 from tests.factories import InquiryFactory, PersonFactory
+from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -81,10 +82,10 @@ def test_export_is_a_separate_audited_permission(old, manager, coordinator, outs
     url = f"/people/{old.person_id}/export/"
     for user in (coordinator, outsider):
         client = Client()
-        client.force_login(user)
+        login_verified(client, user)
         assert client.get(url).status_code == 403
     client = Client()
-    client.force_login(manager)
+    login_verified(client, manager)
     before = AuditEvent.objects.filter(action="export").count()
     response = client.get(url)
     assert response.status_code == 200
@@ -101,5 +102,5 @@ def test_export_is_a_separate_audited_permission(old, manager, coordinator, outs
 def test_export_of_another_facilitys_person_is_404(other_facility, manager):  # type: ignore[no-untyped-def]
     elsewhere = InquiryFactory(facility=other_facility)
     client = Client()
-    client.force_login(manager)
+    login_verified(client, manager)
     assert client.get(f"/people/{elsewhere.person_id}/export/").status_code == 404
