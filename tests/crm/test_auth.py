@@ -88,6 +88,49 @@ def test_lockout_is_per_username_and_address(client, settings):
     assert other_address.status_code == 302
 
 
+def test_behind_a_proxy_lockout_and_audit_use_the_forwarded_client_address(client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    UserFactory(username="pat")
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            reverse("login"),
+            {"username": "pat", "password": "not-the-password"},
+            HTTP_X_FORWARDED_FOR="203.0.113.9",
+            **proxy,
+        )
+    assert AccessAttempt.objects.get(username="pat").ip_address == "203.0.113.9"
+    # the same proxy, another client: not locked out with the first
+    other = client.post(
+        reverse("login"),
+        {"username": "pat", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="198.51.100.4",
+        **proxy,
+    )
+    assert other.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, "203.0.113.9", "127.0.0.1"),  # no proxy configured: the header is not trusted
+        (1, "203.0.113.9", "203.0.113.9"),
+        (1, "6.6.6.6, 203.0.113.9", "203.0.113.9"),  # what the client wrote itself is ignored
+        (2, "6.6.6.6, 203.0.113.9, 10.0.0.2", "203.0.113.9"),
+        (2, "203.0.113.9", "127.0.0.1"),  # fewer entries than proxies: the direct peer
+        (1, "not-an-address", "127.0.0.1"),
+        (1, "", "127.0.0.1"),
+        (1, "2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_client_ip_counts_trusted_proxies_from_the_right(rf, settings, hops, forwarded, expected):
+    from crm.audit import client_ip
+
+    settings.TRUSTED_PROXY_COUNT = hops
+    request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected
+
+
 def test_lockout_ends_after_the_cool_off(client, settings):
     UserFactory(username="pat")
     _fail(client, "pat", settings.AXES_FAILURE_LIMIT)
