@@ -6,16 +6,26 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
-from admissions.pipeline import OPEN_STAGES, LostReason, Stage
+from admissions.pipeline import OPEN_STAGES, WORKING_STAGES, LostReason, Stage
 from crm.fields import EncryptedTextField
 from crm.models import Facility, validate_time_zone
 from programs.models import CapacityHold, LevelOfCare, Payer, Program
 
 _OPEN = Q(stage__in=sorted(OPEN_STAGES))
+
+
+def working_stage_rank() -> models.Case:
+    """An open stage's place in the pipeline (0 for New), as "my open inquiries" are ordered.
+
+    The same expression is indexed (``inquiry_owner_stage_idx``); PostgreSQL uses the index only
+    for this exact expression, so the queue orders by this function, never by a copy of it.
+    """
+    whens = [models.When(stage=stage, then=models.Value(i)) for i, stage in enumerate(WORKING_STAGES)]
+    return models.Case(*whens, output_field=models.IntegerField())
 
 
 class Channel(models.TextChoices):
@@ -263,6 +273,20 @@ class Inquiry(models.Model):
                 condition=_OPEN,
                 name="inquiry_open_counts_idx",
             ),
+            # "My open inquiries" by stage, then arrival; "Unassigned" in arrival order.
+            models.Index(
+                F("assigned_to"),
+                working_stage_rank(),
+                F("created_at"),
+                F("id"),
+                condition=_OPEN,
+                name="inquiry_owner_stage_idx",
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                condition=_OPEN & Q(assigned_to__isnull=True),
+                name="inquiry_unassigned_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["person"], condition=_OPEN, name="inquiry_one_open_per_person"),
@@ -479,6 +503,8 @@ class InquiryEvent(models.Model):
         indexes = [
             models.Index(fields=["inquiry", "at"], name="event_timeline_idx"),
             models.Index(fields=["kind", "at"], name="event_kind_idx"),
+            # "was a call logged since this follow-up fell due?" for the due follow-ups tab
+            models.Index(fields=["inquiry", "at"], condition=Q(kind="call"), name="event_calls_idx"),
         ]
 
     def __str__(self) -> str:

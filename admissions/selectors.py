@@ -9,22 +9,19 @@ import phonenumbers
 from django.contrib.auth.models import AnonymousUser
 from django.db import models
 from django.db.models import (
-    Case,
     Count,
     Exists,
     ExpressionWrapper,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Value,
-    When,
 )
 from django.utils import timezone
 
-from admissions.models import FollowUp, Inquiry, InquiryEvent, Person
-from admissions.pipeline import OPEN_STAGES, WORKING_STAGES, Stage
+from admissions.models import FollowUp, Inquiry, InquiryEvent, Person, working_stage_rank
+from admissions.pipeline import OPEN_STAGES, Stage
 from crm.models import User
 from crm.scoping import scope_to_user
 
@@ -72,11 +69,6 @@ def queue_rows(base: QuerySet[Inquiry]) -> QuerySet[Inquiry]:
     return base.select_related("person", "facility", "lead_source", "assigned_to").only(*_ROW_FIELDS)
 
 
-def _stage_order() -> Case:
-    whens = [When(stage=s, then=Value(i)) for i, s in enumerate(WORKING_STAGES)]
-    return Case(*whens, output_field=IntegerField())
-
-
 def queue_tab(base: QuerySet[Inquiry], *, tab: str, user: User) -> QuerySet[Inquiry]:
     """The inquiries of one tab of the work queue, in the order they should be worked."""
     if tab == QueueTab.NEW:
@@ -84,7 +76,7 @@ def queue_tab(base: QuerySet[Inquiry], *, tab: str, user: User) -> QuerySet[Inqu
         return queue_rows(base.filter(stage__in=UNCONTACTED_STAGES)).order_by("created_at", "pk")
     open_ = base.filter(stage__in=sorted(OPEN_STAGES))
     if tab == QueueTab.MINE:
-        return queue_rows(open_.filter(assigned_to=user)).order_by(_stage_order(), "created_at", "pk")
+        return queue_rows(open_.filter(assigned_to=user)).order_by(working_stage_rank(), "created_at", "pk")
     if tab == QueueTab.UNASSIGNED:
         return queue_rows(open_.filter(assigned_to__isnull=True)).order_by("created_at", "pk")
     return queue_rows(open_).order_by("created_at", "pk")
@@ -92,7 +84,7 @@ def queue_tab(base: QuerySet[Inquiry], *, tab: str, user: User) -> QuerySet[Inqu
 
 def followups_due_for(user: User, *, base: QuerySet[Inquiry], now: datetime) -> QuerySet[FollowUp]:
     """Call tasks and call-backs on the user's open inquiries, due by the end of today, with no
-    call logged since they fell due; overdue first."""
+    call logged since they fell due; overdue first. Rows only: page them, then ``followup_rows``."""
     end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
     called_since = InquiryEvent.objects.filter(
         inquiry_id=OuterRef("inquiry_id"), kind=InquiryEvent.Kind.CALL, at__gte=OuterRef("due_at")
@@ -106,6 +98,19 @@ def followups_due_for(user: User, *, base: QuerySet[Inquiry], now: datetime) -> 
             due_at__lte=end_of_day,
         )
         .exclude(Exists(called_since))
+        .order_by("due_at", "pk")
+    )
+
+
+def followup_rows(ids: list[int]) -> list[FollowUp]:
+    """What a due follow-up row shows, for one page of ids, in the order given.
+
+    The page's ids are chosen first, on the follow-ups alone: joined first, the planner fetched
+    the person and facility of every due follow-up (a heavy caseload has over a thousand) before
+    keeping fifty.
+    """
+    rows = (
+        FollowUp.objects.filter(pk__in=ids)
         .select_related("inquiry__person", "inquiry__facility")
         .only(
             "id",
@@ -119,8 +124,9 @@ def followups_due_for(user: User, *, base: QuerySet[Inquiry], now: datetime) -> 
             "inquiry__person__last_name",
             "inquiry__facility__name",
         )
-        .order_by("due_at", "pk")
     )
+    by_id = {row.pk: row for row in rows}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def queue_counts(base: QuerySet[Inquiry], *, user: User, now: datetime) -> dict[str, int]:

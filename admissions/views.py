@@ -21,6 +21,7 @@ from admissions.pipeline import OPEN_STAGES
 from admissions.selectors import (
     SPEED_TO_LEAD_TARGET_MINUTES,
     QueueTab,
+    followup_rows,
     followups_due_for,
     inquiries_search,
     inquiries_visible_to,
@@ -60,16 +61,31 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
         "params": _params_without(request, "tab", "page"),
         "page_params": _params_without(request, "page"),
     }
+    paginator: Paginator[Any]
     if query:
-        rows: Any = inquiries_search(base, query)
+        paginator = Paginator(inquiries_search(base, query), PAGE_SIZE)
         context["searching"] = True
     elif tab == QueueTab.DUE:
-        rows = followups_due_for(user, base=base, now=now)  # type: ignore[arg-type]
+        due = followups_due_for(user, base=base, now=now)  # type: ignore[arg-type]
+        paginator = CountedPaginator(due.values_list("pk", flat=True), PAGE_SIZE, count=counts[tab])
     else:
         rows = queue_tab(base, tab=tab, user=user)  # type: ignore[arg-type]
-    context["page"] = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+        paginator = CountedPaginator(rows, PAGE_SIZE, count=counts[tab])
+    page = paginator.get_page(request.GET.get("page"))
+    if tab == QueueTab.DUE and not query:
+        page.object_list = followup_rows(list(page.object_list))
+    context["page"] = page
     template = "admissions/_queue_results.html" if request.htmx else "admissions/queue.html"  # type: ignore[attr-defined]
     return render(request, template, context)
+
+
+class CountedPaginator(Paginator):  # type: ignore[type-arg]
+    """A paginator told its row count: a queue tab's count is already on its tab, so the page
+    does not count the same rows twice."""
+
+    def __init__(self, object_list: Any, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
 
 
 def _params_without(request: HttpRequest, *names: str) -> str:

@@ -117,6 +117,47 @@ def test_queue_filters_are_kept_in_the_url(coordinator_client, facility):
     assert f"source={source.pk}&amp;tab=new" in body  # tab links keep the filter
 
 
+def test_queue_filter_selects_keep_the_choice_and_escape_labels(coordinator_client, facility):
+    source = LeadSource.objects.create(
+        name="<b>Directory</b> & Co", kind="directory", default_facility=facility
+    )
+    LeadSource.objects.create(name="Another", kind="directory", default_facility=facility)
+    body = coordinator_client.get(QUEUE, {"source": source.pk, "stage": "contacted"}).content.decode()
+    assert f'<option value="{source.pk}" selected>&lt;b&gt;Directory&lt;/b&gt; &amp; Co</option>' in body
+    assert '<option value="" selected>All programs</option>' in body
+    assert '<option value="contacted" selected>' in body
+    assert '<select name="facility" id="id_facility">' in body
+    invalid = coordinator_client.get(QUEUE, {"stage": "nope"}).content.decode()
+    assert '<select name="stage" id="id_stage" aria-invalid="true">' in invalid
+
+
+def test_queue_due_tab_pages_in_due_order(coordinator_client, coordinator, facility, monkeypatch):
+    import admissions.views
+
+    monkeypatch.setattr(admissions.views, "PAGE_SIZE", 2)
+    now = timezone.now()
+    made = []
+    for minutes in (50, 10, 40, 20, 30):
+        inquiry = InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator)
+        made.append(
+            FollowUp.objects.create(
+                inquiry=inquiry,
+                kind=FollowUp.Kind.CALL_TASK,
+                due_at=now - timedelta(minutes=minutes),
+                state=FollowUp.State.DONE,
+                dedupe_key=f"due-{minutes}",
+            )
+        )
+    expected = [f.pk for f in sorted(made, key=lambda f: f.due_at)]
+    seen = []
+    for number in (1, 2, 3):
+        page = coordinator_client.get(QUEUE, {"tab": "due", "page": number}).context["page"]
+        assert page.paginator.count == 5
+        seen += [f.pk for f in page.object_list]
+        assert all(f.inquiry.person.first_name for f in page.object_list)
+    assert seen == expected
+
+
 def test_queue_bad_filter_values_do_not_fail(coordinator_client, facility):
     InquiryFactory(facility=facility)
     for params in ({"facility": "x"}, {"stage": "nope"}, {"owner": "999999"}, {"tab": "zzz"}, {"page": "-3"}):
