@@ -14,6 +14,7 @@ from admissions.leads import email_normalise, phone_normalise, text_clean
 from admissions.messaging.models import MessageTemplate
 from admissions.models import Caller, InquiryEvent, InsurancePolicy, LeadSource, Substance
 from admissions.pipeline import REQUIRES, LostReason, Stage, allowed_targets
+from crm.formfields import ModelChoiceField, ModelMultipleChoiceField
 from crm.models import Facility, User
 from crm.roles import Role
 from programs.models import Payer, Program
@@ -90,7 +91,7 @@ def staff_for(facility_ids: list[int] | None) -> QuerySet[User]:
 class QuickIntakeForm(forms.Form):
     """What a coordinator records in the first minute of a live call."""
 
-    facility = forms.ModelChoiceField(queryset=Facility.objects.none(), empty_label=None)
+    facility = ModelChoiceField(queryset=Facility.objects.none(), empty_label=None)
     first_name = CleanTextField(max_length=80, label="First name")
     last_name = CleanTextField(max_length=80, required=False, label="Last name")
     phone = PhoneField(required=False, label="Phone", help_text="Any format; US unless it starts with +.")
@@ -103,13 +104,13 @@ class QuickIntakeForm(forms.Form):
     )
     caller_name = CleanTextField(max_length=120, required=False, label="Caller's name")
     caller_phone = PhoneField(required=False, label="Caller's phone")
-    lead_source = forms.ModelChoiceField(
+    lead_source = ModelChoiceField(
         queryset=LeadSource.objects.filter(is_active=True),
         required=False,
         label="How did they find us?",
         empty_label="Not asked",
     )
-    substances = forms.ModelMultipleChoiceField(
+    substances = ModelMultipleChoiceField(
         queryset=Substance.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
     message = CleanTextField(
@@ -129,7 +130,7 @@ class QuickIntakeForm(forms.Form):
     ok_to_voicemail = forms.ChoiceField(
         choices=YES_NO_UNKNOWN, required=False, label="OK to leave voicemail?"
     )
-    payer = forms.ModelChoiceField(
+    payer = ModelChoiceField(
         queryset=Payer.objects.all(), required=False, label="Insurance", empty_label="Unknown or none"
     )
     member_id = CleanTextField(max_length=60, required=False, label="Member ID")
@@ -246,7 +247,7 @@ class StageForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    to = forms.ModelChoiceField(
+    to = ModelChoiceField(
         queryset=User.objects.none(), required=False, empty_label="Unassigned", label="Owner"
     )
 
@@ -315,7 +316,7 @@ class InsuranceForm(forms.ModelForm):
 
 
 class _ProgramForm(forms.Form):
-    program = forms.ModelChoiceField(queryset=Program.objects.none())
+    program = ModelChoiceField(queryset=Program.objects.none())
 
     def __init__(self, *args: Any, facility_id: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

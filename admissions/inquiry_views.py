@@ -67,18 +67,13 @@ TIMELINE_LENGTH = 100
 
 
 def inquiry_for(request: HttpRequest, pk: int) -> Inquiry:
-    """The inquiry if the user's facilities include it; 404 otherwise (never 403: no hint it exists)."""
+    """The inquiry if the user's facilities include it; 404 otherwise (never 403: no hint it exists).
+
+    Joined: what every inquiry shows. The program, level, hold and admission are loaded when the
+    inquiry has them: joining all ten tables made PostgreSQL spend 6 ms planning each page.
+    """
     rows = inquiries_visible_to(request.user).select_related(
-        "person",
-        "caller",
-        "facility",
-        "lead_source",
-        "assigned_to",
-        "approved_program",
-        "approved_level",
-        "admitted_program",
-        "capacity_hold__program",
-        "duplicate_of",
+        "person", "caller", "facility", "lead_source", "assigned_to"
     )
     return get_object_or_404(rows, pk=pk)
 

@@ -102,6 +102,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "crm.urls"
+FORM_RENDERER = "crm.forms_renderer.WidgetsThroughJinja2"
 WSGI_APPLICATION = "crm.wsgi.application"
 AUTH_USER_MODEL = "crm.User"
 LOGIN_URL = "login"

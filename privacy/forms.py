@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from admissions.models import ReferralPartner
+from crm.formfields import ModelChoiceField
 from crm.models import Facility, User
 from privacy.models import (
     DEFAULT_RIGHT_TO_REVOKE,
@@ -30,7 +31,7 @@ _BLANK: list[tuple[str, str]] = [("", "---------")]
 class ConsentForm(forms.Form):
     """The elements of a Part 2 consent (42 CFR 2.31), each required unless another one stands in."""
 
-    discloser = forms.ModelChoiceField(
+    discloser = ModelChoiceField(
         queryset=Facility.objects.none(),
         label="Who discloses",
         error_messages={"required": "Name the facility that discloses."},
@@ -53,7 +54,7 @@ class ConsentForm(forms.Form):
         label="To whom",
         error_messages={"required": "Choose who may receive the information."},
     )
-    recipient_partner = forms.ModelChoiceField(
+    recipient_partner = ModelChoiceField(
         queryset=ReferralPartner.objects.filter(is_active=True), required=False, label="Referral partner"
     )
     recipient_name = forms.CharField(
@@ -144,7 +145,7 @@ class RevokeForm(forms.Form):
 class DisclosureForm(forms.Form):
     """Recipient, purpose and information of one disclosure path, limited to what the path allows."""
 
-    recipient_partner = forms.ModelChoiceField(
+    recipient_partner = ModelChoiceField(
         queryset=ReferralPartner.objects.filter(is_active=True), required=False, label="Referral partner"
     )
     recipient_name = forms.CharField(required=False, max_length=160, label="Recipient's name")
@@ -200,7 +201,7 @@ MAX_AUDIT_RANGE_DAYS = 366
 class UserActivityForm(forms.Form):
     """Whose activity, between which two dates (inclusive, in the CRM's time zone)."""
 
-    user = forms.ModelChoiceField(
+    user = ModelChoiceField(
         queryset=User.objects.none(),
         label="Staff member",
         error_messages={"required": "Choose a staff member."},

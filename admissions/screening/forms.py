@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from admissions.screening.definition import DIMENSIONS, FormDefinition, answer_datetime
 from admissions.screening.services import MIN_OVERRIDE_REASON
+from crm.formfields import ModelChoiceField
 from programs.models import LevelOfCare, Program
 
 # Posted by a safety multi-choice item's "none of these" box: the answer is an empty list.
@@ -391,7 +392,7 @@ def answers_from_post(
 
 
 class SignoffForm(forms.Form):
-    level = forms.ModelChoiceField(
+    level = ModelChoiceField(
         queryset=LevelOfCare.objects.none(),
         error_messages={
             "required": "Choose the final level of care.",
@@ -406,7 +407,7 @@ class SignoffForm(forms.Form):
 
 
 class MatchOverrideForm(forms.Form):
-    program = forms.ModelChoiceField(
+    program = ModelChoiceField(
         queryset=Program.objects.filter(is_active=True),
         error_messages={
             "required": "Choose the program.",

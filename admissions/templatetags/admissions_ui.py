@@ -93,6 +93,42 @@ def plain_select(field: BoundField) -> SafeString:
     )
 
 
+REQUIRED_MARK = mark_safe(' <span class="req" aria-hidden="true">*</span>')  # noqa: S308
+
+
+@register.simple_tag
+def field_row(field: BoundField) -> SafeString:
+    """A form field with its label, help and errors, as the coordinator pages lay them out.
+
+    Built in Python: the inquiry page shows about thirty fields, and a template include per
+    field was a third of its time. The widget itself is Django's (``str(field)``).
+    """
+    checkbox = getattr(field.field.widget, "input_type", None) == "checkbox"
+    classes = "field" + (" has-error" if field.errors else "") + (" check" if checkbox else "")
+    if checkbox:
+        body = format_html('{} <label for="{}">{}</label>', field, field.id_for_label, field.label)
+    else:
+        required = REQUIRED_MARK if field.field.required else ""
+        label = format_html('<label for="{}">{}{}</label>', field.id_for_label, field.label, required)
+        body = format_html("{}\n  {}", label, field)
+    help_text = (
+        format_html('<small class="help" id="{}_helptext">{}</small>', field.auto_id, field.help_text)
+        if field.help_text
+        else ""
+    )
+    # Django's widget points aria-describedby at "<id>_error" when the field has errors
+    errors = (
+        format_html(
+            '<span class="field-error" role="alert" id="{}_error">{}</span>',
+            field.auto_id,
+            " ".join(str(error) for error in field.errors),
+        )
+        if field.errors
+        else ""
+    )
+    return format_html('<div class="{}">\n  {}\n  {}\n  {}\n</div>', classes, body, help_text, errors)
+
+
 @register.filter
 def sees_review_queue(user: Any) -> bool:
     from admissions.screening.views import REVIEW_QUEUE_ROLES  # noqa: PLC0415 - views import this library
