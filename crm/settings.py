@@ -102,6 +102,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "crm.urls"
+# How long the work queue's filter options (facilities, programs, sources, staff) are cached.
+QUEUE_FILTER_CHOICES_SECONDS = env.int("QUEUE_FILTER_CHOICES_SECONDS", default=60)
 FORM_RENDERER = "crm.forms_renderer.WidgetsThroughJinja2"
 WSGI_APPLICATION = "crm.wsgi.application"
 AUTH_USER_MODEL = "crm.User"

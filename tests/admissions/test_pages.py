@@ -131,6 +131,25 @@ def test_queue_filter_selects_keep_the_choice_and_escape_labels(coordinator_clie
     assert '<select name="stage" id="id_stage" aria-invalid="true">' in invalid
 
 
+def test_queue_filter_options_are_cached_per_facility_set(coordinator_client, facility, settings):
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.QUEUE_FILTER_CHOICES_SECONDS = 60
+    key = f"queue-filter-choices:{facility.pk}"
+    cache.delete(key)
+    LeadSource.objects.create(name="Directory A", kind="directory", default_facility=facility)
+    with CaptureQueriesContext(connection) as first:
+        coordinator_client.get(QUEUE)
+    with CaptureQueriesContext(connection) as second:
+        body = coordinator_client.get(QUEUE).content.decode()
+    assert len(first) - len(second) == 4  # facilities, programs, sources, staff
+    assert ">Directory A</option>" in body
+    assert set(cache.get(key)) == {"facility", "program", "source", "owner"}
+    cache.delete(key)
+
+
 def test_queue_due_tab_pages_in_due_order(coordinator_client, coordinator, facility, monkeypatch):
     import admissions.views
 
