@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
 import phonenumbers
 from django.contrib.auth.models import AnonymousUser
@@ -125,8 +126,7 @@ def followup_rows(ids: list[int]) -> list[FollowUp]:
             "inquiry__facility__name",
         )
     )
-    by_id = {row.pk: row for row in rows}
-    return [by_id[pk] for pk in ids if pk in by_id]
+    return _in_order(rows, ids)
 
 
 def queue_counts(base: QuerySet[Inquiry], *, user: User, now: datetime) -> dict[str, int]:
@@ -188,13 +188,28 @@ def _people_ids(people: QuerySet[Person]) -> list[int]:
     return list(people.order_by().values_list("pk", flat=True)[:SEARCH_PEOPLE_LIMIT])
 
 
-def inquiries_search(base: QuerySet[Inquiry], text: str) -> QuerySet[Inquiry]:
-    """Every inquiry (open or not) in ``base`` matching ``text``, newest first."""
+def inquiries_search(base: QuerySet[Inquiry], text: str) -> list[int]:
+    """The ids of every inquiry (open or not) in ``base`` matching ``text``, newest first.
+
+    Ids only, to be paged and then read with ``inquiry_rows``: a common surname matches hundreds
+    of inquiries, and sorting them before joining their person, facility, source and owner is
+    cheaper than joining all of them to keep fifty.
+    """
     condition = search_condition(text)
     if condition is None:
-        return base.none()
+        return []
     # Sorted on an expression, not the column: the matches are few and found through the person
     # and contact indexes, and a plain ORDER BY created_at tempts the planner to walk the whole
     # arrival index backwards looking for them.
     arrival = ExpressionWrapper(F("created_at") + Value(timedelta(0)), output_field=models.DateTimeField())
-    return queue_rows(base.filter(condition)).order_by(arrival.desc(), "-pk")
+    return list(base.filter(condition).order_by(arrival.desc(), "-pk").values_list("pk", flat=True))
+
+
+def inquiry_rows(ids: list[int]) -> list[Inquiry]:
+    """What a queue row shows (``queue_rows``) for one page of ids, in the order given."""
+    return _in_order(queue_rows(Inquiry.objects.filter(pk__in=ids)), ids)
+
+
+def _in_order(rows: QuerySet[Any], ids: list[int]) -> list[Any]:
+    by_id = {row.pk: row for row in rows}
+    return [by_id[pk] for pk in ids if pk in by_id]

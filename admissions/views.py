@@ -25,6 +25,7 @@ from admissions.selectors import (
     followups_due_for,
     inquiries_search,
     inquiries_visible_to,
+    inquiry_rows,
     queue_counts,
     queue_tab,
 )
@@ -64,7 +65,7 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
     }
     paginator: Paginator[Any]
     if query:
-        paginator = Paginator(inquiries_search(base, query), PAGE_SIZE)
+        paginator = Paginator(inquiries_search(base, query), PAGE_SIZE)  # ids
         context["searching"] = True
     elif tab == QueueTab.DUE:
         due = followups_due_for(user, base=base, now=now)  # type: ignore[arg-type]
@@ -73,7 +74,9 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
         rows = queue_tab(base, tab=tab, user=user)  # type: ignore[arg-type]
         paginator = CountedPaginator(rows, PAGE_SIZE, count=counts[tab])
     page = paginator.get_page(request.GET.get("page"))
-    if tab == QueueTab.DUE and not query:
+    if query:
+        page.object_list = inquiry_rows(list(page.object_list))
+    elif tab == QueueTab.DUE:
         page.object_list = followup_rows(list(page.object_list))
     context["page"] = page
     template = "admissions/_queue_results.html" if request.htmx else "admissions/queue.html"  # type: ignore[attr-defined]
