@@ -19,6 +19,7 @@ from admissions.leads import email_normalise, phone_normalise
 from admissions.models import InsurancePolicy
 from admissions.pipeline import OPEN_STAGES
 from admissions.selectors import (
+    DUE_COUNT_CAP,
     SPEED_TO_LEAD_TARGET_MINUTES,
     QueueTab,
     followup_rows,
@@ -52,7 +53,7 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
         tab = QueueTab.NEW
     counts = queue_counts(base, user=user, now=now)  # type: ignore[arg-type]
     context: dict[str, Any] = {
-        "tab_list": [(t.value, t.label, counts[t.value]) for t in QueueTab],
+        "tab_list": [(t.value, t.label, _badge(t.value, counts[t.value])) for t in QueueTab],
         "filters": filters,
         "filter_choices": filter_choices(filters, facility_ids_for(user)),
         "query": query,
@@ -69,7 +70,8 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
         context["searching"] = True
     elif tab == QueueTab.DUE:
         due = followups_due_for(user, base=base, now=now)  # type: ignore[arg-type]
-        paginator = CountedPaginator(due.values_list("pk", flat=True), PAGE_SIZE, count=counts[tab])
+        # all of them, as ids in due order: one caseload's calls, counted and paged in one query
+        paginator = Paginator(list(due.values_list("pk", flat=True)), PAGE_SIZE)
     else:
         rows = queue_tab(base, tab=tab, user=user)  # type: ignore[arg-type]
         paginator = CountedPaginator(rows, PAGE_SIZE, count=counts[tab])
@@ -81,6 +83,10 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
     context["page"] = page
     template = "admissions/_queue_results.html" if request.htmx else "admissions/queue.html"  # type: ignore[attr-defined]
     return render(request, template, context)
+
+
+def _badge(tab: str, count: int) -> int | str:
+    return f"{DUE_COUNT_CAP}+" if tab == QueueTab.DUE and count > DUE_COUNT_CAP else count
 
 
 class CountedPaginator(Paginator):  # type: ignore[type-arg]

@@ -671,3 +671,22 @@ def test_replacing_a_hold_is_on_the_timeline(coordinator_client, facility):
     )
     assert bodies[2][0] == "capacity_held"
     assert "Withdrawal East" in bodies[2][1]
+
+
+def test_the_due_badge_stops_at_99_and_the_due_tab_still_counts_them_all(
+    coordinator_client, coordinator, facility
+):
+    inquiries = [
+        InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator) for _ in range(101)
+    ]
+    due_at = timezone.now() - timedelta(minutes=5)
+    FollowUp.objects.bulk_create(
+        FollowUp(
+            inquiry=i, kind=FollowUp.Kind.CALL_TASK, due_at=due_at, state="done", dedupe_key=f"cap-{i.pk}"
+        )
+        for i in inquiries
+    )
+    response = coordinator_client.get(QUEUE, {"tab": "due"})
+    assert '<span class="badge" data-tab-count="due">99+</span>' in response.content.decode()
+    assert response.context["page"].paginator.count == 101
+    assert response.context["page"].paginator.num_pages == 3
