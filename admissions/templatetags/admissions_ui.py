@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import phonenumbers
-from django import template
+from django import forms, template
 from django.forms import BoundField
 from django.template import Context
 from django.urls import reverse
@@ -77,14 +77,19 @@ def _choices(field: BoundField, known: dict[str, list[tuple[Any, str]]] | None) 
 
 @register.filter
 def plain_select(field: BoundField, known: dict[str, list[tuple[Any, str]]] | None = None) -> SafeString:
-    """A choice field as a ``<select>`` built in one pass, without the widget templates.
+    """A single-choice field as the ``<select>`` Django's widget would render, built in one pass.
 
-    The work queue shows five filter selects (about 80 options) on every refresh; Django's
-    widget rendering spends a template include on each option. Same markup, same escaping.
+    Django's widget rendering spends a template include on every option: the work queue shows
+    five filter selects (about 80 options) on every refresh and the inquiry page a dozen. Same
+    attributes (``required``, ``aria-invalid``, ``aria-describedby``, ``id``), same escaping.
     ``known`` maps field names to options already at hand (``admissions.filters.filter_choices``).
     """
-    selected = field.value()
-    selected = {str(v) for v in selected} if isinstance(selected, list | tuple) else {str(selected or "")}
+    widget = field.field.widget
+    attrs = field.build_widget_attrs({}, widget)  # as BoundField.as_widget, then Widget.build_attrs
+    if field.auto_id and "id" not in widget.attrs:
+        attrs.setdefault("id", field.auto_id)
+    attrs = {**widget.attrs, **attrs}
+    selected = set(widget.format_value(field.value()))  # type: ignore[attr-defined]
     options = format_html_join(
         "",
         '<option value="{}"{}>{}</option>',
@@ -93,9 +98,19 @@ def plain_select(field: BoundField, known: dict[str, list[tuple[Any, str]]] | No
             for value, label in _choices(field, known)
         ),
     )
-    invalid = mark_safe(' aria-invalid="true"') if field.errors else ""  # noqa: S308
-    return format_html(
-        '<select name="{}" id="{}"{}>{}</select>', field.html_name, field.id_for_label, invalid, options
+    return format_html('<select name="{}"{}>{}</select>', field.html_name, _attributes(attrs), options)
+
+
+def _attributes(attrs: dict[str, Any]) -> SafeString:
+    """Widget attributes in their order, as Django's ``attrs.html`` writes them (``flatatt`` sorts)."""
+    return format_html_join(
+        "",
+        " {}{}",
+        (
+            (name, "" if value is True else format_html('="{}"', value))
+            for name, value in attrs.items()
+            if value is not False
+        ),
     )
 
 
@@ -189,14 +204,16 @@ def field_row(field: BoundField) -> SafeString:
     Built in Python: the inquiry page shows about thirty fields, and a template include per
     field was a third of its time. The widget itself is Django's (``str(field)``).
     """
-    checkbox = getattr(field.field.widget, "input_type", None) == "checkbox"
+    widget = field.field.widget
+    checkbox = getattr(widget, "input_type", None) == "checkbox"
+    control = plain_select(field) if type(widget) is forms.Select else field
     classes = "field" + (" has-error" if field.errors else "") + (" check" if checkbox else "")
     if checkbox:
-        body = format_html('{} <label for="{}">{}</label>', field, field.id_for_label, field.label)
+        body = format_html('{} <label for="{}">{}</label>', control, field.id_for_label, field.label)
     else:
         required = REQUIRED_MARK if field.field.required else ""
         label = format_html('<label for="{}">{}{}</label>', field.id_for_label, field.label, required)
-        body = format_html("{}\n  {}", label, field)
+        body = format_html("{}\n  {}", label, control)
     help_text = (
         format_html('<small class="help" id="{}_helptext">{}</small>', field.auto_id, field.help_text)
         if field.help_text

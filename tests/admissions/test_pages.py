@@ -128,7 +128,10 @@ def test_queue_filter_selects_keep_the_choice_and_escape_labels(coordinator_clie
     assert '<option value="contacted" selected>' in body
     assert '<select name="facility" id="id_facility">' in body
     invalid = coordinator_client.get(QUEUE, {"stage": "nope"}).content.decode()
-    assert '<select name="stage" id="id_stage" aria-invalid="true">' in invalid
+    assert (
+        '<select name="stage" aria-invalid="true" aria-describedby="id_stage_error" id="id_stage">' in invalid
+    )
+    assert '<span class="field-error" id="id_stage_error">' in invalid
 
 
 def test_queue_filter_options_are_cached_per_facility_set(coordinator_client, facility, settings):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from django import forms
 
 from admissions.templatetags.admissions_ui import field_row, iso, plain_select
@@ -34,6 +37,22 @@ def test_a_checkbox_row_puts_the_box_before_its_label():
     row = field_row(Sample()["agreed"])
     assert row.startswith('<div class="field check">')
     assert '<input type="checkbox" name="agreed" id="id_agreed"> <label for="id_agreed">Agreed</label>' in row
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, {"kind": "a"}, {"kind": "<x>", "must": ""}, {"kind": "nope", "must": "b"}],
+)
+def test_plain_select_is_the_markup_django_renders(data):
+    class Choices(forms.Form):
+        kind = forms.ChoiceField(choices=[("", "Any"), ("a", "A & B"), ("<x>", "X")], required=False)
+        must = forms.ChoiceField(choices=[("a", "A"), ("b", "B")], help_text="Pick one")
+
+    form = Choices(data=data)
+    form.is_valid()
+    for name in ("kind", "must"):
+        django_markup = re.sub(r">\s+<", "><", str(form[name]))
+        assert plain_select(form[name]) == django_markup
 
 
 def test_plain_select_marks_the_choice_and_escapes_values_and_labels():
