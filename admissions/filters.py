@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
@@ -59,27 +57,3 @@ class QueueFilter(django_filters.FilterSet):
     @property
     def active(self) -> bool:
         return any(self.form.cleaned_data.get(name) for name in self.filters) if self.is_bound else False
-
-
-def filter_choices(filters: QueueFilter, facility_ids: list[int] | None) -> dict[str, list[tuple[Any, str]]]:
-    """The options of the filter selects backed by tables (facilities, programs, sources, staff).
-
-    They are the same for everyone with the same facilities and change rarely, so they are
-    cached for ``QUEUE_FILTER_CHOICES_SECONDS`` (60) per set of facilities: a program or
-    coordinator added shows in the filters within a minute. Staff and program names only,
-    never anything about a person. A submitted value is still checked against the tables by
-    the filter form.
-    """
-    scope = "all" if facility_ids is None else ",".join(str(pk) for pk in sorted(facility_ids))
-    key = f"queue-filter-choices:{scope}"
-    seconds = settings.QUEUE_FILTER_CHOICES_SECONDS
-    choices: dict[str, list[tuple[Any, str]]] | None = cache.get(key) if seconds else None
-    if choices is None:
-        choices = {}
-        for name, field in filters.form.fields.items():
-            queryset = getattr(field, "queryset", None)
-            if queryset is not None:
-                choices[name] = [(obj.pk, field.label_from_instance(obj)) for obj in queryset]  # type: ignore[attr-defined]
-        if seconds:
-            cache.set(key, choices, seconds)
-    return choices

@@ -290,7 +290,7 @@ def _page(
         forms_by_name[name] = _action_form(name, inquiry, user, None)
     if bound is not None:
         forms_by_name[bound[0]] = bound[1]
-    screening = screening_latest(inquiry_id=inquiry.pk)
+    screening = screening_latest(inquiry_id=inquiry.pk, inquiry=inquiry)
     context = {
         "inquiry": inquiry,
         "person": inquiry.person if sees_person else None,

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from admissions.casework import CaseworkError, IntakeData, intake_create, open_inquiries_matching
-from admissions.filters import QueueFilter, filter_choices
+from admissions.filters import QueueFilter
 from admissions.forms import QuickIntakeForm, yes_no
 from admissions.leads import email_normalise, phone_normalise
 from admissions.models import InsurancePolicy
@@ -55,7 +55,6 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "tab_list": [(t.value, t.label, _badge(t.value, counts[t.value])) for t in QueueTab],
         "filters": filters,
-        "filter_choices": filter_choices(filters, facility_ids_for(user)),
         "query": query,
         "tabs": QueueTab,
         "tab": tab,

@@ -1,27 +1,52 @@
-"""Model choice form fields that read their choices with one plain query.
+"""Model choice form fields that read their choices with one plain query, cached a minute.
 
 Django's ``ModelChoiceIterator`` walks the queryset with ``.iterator()``, which on PostgreSQL
 opens a server-side cursor per field (DECLARE, FETCH, CLOSE: three round trips, and a WITH HOLD
 cursor outside a transaction). That is right for millions of rows and wasteful for a choice list
 of a few dozen, rendered a dozen times on the inquiry page. The project's forms use these fields
-instead; choice lists are short by nature (facilities, programs, payers, partners, staff).
+instead; choice lists are short by nature and are reference data: facilities, programs, levels
+of care, payers, sources, referral partners and staff, never anything about a person.
+
+The options (value and label) are cached for ``CHOICES_CACHE_SECONDS`` (60) under the query's
+SQL, so the same list is read once a minute, not once per select per page: a program added
+shows within a minute, and a choice removed meanwhile is refused by validation, which always
+reads the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
 from django.forms.models import ModelChoiceIterator
+
+
+def cached_options(queryset: QuerySet[Any], label: Callable[[Any], str], kind: str) -> list[tuple[Any, str]]:
+    """``(pk, label)`` for every row of ``queryset``, cached under its SQL and ``kind`` (the
+    labelling field's class) for ``CHOICES_CACHE_SECONDS``."""
+    seconds = settings.CHOICES_CACHE_SECONDS
+    if not seconds:
+        return [(obj.pk, label(obj)) for obj in queryset]
+    sql, params = queryset.query.sql_with_params()
+    digest = hashlib.sha256(f"{kind}|{sql}|{params!r}".encode()).hexdigest()[:32]
+    key = f"choices:{queryset.model._meta.label_lower}:{digest}"
+    options: list[tuple[Any, str]] | None = cache.get(key)
+    if options is None:
+        options = [(obj.pk, label(obj)) for obj in queryset]
+        cache.set(key, options, seconds)
+    return options
 
 
 class ListedChoiceIterator(ModelChoiceIterator):
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        for obj in self.queryset.all():
-            yield self.choice(obj)
+        yield from cached_options(self.queryset, self.field.label_from_instance, type(self.field).__name__)
 
 
 class ModelChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]

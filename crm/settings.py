@@ -102,8 +102,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "crm.urls"
-# How long the work queue's filter options (facilities, programs, sources, staff) are cached.
-QUEUE_FILTER_CHOICES_SECONDS = env.int("QUEUE_FILTER_CHOICES_SECONDS", default=60)
+# How long the options of model choice fields and filters (facilities, programs, payers, sources,
+# staff: reference data, never a person's) are cached (crm/formfields.py).
+CHOICES_CACHE_SECONDS = env.int("CHOICES_CACHE_SECONDS", default=60)
 FORM_RENDERER = "crm.forms_renderer.WidgetsThroughJinja2"
 WSGI_APPLICATION = "crm.wsgi.application"
 AUTH_USER_MODEL = "crm.User"
@@ -342,7 +343,9 @@ OTP_TOTP_ISSUER = env.str("MFA_ISSUER", default="Admissions CRM")
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=15 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# Activity renews the idle timeout at most once a minute (crm.auth.sessions), not on every request.
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_RENEW_SECONDS = 60
 # Absolute limit from sign-in, however active the session (crm.auth.sessions); sessions live in the
 # database (the default SESSION_ENGINE), so disabling a user deletes theirs at once.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

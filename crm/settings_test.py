@@ -10,6 +10,6 @@ if USING_POSTGRES:  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_crm")}  # noqa: F405
 # A fixed key for the encrypted columns (crm.fields); never used outside tests.
 FIELD_ENCRYPTION_KEYS = ["dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS0wMDAwMDA="]
-# Tests share one Redis across tests whose rows reuse ids: no cached filter choices between them
+# Tests share one Redis across tests whose rows reuse ids: no cached choice lists between them
 # (tests/admissions/test_pages.py turns the cache on where it is the subject).
-QUEUE_FILTER_CHOICES_SECONDS = 0
+CHOICES_CACHE_SECONDS = 0

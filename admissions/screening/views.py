@@ -264,7 +264,7 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     """Run or resume the pre-screen of an inquiry; with HTMX each change saves and refreshes the panel."""
     _require_role(request, SCREENING_ROLES)
     inquiry = _inquiry_or_404(request, inquiry_id)
-    screening = screening_latest(inquiry_id=inquiry.pk)
+    screening = screening_latest(inquiry_id=inquiry.pk, inquiry=inquiry)
     definition = _definition(screening)
     stored = stored_values(definition, screening.answers if screening else {})
     if request.method == "GET":
@@ -320,7 +320,7 @@ def match_override_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     """A coordinator or manager chooses another program than the top match, with a reason."""
     _require_role(request, OVERRIDE_ROLES)
     inquiry = _inquiry_or_404(request, inquiry_id)
-    screening = screening_latest(inquiry_id=inquiry.pk)
+    screening = screening_latest(inquiry_id=inquiry.pk, inquiry=inquiry)
     if screening is None:
         raise Http404("This inquiry has no pre-screen yet.")
     form = MatchOverrideForm(request.POST)
@@ -461,7 +461,7 @@ def signoff_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     """A clinical reviewer reads the screen and its reasons and signs off the final level."""
     _require_role(request, SIGNOFF_ROLES)
     inquiry = _inquiry_or_404(request, inquiry_id)
-    screening = screening_latest(inquiry_id=inquiry.pk)
+    screening = screening_latest(inquiry_id=inquiry.pk, inquiry=inquiry)
     definition = screening.form.loaded() if screening else screening_form_current().loaded()
     levels = _signoff_levels(definition)
     form = SignoffForm(request.POST if request.method == "POST" else None, levels=levels)

@@ -134,23 +134,27 @@ def test_queue_filter_selects_keep_the_choice_and_escape_labels(coordinator_clie
     assert '<span class="field-error" id="id_stage_error">' in invalid
 
 
-def test_queue_filter_options_are_cached_per_facility_set(coordinator_client, facility, settings):
+def test_choice_lists_are_read_once_a_minute(coordinator_client, coordinator, facility, settings):
     from django.core.cache import cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    settings.QUEUE_FILTER_CHOICES_SECONDS = 60
-    key = f"queue-filter-choices:{facility.pk}"
-    cache.delete(key)
+    settings.CHOICES_CACHE_SECONDS = 60
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()  # the test's own in-memory cache
     LeadSource.objects.create(name="Directory A", kind="directory", default_facility=facility)
-    with CaptureQueriesContext(connection) as first:
-        coordinator_client.get(QUEUE)
-    with CaptureQueriesContext(connection) as second:
-        body = coordinator_client.get(QUEUE).content.decode()
-    assert len(first) - len(second) == 4  # facilities, programs, sources, staff
-    assert ">Directory A</option>" in body
-    assert set(cache.get(key)) == {"facility", "program", "source", "owner"}
-    cache.delete(key)
+    inquiry = InquiryFactory(facility=facility, assigned_to=coordinator)
+    for url in (QUEUE, f"/inquiries/{inquiry.pk}/"):
+        with CaptureQueriesContext(connection) as first:
+            coordinator_client.get(url)
+        with CaptureQueriesContext(connection) as second:
+            body = coordinator_client.get(url).content.decode()
+        assert len(second) < len(first), url
+        assert not [q for q in second.captured_queries if q["sql"].startswith('SELECT "programs_program"')], (
+            url
+        )
+    assert ">Directory A</option>" in coordinator_client.get(QUEUE).content.decode()
+    assert "Sam Staff" in body  # the owner choices, from the cache
 
 
 def test_queue_due_tab_pages_in_due_order(coordinator_client, coordinator, facility, monkeypatch):
