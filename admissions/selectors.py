@@ -135,16 +135,20 @@ def followup_rows(ids: list[int]) -> list[FollowUp]:
 DUE_COUNT_CAP = 99
 
 
-def queue_counts(base: QuerySet[Inquiry], *, user: User, now: datetime) -> dict[str, int]:
+def queue_counts(
+    base: QuerySet[Inquiry], *, user: User, now: datetime, due: int | None = None
+) -> dict[str, int]:
     """The number on each tab: one aggregate over the open inquiries and one count of due calls
-    (at most ``DUE_COUNT_CAP`` + 1)."""
+    (at most ``DUE_COUNT_CAP`` + 1), unless the caller has counted those (``due``)."""
     counts = base.filter(stage__in=sorted(OPEN_STAGES)).aggregate(
         new=Count("pk", filter=Q(stage__in=UNCONTACTED_STAGES)),
         mine=Count("pk", filter=Q(assigned_to=user)),
         unassigned=Count("pk", filter=Q(assigned_to__isnull=True)),
         open=Count("pk"),
     )
-    counts["due"] = followups_due_for(user, base=base, now=now).order_by()[: DUE_COUNT_CAP + 1].count()
+    if due is None:
+        due = followups_due_for(user, base=base, now=now).order_by()[: DUE_COUNT_CAP + 1].count()
+    counts["due"] = due
     return counts
 
 

@@ -51,7 +51,13 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
     tab = request.GET.get("tab", QueueTab.NEW)
     if tab not in QueueTab.values:
         tab = QueueTab.NEW
-    counts = queue_counts(base, user=user, now=now)  # type: ignore[arg-type]
+    due_ids: list[int] | None = None
+    if tab == QueueTab.DUE and not query:
+        # all of them, as ids in due order: one caseload's calls, counted and paged from one query
+        due = followups_due_for(user, base=base, now=now)  # type: ignore[arg-type]
+        due_ids = list(due.values_list("pk", flat=True))
+    due_count = None if due_ids is None else len(due_ids)
+    counts = queue_counts(base, user=user, now=now, due=due_count)  # type: ignore[arg-type]
     context: dict[str, Any] = {
         "tab_list": [(t.value, t.label, _badge(t.value, counts[t.value])) for t in QueueTab],
         "filters": filters,
@@ -67,17 +73,15 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
     if query:
         paginator = Paginator(inquiries_search(base, query), PAGE_SIZE)  # ids
         context["searching"] = True
-    elif tab == QueueTab.DUE:
-        due = followups_due_for(user, base=base, now=now)  # type: ignore[arg-type]
-        # all of them, as ids in due order: one caseload's calls, counted and paged in one query
-        paginator = Paginator(list(due.values_list("pk", flat=True)), PAGE_SIZE)
+    elif due_ids is not None:
+        paginator = Paginator(due_ids, PAGE_SIZE)
     else:
         rows = queue_tab(base, tab=tab, user=user)  # type: ignore[arg-type]
         paginator = CountedPaginator(rows, PAGE_SIZE, count=counts[tab])
     page = paginator.get_page(request.GET.get("page"))
     if query:
         page.object_list = inquiry_rows(list(page.object_list))
-    elif tab == QueueTab.DUE:
+    elif due_ids is not None:
         page.object_list = followup_rows(list(page.object_list))
     context["page"] = page
     template = "admissions/_queue_results.html" if request.htmx else "admissions/queue.html"  # type: ignore[attr-defined]

@@ -140,16 +140,20 @@ def _refusal(device: TOTPDevice, wrong: str) -> str:
     return f"{wrong} {_paused(seconds)}" if seconds > 5 else wrong
 
 
+def _mfa_page(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """After the password only, GET or POST, never cached, the code kept out of error reports."""
+    return sensitive_post_parameters("code")(  # type: ignore[no-any-return]
+        never_cache(login_required(require_http_methods(["GET", "POST"])(view)))
+    )
+
+
 def _sign_in_with(request: HttpRequest, device: TOTPDevice) -> None:
     # A new session key once the second factor is in, as at sign-in (session fixation).
     request.session.cycle_key()
     otp_login(request, device)
 
 
-@sensitive_post_parameters("code")
-@never_cache
-@login_required
-@require_http_methods(["GET", "POST"])
+@_mfa_page
 def verify(request: HttpRequest) -> HttpResponse:
     user = request.user
     if user.is_verified():  # type: ignore[union-attr]
@@ -184,10 +188,7 @@ def typed_key(device: TOTPDevice) -> str:
     return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
-@sensitive_post_parameters("code")
-@never_cache
-@login_required
-@require_http_methods(["GET", "POST"])
+@_mfa_page
 def setup(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not needs_enrolment(user):
