@@ -57,9 +57,10 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
         due = followups_due_for(user, base=base, now=now)  # type: ignore[arg-type]
         due_ids = list(due.values_list("pk", flat=True))
     due_count = None if due_ids is None else len(due_ids)
-    counts = queue_counts(base, user=user, now=now, due=due_count)  # type: ignore[arg-type]
+    # Search results are a list of their own: their tabs lead back to the queue, without counts.
+    counts = {} if query else queue_counts(base, user=user, now=now, due=due_count)  # type: ignore[arg-type]
     context: dict[str, Any] = {
-        "tab_list": [(t.value, t.label, _badge(t.value, counts[t.value])) for t in QueueTab],
+        "tab_list": [(t.value, t.label, _badge(t.value, counts.get(t.value))) for t in QueueTab],
         "filters": filters,
         "query": query,
         "tabs": QueueTab,
@@ -88,8 +89,10 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _badge(tab: str, count: int) -> int | str:
-    return f"{DUE_COUNT_CAP}+" if tab == QueueTab.DUE and count > DUE_COUNT_CAP else count
+def _badge(tab: str, count: int | None) -> int | str | None:
+    if count is not None and tab == QueueTab.DUE and count > DUE_COUNT_CAP:
+        return f"{DUE_COUNT_CAP}+"
+    return count
 
 
 class CountedPaginator(Paginator):  # type: ignore[type-arg]

@@ -243,6 +243,14 @@ def test_search_stays_within_my_facilities(coordinator_client, other_facility):
     assert "Nothing matches" in response.content.decode()
 
 
+def test_search_results_show_the_tabs_without_counts(coordinator_client, facility):
+    InquiryFactory(facility=facility)
+    response = coordinator_client.get(QUEUE, {"q": "Smith"})
+    body = response.content.decode()
+    assert "data-tab-count" not in body
+    assert 'href="?q=Smith&amp;tab=new"' in body
+
+
 def test_search_with_odd_input_never_fails(coordinator_client, facility):
     InquiryFactory(facility=facility)
     for typed in ("'; DROP TABLE admissions_person; --", "%", "_", "@", "+", "((((", "x" * 500, "\x00"):
