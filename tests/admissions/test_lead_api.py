@@ -937,7 +937,9 @@ def test_create_query_budget_does_not_grow(token, source, coordinator, django_as
     # inquiry, touch, both timeline events (one insert), follow-ups, substance links, insurance,
     # consents, audit, idempotency record; the lead's transaction and inquiry_create's savepoint
     # are 2 pairs here. It was 26 when the key was claimed in a transaction of its own.
-    with django_assert_max_num_queries(20):
+    # SQLite (the embedded default) takes the portable path: the key claim, the lookups and the
+    # inserts are statements of their own there.
+    with django_assert_max_num_queries(20 if connection.vendor == "postgresql" else 25):
         post(full_lead(phone="8135550998", email="c@example.com", external_id="x3"), token,
              **{"Idempotency-Key": "q-3"})  # fmt: skip
 
@@ -949,8 +951,8 @@ def test_merge_query_budget_does_not_grow(token, source, django_assert_max_num_q
     large = _queries(lambda: post(full_lead(), token))
     assert small == large
     # key, substances, the lookup, touch, event, substance links, insurance, consents, audit,
-    # and the transaction's pair (was 14)
-    with django_assert_max_num_queries(11):
+    # and the transaction's pair (was 14); SQLite's portable path takes two more
+    with django_assert_max_num_queries(11 if connection.vendor == "postgresql" else 13):
         post(full_lead(), token)
 
 
