@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from admissions.forms import staff_for
 from admissions.models import Inquiry, LeadSource
 from admissions.pipeline import WORKING_STAGES
+from crm.formfields import ListedChoiceIterator
 from crm.models import Facility
 from crm.scoping import facility_ids_for
 from programs.models import Program
@@ -32,12 +33,20 @@ def _owners(request: HttpRequest | None) -> QuerySet[Any]:
     return staff_for(facility_ids_for(request.user) if request else [])
 
 
+class _ListedModelChoiceField(django_filters.fields.ModelChoiceField):
+    iterator = ListedChoiceIterator  # one plain query, cached (crm.formfields)
+
+
+class ModelChoiceFilter(django_filters.ModelChoiceFilter):
+    field_class = _ListedModelChoiceField
+
+
 class QueueFilter(django_filters.FilterSet):
-    facility = django_filters.ModelChoiceFilter(queryset=_facilities, empty_label="All facilities")
-    program = django_filters.ModelChoiceFilter(
+    facility = ModelChoiceFilter(queryset=_facilities, empty_label="All facilities")
+    program = ModelChoiceFilter(
         queryset=_programs, method="filter_program", empty_label="All programs", label="Program"
     )
-    source = django_filters.ModelChoiceFilter(
+    source = ModelChoiceFilter(
         field_name="lead_source",
         queryset=LeadSource.objects.order_by("name"),
         empty_label="All sources",
@@ -45,7 +54,7 @@ class QueueFilter(django_filters.FilterSet):
     stage = django_filters.ChoiceFilter(
         choices=[(s.value, s.label) for s in WORKING_STAGES], empty_label="All open stages"
     )
-    owner = django_filters.ModelChoiceFilter(field_name="assigned_to", queryset=_owners, empty_label="Anyone")
+    owner = ModelChoiceFilter(field_name="assigned_to", queryset=_owners, empty_label="Anyone")
 
     class Meta:
         model = Inquiry

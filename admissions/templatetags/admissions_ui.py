@@ -16,7 +16,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from admissions.pipeline import Stage
-from crm.formfields import cached_options
 from crm.roles import has_role
 
 register = template.Library()
@@ -64,16 +63,6 @@ def duration(minutes: int) -> str:
     return f"{minutes // (24 * 60)} d {minutes % (24 * 60) // 60} h"
 
 
-def _choices(field: BoundField) -> list[tuple[Any, Any]]:
-    form_field = field.field
-    queryset = getattr(form_field, "queryset", None)
-    if queryset is None:
-        return list(form_field.choices)  # type: ignore[attr-defined]
-    empty = [("", form_field.empty_label)] if form_field.empty_label is not None else []  # type: ignore[attr-defined]
-    # one plain query, cached: the field's own iterator opens a server-side cursor per field
-    return empty + cached_options(queryset, form_field.label_from_instance, type(form_field).__name__)  # type: ignore[attr-defined]
-
-
 @register.filter
 def plain_select(field: BoundField) -> SafeString:
     """A single-choice field as the ``<select>`` Django's widget would render, built in one pass.
@@ -81,7 +70,7 @@ def plain_select(field: BoundField) -> SafeString:
     Django's widget rendering spends a template include on every option: the work queue shows
     five filter selects (about 80 options) on every refresh and the inquiry page a dozen. Same
     attributes (``required``, ``aria-invalid``, ``aria-describedby``, ``id``), same escaping.
-    Options of a model field come from ``crm.formfields.cached_options``.
+    Model fields list their options through ``crm.formfields.ListedChoiceIterator``.
     """
     widget = field.field.widget
     attrs = field.build_widget_attrs({}, widget)  # as BoundField.as_widget, then Widget.build_attrs
@@ -94,7 +83,7 @@ def plain_select(field: BoundField) -> SafeString:
         '<option value="{}"{}>{}</option>',
         (
             (value, mark_safe(" selected") if str(value) in selected else "", label)  # noqa: S308
-            for value, label in _choices(field)
+            for value, label in field.field.choices  # type: ignore[attr-defined]
         ),
     )
     return format_html('<select name="{}"{}>{}</select>', field.html_name, _attributes(attrs), options)
