@@ -8,6 +8,7 @@ the MFA pages themselves.
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -35,6 +36,12 @@ def login_verified(client: Client, user: Any) -> Client:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+def typed_key_bytes(typed: str) -> bytes:
+    """The key the set-up page shows as text ("ABCD EFGH ..."), as bytes."""
+    key = typed.replace(" ", "")
+    return base64.b32decode(key + "=" * (-len(key) % 8))
 
 
 def totp_code(key: bytes | str, *, steps_ahead: int = 0) -> str:

@@ -8,7 +8,6 @@ keyboard helpers.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from pathlib import Path
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, expect
 
-from tests.signin import PASSWORD, totp_code, unused_code
+from tests.signin import PASSWORD, totp_code, typed_key_bytes, unused_code
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,9 +68,8 @@ def second_factor(page: Page, username: str) -> None:
     page, enter the code of the user's device (as the phone app would compute it)."""
     path = urlsplit(page.url).path
     if path == "/mfa/setup/":
-        key = page.locator("#mfa-key").inner_text().replace(" ", "")
-        raw = base64.b32decode(key + "=" * (-len(key) % 8))
-        page.get_by_label("Six-digit code").fill(totp_code(raw))
+        key = typed_key_bytes(page.locator("#mfa-key").inner_text())
+        page.get_by_label("Six-digit code").fill(totp_code(key))
         page.get_by_role("button", name="Confirm and continue").click()
     elif path == "/mfa/":
         device = TOTPDevice.objects.get(user__username=username, confirmed=True)

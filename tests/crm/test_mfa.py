@@ -15,7 +15,7 @@ from admissions.models import InquiryEvent
 from crm.models import AuditEvent
 from crm.roles import Role
 from tests.factories import InquiryFactory, UserFactory
-from tests.signin import PASSWORD, confirmed_device, login_verified, totp_code
+from tests.signin import PASSWORD, confirmed_device, login_verified, totp_code, typed_key_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +32,9 @@ def _password_only(client: Client, user) -> Client:  # type: ignore[no-untyped-d
 
 
 def _key_from_setup_page(html: str) -> bytes:
-    import base64
-
     typed = re.search(r'<code class="secret" id="mfa-key">([A-Z2-7 ]+)</code>', html)
     assert typed, "the set-up page shows the key as text"
-    key = typed.group(1).replace(" ", "")
-    return base64.b32decode(key + "=" * (-len(key) % 8))
+    return typed_key_bytes(typed.group(1))
 
 
 # --- enforcement ---------------------------------------------------------------------------------
