@@ -41,6 +41,7 @@ from admissions.models import (
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import TouchData, inquiry_create, inquiry_event, rows_insert, touch_add
 from crm.audit import audit_record
+from crm.db import prepared_cursor
 from crm.models import AuditEvent
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def substance_ids_for(*, codes: Iterable[str]) -> dict[str, int]:
         return {}
     if connection.vendor == "postgresql":
         # Every lead asks this; plain SQL costs a fraction of building the ORM query.
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(f"SELECT code, id FROM {Substance._meta.db_table} WHERE code = ANY(%s)", [wanted])  # noqa: S608
             return dict(cursor.fetchall())
     return dict(Substance.objects.filter(code__in=wanted).values_list("code", "id"))
@@ -501,9 +502,9 @@ def _lead_lookup_postgresql(
     ]
     inquiry_arms = list(_PERSON_DUPLICATE_ARMS)
     if lead.phone:
-        inquiry_arms.insert(0, f"({_OPEN_SQL} AND phone = %(phone)s)")
+        inquiry_arms.insert(0, f"({_OPEN_SQL} AND NOT (phone = '') AND phone = %(phone)s)")
     if lead.email:
-        inquiry_arms.insert(0, f"({_OPEN_SQL} AND email = %(email)s)")
+        inquiry_arms.insert(0, f"({_OPEN_SQL} AND NOT (email = '') AND email = %(email)s)")
     if lead.external_id:
         inquiry_arms.append(
             "(lead_source_id = %(source)s AND NOT (external_id = '') AND external_id = %(external_id)s)"
@@ -530,7 +531,7 @@ def _lead_lookup_postgresql(
              WHERE %(campaign)s <> '' AND lead_source_id = %(source)s AND utm_campaign = %(campaign)s
              ORDER BY id LIMIT 1)
     """  # noqa: S608 - only names from the models are interpolated; every value is a parameter
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         person_row, inquiry_rows, campaign_id = cursor.fetchone()
     person = None

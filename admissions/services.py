@@ -38,6 +38,7 @@ from admissions.pipeline import (
     TransitionError,
     check_transition,
 )
+from crm.db import prepared_cursor
 from crm.models import Facility, User
 from crm.roles import Role
 from programs.models import CapacityHold, Census, Program
@@ -74,7 +75,7 @@ def rows_insert(objs: Sequence[_M], *, ignore_conflicts: bool = False) -> list[_
     if any(hasattr(v, "resolve_expression") for v in values):
         return model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
     sql = _rows_insert_sql(model, include_pk, len(objs), ignore_conflicts)
-    with db.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, values)
         ids = [] if ignore_conflicts else [row[0] for row in cursor.fetchall()]
     for n, obj in enumerate(objs):
@@ -209,7 +210,7 @@ def followups_cancel(*, inquiry: Inquiry, kinds: Iterable[str] | None = None, re
     return pending.update(state=FollowUp.State.CANCELLED, finished_at=timezone.now(), outcome=reason[:120])
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def inquiry_create(
     *,
     person: Person,
@@ -226,7 +227,11 @@ def inquiry_create(
     created_at: datetime | None = None,
     assign_to: User | None = None,
 ) -> Inquiry:
-    """Open a new inquiry as New, route it, record its first touch and schedule its follow-ups."""
+    """Open a new inquiry as New, route it, record its first touch and schedule its follow-ups.
+
+    Inside another transaction it sets no savepoint of its own: a caller that carries on after an
+    ``IntegrityError`` (a partial unique index refusing a second open inquiry) wraps the call in
+    its own ``transaction.atomic()``, as ``intake_create`` does."""
     now = created_at or timezone.now()
     owner_id: int | None
     if assign_to is not None:
@@ -314,7 +319,7 @@ def _coordinator_take_next(*, facility: Facility, at: datetime) -> int | None:
         )
         RETURNING id
     """  # noqa: S608 - only table names from the models are interpolated
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [at, facility.pk, Role.COORDINATOR.value])
         row = cursor.fetchone()
     return int(row[0]) if row else None

@@ -76,9 +76,9 @@ class LeadMaker:
             if duplicate:
                 phone = self.rng.choice(self.sent)
             else:
-                # Unique, valid North American numbers: area 727, exchanges 200-999.
-                unique = self.seed * 1_000_000 + n
-                phone = f"727{200 + (unique // 10_000) % 800:03d}{unique % 10_000:04d}"
+                # Unique, valid North American numbers: area 727, exchanges 200-999. Each seed
+                # starts at its own exchange, so runs against the same database do not collide.
+                phone = f"727{200 + (self.seed * 37 + n // 10_000) % 800:03d}{n % 10_000:04d}"
                 self.sent.append(phone)
             rng = self.rng
             first, last = rng.choice(FIRST), rng.choice(LAST)

@@ -32,6 +32,7 @@ from admissions.api.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from admissions.leads import LeadResult, public_stage
 from admissions.models import IdempotencyRecord, LeadSourceKey
 from admissions.services import rows_insert
+from crm.db import prepared_cursor
 
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=72)
@@ -145,7 +146,7 @@ class TransactionClaim:
     def _probe(self) -> tuple[bool, bool, IdempotencyRecord | None]:
         """Take the key's lock and the (key, body) lock, and read the key's record, in one statement."""
         table = IdempotencyRecord._meta.db_table
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 f"""SELECT pg_try_advisory_xact_lock(%s), pg_try_advisory_xact_lock(%s),
                         r.id, r.request_hash, r.inquiry_id, r.response_status, r.result, r.stage,

@@ -196,6 +196,44 @@ def test_combined_lookup_uses_indexes_not_a_table_scan(source):  # type: ignore[
     assert "Seq Scan" not in lookup, lookup
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_lookup_is_prepared_and_its_generic_plan_uses_the_indexes(source):  # type: ignore[no-untyped-def]
+    # PostgreSQL plans a prepared statement afresh for its first five executions, then keeps a
+    # generic plan (planned once, without the values) if that costs no more. With table scans
+    # priced out, a generic plan is chosen only if every arm can use its index without knowing
+    # the values: the partial indexes' predicates must be spelt out next to the parameters.
+    connection.close()  # a new connection: no statement prepared yet, no plan cached
+    PersonFactory(phone="+18135550142", email="p@example.com")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        for n in range(8):
+            lead = LeadData(first_name="Sam", phone=f"+1813555{n:04d}", email=f"s{n}@example.com",
+                            external_id=f"f-{n}", attribution={"utm_campaign": "fall"})  # fmt: skip
+            _lead_lookup_postgresql(lead=lead, source=source)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name, cardinality(parameter_types), generic_plans, custom_plans"
+                " FROM pg_prepared_statements WHERE statement LIKE '%%WITH candidate AS MATERIALIZED%%'"
+            )
+            prepared = cursor.fetchall()
+            assert len(prepared) == 1, prepared  # prepared once, reused
+            name, parameters, generic, custom = prepared[0]
+            # The generic plan itself (the values do not matter to it).
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            cursor.execute(f"EXPLAIN EXECUTE {name}({', '.join(['NULL'] * parameters)})")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert (custom, generic) == (5, 2)  # prepared at the second run, generic from the seventh
+    assert "Seq Scan" not in plan, plan
+    # Every index is searched by a key, none read whole (a partial index's predicate the generic
+    # plan cannot prove makes PostgreSQL read another open-inquiry index from end to end).
+    lines = plan.splitlines()
+    for n, line in enumerate(lines):
+        if "Index Scan" in line:
+            assert "Index Cond" in lines[n + 1], plan
+
+
 # --- routing -------------------------------------------------------------------------------------------
 
 
