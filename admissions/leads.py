@@ -39,8 +39,14 @@ from admissions.models import (
     Substance,
 )
 from admissions.pipeline import OPEN_STAGES, Stage
-from admissions.services import TouchData, inquiry_create, inquiry_event, rows_insert, touch_add
-from crm.audit import audit_record
+from admissions.services import (
+    TouchData,
+    inquiry_create,
+    rows_insert_batch,
+    rows_insert_later,
+    touch_add,
+)
+from crm.audit import audit_row
 from crm.db import prepared_cursor
 from crm.models import AuditEvent
 
@@ -315,8 +321,9 @@ def _ingest_once(
     channel = _CHANNEL_OF_KIND.get(source.kind, Channel.WEB_FORM)
     campaign: Campaign | None
     if connection.vendor == "postgresql":
-        person, candidates, campaign = _lead_lookup_postgresql(lead=lead, source=source)
+        person, candidates, campaign, new_ids = _lead_lookup_postgresql(lead=lead, source=source)
     else:
+        new_ids = NewIds()  # each new row is inserted at once, for its key
         person = person_matching(phone=lead.phone, email=lead.email)
         duplicates = lead_duplicates_query(lead=lead, source=source, person=person)
         candidates = list(duplicates.select_for_update()[:10])
@@ -333,90 +340,96 @@ def _ingest_once(
     if not all(code in known for code in lead.substances):
         known = substance_ids_for(codes=lead.substances)
     substance_ids = {code: known[code] for code in lead.substances if code in known}
-
-    if open_match is not None:
-        inquiry, created = open_match, False
-        added = touch_add(inquiry=inquiry, touch=touch, at=now)
-        inquiry_event(
-            inquiry=inquiry,
-            kind=InquiryEvent.Kind.TOUCH,
-            actor_label=actor_label,
-            body=lead.message,
-            data={"source": source.name, "channel": channel, "touch": added.pk},
-            at=now,
-        )
-    else:
-        # A source that reuses its id for a lead whose inquiry is closed gets a fresh inquiry.
-        external_id = "" if external_id_taken else lead.external_id
-        if person is None:
-            person = Person(
-                first_name=lead.first_name[:80],
-                last_name=lead.last_name[:80],
-                date_of_birth=lead.date_of_birth,
+    # Every insert whose new id nobody reads goes out with the batch, in one statement at the end.
+    with rows_insert_batch():
+        if open_match is not None:
+            inquiry, created = open_match, False
+            added = touch_add(inquiry=inquiry, touch=touch, at=now)
+            event = InquiryEvent(
+                inquiry=inquiry,
+                kind=InquiryEvent.Kind.TOUCH,
+                actor_label=actor_label,
+                body=lead.message,
+                data={"source": source.name, "channel": channel, "touch": added.pk},
+                at=now,
+            )
+            rows_insert_later([event])
+        else:
+            # A source that reuses its id for a lead whose inquiry is closed gets a fresh inquiry.
+            external_id = "" if external_id_taken else lead.external_id
+            if person is None:
+                person = Person(
+                    pk=new_ids.person,
+                    first_name=lead.first_name[:80],
+                    last_name=lead.last_name[:80],
+                    date_of_birth=lead.date_of_birth,
+                    phone=lead.phone,
+                    email=lead.email,
+                    state=lead.state[:2],
+                    postal_code=lead.postal_code[:10],
+                    created_at=now,
+                )
+                rows_insert_later([person])  # at once where its key is not taken yet
+            else:
+                _person_fill_blanks(person=person, lead=lead)
+            caller = None
+            if lead.caller_relationship:
+                caller = Caller(pk=new_ids.caller, relationship=lead.caller_relationship)
+                rows_insert_later([caller])
+            inquiry = inquiry_create(
+                pk=new_ids.inquiry,
+                person=person,
+                facility=source.default_facility,
+                touch=touch,
+                caller=caller,
+                actor_label=actor_label,
                 phone=lead.phone,
                 email=lead.email,
-                state=lead.state[:2],
-                postal_code=lead.postal_code[:10],
+                message=lead.message,
+                external_id=external_id,
                 created_at=now,
             )
-            rows_insert([person])
-        else:
-            _person_fill_blanks(person=person, lead=lead)
-        caller = None
-        if lead.caller_relationship:
-            caller = rows_insert([Caller(relationship=lead.caller_relationship)])[0]
-        inquiry = inquiry_create(
-            person=person,
-            facility=source.default_facility,
-            touch=touch,
-            caller=caller,
-            actor_label=actor_label,
-            phone=lead.phone,
-            email=lead.email,
-            message=lead.message,
-            external_id=external_id,
-            created_at=now,
-        )
-        created = True
+            created = True
 
-    if substance_ids:
-        through = Inquiry.substances.through
-        rows_insert(
-            [through(inquiry_id=inquiry.pk, substance_id=pk) for pk in substance_ids.values()],
-            ignore_conflicts=True,
+        if substance_ids:
+            through = Inquiry.substances.through
+            rows_insert_later(
+                [through(inquiry_id=inquiry.pk, substance_id=pk) for pk in substance_ids.values()],
+                ignore_conflicts=True,
+            )
+        if lead.insurance_payer or lead.insurance_member_id:
+            # One primary policy per inquiry: a merged lead never overwrites what a coordinator has.
+            rows_insert_later(
+                [
+                    InsurancePolicy(
+                        inquiry=inquiry,
+                        rank=InsurancePolicy.Rank.PRIMARY,
+                        payer_name=lead.insurance_payer[:120],
+                        member_id=lead.insurance_member_id[:60],
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+        if lead.consent is not None:
+            _consents_record(
+                person_id=inquiry.person_id,
+                lead=lead,
+                consent=lead.consent,
+                source=source,
+                channel=channel,
+                now=now,
+            )
+        result = LeadResult(inquiry=inquiry, created=created)
+        audit = audit_row(
+            action=AuditEvent.Action.API_WRITE,
+            obj=inquiry,
+            actor_label=actor_label,
+            fields=[f"result:{result.status}", f"status:{result.response_status}", *lead.given_fields()],
+            request=request,
         )
-    if lead.insurance_payer or lead.insurance_member_id:
-        # One primary policy per inquiry: a merged lead never overwrites what a coordinator has.
-        rows_insert(
-            [
-                InsurancePolicy(
-                    inquiry=inquiry,
-                    rank=InsurancePolicy.Rank.PRIMARY,
-                    payer_name=lead.insurance_payer[:120],
-                    member_id=lead.insurance_member_id[:60],
-                )
-            ],
-            ignore_conflicts=True,
-        )
-    if lead.consent is not None:
-        _consents_record(
-            person_id=inquiry.person_id,
-            lead=lead,
-            consent=lead.consent,
-            source=source,
-            channel=channel,
-            now=now,
-        )
-    result = LeadResult(inquiry=inquiry, created=created)
-    audit_record(
-        action=AuditEvent.Action.API_WRITE,
-        obj=inquiry,
-        actor_label=actor_label,
-        fields=[f"result:{result.status}", f"status:{result.response_status}", *lead.given_fields()],
-        request=request,
-    )
-    if idempotency is not None:
-        idempotency.complete(result)
+        rows_insert_later([audit])
+        if idempotency is not None:
+            idempotency.complete(result)
     return result
 
 
@@ -482,10 +495,23 @@ _PERSON_DUPLICATE_ARMS = (
 )
 
 
+@dataclass(frozen=True)
+class NewIds:
+    """Primary keys taken from their sequences before the rows exist, so that the rows, and those
+    that point at them, can all go to the database in one statement (``rows_insert_batch``).
+    A key left unused (the lead merged) is a gap in the sequence, as a rolled-back insert leaves."""
+
+    person: int | None = None
+    caller: int | None = None
+    inquiry: int | None = None
+
+
 def _lead_lookup_postgresql(
     *, lead: LeadData, source: LeadSource
-) -> tuple[Person | None, list[Inquiry], Campaign | None]:
-    """``person_matching``, ``lead_duplicates_query`` (locked) and the campaign in one statement.
+) -> tuple[Person | None, list[Inquiry], Campaign | None, NewIds]:
+    """``person_matching``, ``lead_duplicates_query`` (locked), the campaign and the new rows'
+    keys (``NewIds``: the person's only when none matched, the caller's only for a lead with one)
+    in one statement.
 
     The person is ranked in SQL exactly as ``person_matching`` ranks it in Python, and the
     duplicate arms are those of ``lead_duplicates_query``: the arms for the person's own phone and
@@ -496,6 +522,7 @@ def _lead_lookup_postgresql(
         "source": source.pk,
         "external_id": lead.external_id,
         "campaign": lead.attribution.get("utm_campaign", ""),
+        "caller": bool(lead.caller_relationship),
     }
     person_arms = [
         arm for arm, given in (("phone = %(phone)s", lead.phone), ("email = %(email)s", lead.email)) if given
@@ -529,11 +556,14 @@ def _lead_lookup_postgresql(
             ) AS match),
             (SELECT id FROM {Campaign._meta.db_table}
              WHERE %(campaign)s <> '' AND lead_source_id = %(source)s AND utm_campaign = %(campaign)s
-             ORDER BY id LIMIT 1)
+             ORDER BY id LIMIT 1),
+            CASE WHEN NOT EXISTS (SELECT 1 FROM person) THEN nextval({_sequence(Person)}) END,
+            CASE WHEN %(caller)s THEN nextval({_sequence(Caller)}) END,
+            nextval({_sequence(Inquiry)})
     """  # noqa: S608 - only names from the models are interpolated; every value is a parameter
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
-        person_row, inquiry_rows, campaign_id = cursor.fetchone()
+        person_row, inquiry_rows, campaign_id, *new_ids = cursor.fetchone()
     person = None
     if person_row is not None:
         birth = person_row["date_of_birth"]
@@ -545,7 +575,12 @@ def _lead_lookup_postgresql(
         for row in inquiry_rows
     ]
     campaign = Campaign.from_db("default", ["id"], [campaign_id]) if campaign_id is not None else None
-    return person, candidates, campaign
+    return person, candidates, campaign, NewIds(*new_ids)
+
+
+def _sequence(model: type[models.Model]) -> str:
+    """SQL naming the sequence of ``model``'s primary key (constants from the model only)."""
+    return f"pg_get_serial_sequence('{model._meta.db_table}', '{model._meta.pk.column}')"  # type: ignore[union-attr]
 
 
 _PERSON_PHONE: models.Field = Person._meta.get_field("phone")  # type: ignore[type-arg,assignment]
@@ -621,7 +656,7 @@ def _consents_record(
     ]
     if rows:
         # An active consent for the same address and medium is already on file: keep it.
-        rows_insert(rows, ignore_conflicts=True)
+        rows_insert_later(rows, ignore_conflicts=True)
 
 
 # --- reads for the API ---------------------------------------------------------------

@@ -7,7 +7,9 @@ sees an id whose row is not committed yet.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -57,9 +59,75 @@ def rows_insert(objs: Sequence[_M], *, ignore_conflicts: bool = False) -> list[_
     if not objs:
         return list(objs)
     db = transaction.get_connection()  # the connection itself: every ``connection.x`` is a lookup
-    model = type(objs[0])
+    statement = _rows_insert_statement(objs, db, ignore_conflicts=ignore_conflicts, returning=True)
+    if statement is None:
+        return type(objs[0])._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
+    sql, values = statement
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, values)
+        ids = [] if ignore_conflicts else [row[0] for row in cursor.fetchall()]
+    if ids:
+        attname = type(objs[0])._meta.pk.attname  # type: ignore[union-attr]
+        for obj, pk in zip(objs, ids, strict=True):
+            setattr(obj, attname, pk)
+    return list(objs)
+
+
+# The inserts ``rows_insert_later`` holds back in the current ``rows_insert_batch``.
+_BATCH: ContextVar[list[tuple[str, list[Any]]] | None] = ContextVar("rows_insert_batch", default=None)
+
+
+@contextmanager
+def rows_insert_batch() -> Iterator[None]:
+    """Hold back ``rows_insert_later``'s inserts and send them together when the block ends.
+
+    On PostgreSQL they become one statement, each insert a data-modifying ``WITH`` query of it:
+    one round trip, parse and plan instead of one per table. An exception in the block drops
+    them (the transaction around it rolls back). Use it inside a transaction; a nested batch
+    leaves the sending to the outer one."""
+    if _BATCH.get() is not None:
+        yield
+        return
+    token = _BATCH.set([])
+    try:
+        yield
+        held = _BATCH.get() or []
+    finally:
+        _BATCH.reset(token)
+    if not held:
+        return
+    *first, (last, _) = held
+    sql = last
+    if first:
+        sql = "WITH " + ", ".join(f"w{n} AS ({part})" for n, (part, _) in enumerate(first)) + " " + last
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, [value for _, values in held for value in values])
+
+
+def rows_insert_later(objs: Sequence[_M], *, ignore_conflicts: bool = False) -> list[_M]:
+    """``rows_insert`` for rows whose new primary keys nobody reads: inside ``rows_insert_batch``
+    on PostgreSQL the insert waits for the end of the batch; anywhere else it runs now."""
+    batch = _BATCH.get()
+    db = transaction.get_connection()
+    statement = (
+        _rows_insert_statement(objs, db, ignore_conflicts=ignore_conflicts, returning=False)
+        if objs and batch is not None
+        else None
+    )
+    if statement is None:
+        return rows_insert(objs, ignore_conflicts=ignore_conflicts)
+    batch.append(statement)  # type: ignore[union-attr]
+    return list(objs)
+
+
+def _rows_insert_statement(
+    objs: Sequence[models.Model], db: Any, *, ignore_conflicts: bool, returning: bool
+) -> tuple[str, list[Any]] | None:
+    """SQL and values inserting ``objs`` on PostgreSQL; None elsewhere or for a row carrying an
+    expression (``bulk_create`` handles those). Marks the instances saved."""
     if db.vendor != "postgresql":
-        return model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
+        return None
+    model = type(objs[0])
     pk: models.Field = model._meta.pk  # type: ignore[type-arg,assignment]
     include_pk = getattr(objs[0], pk.attname) is not None
     fields = _rows_insert_fields(model, include_pk)
@@ -73,17 +141,12 @@ def rows_insert(objs: Sequence[_M], *, ignore_conflicts: bool = False) -> list[_
             v = f.pre_save(obj, True)
             values.append(p0 if v is v0 or (type(v) is type(v0) and v == v0) else f.get_db_prep_save(v, db))
     if any(hasattr(v, "resolve_expression") for v in values):
-        return model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
-    sql = _rows_insert_sql(model, include_pk, len(objs), ignore_conflicts)
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, values)
-        ids = [] if ignore_conflicts else [row[0] for row in cursor.fetchall()]
-    for n, obj in enumerate(objs):
-        if ids:
-            setattr(obj, pk.attname, ids[n])
+        return None
+    for obj in objs:
         obj._state.adding = False
         obj._state.db = db.alias
-    return list(objs)
+    sql = _rows_insert_sql(model, include_pk, len(objs), ignore_conflicts, returning and not ignore_conflicts)
+    return sql, values
 
 
 @functools.cache
@@ -92,7 +155,9 @@ def _rows_insert_fields(model: type[models.Model], include_pk: bool) -> list[mod
 
 
 @functools.cache
-def _rows_insert_sql(model: type[models.Model], include_pk: bool, count: int, ignore_conflicts: bool) -> str:
+def _rows_insert_sql(
+    model: type[models.Model], include_pk: bool, count: int, ignore_conflicts: bool, returning: bool
+) -> str:
     meta, quote = model._meta, connection.ops.quote_name
     fields = _rows_insert_fields(model, include_pk)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -100,9 +165,11 @@ def _rows_insert_sql(model: type[models.Model], include_pk: bool, count: int, ig
     # Names come from the model and every value is a parameter.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * count)}"  # noqa: S608
     if ignore_conflicts:
-        return sql + " ON CONFLICT DO NOTHING"
-    # VALUES rows come back in order; RETURNING follows them.
-    return sql + f" RETURNING {quote(meta.pk.column)}"  # type: ignore[union-attr]
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        # VALUES rows come back in order; RETURNING follows them.
+        sql += f" RETURNING {quote(meta.pk.column)}"  # type: ignore[union-attr]
+    return sql
 
 
 def inquiry_event(
@@ -156,7 +223,11 @@ TOUCH_ATTRIBUTION_FIELDS = (
 
 def touch_add(*, inquiry: Inquiry, touch: TouchData, at: datetime | None = None) -> Touch:
     """Record a marketing or referral touch on an inquiry."""
-    row = Touch(
+    return rows_insert([_touch_row(inquiry=inquiry, touch=touch, at=at)])[0]
+
+
+def _touch_row(*, inquiry: Inquiry, touch: TouchData, at: datetime | None) -> Touch:
+    return Touch(
         inquiry=inquiry,
         at=at or timezone.now(),
         channel=touch.channel,
@@ -165,7 +236,6 @@ def touch_add(*, inquiry: Inquiry, touch: TouchData, at: datetime | None = None)
         referral_partner=touch.referral_partner,
         **{k: v for k, v in touch.utm.items() if k in TOUCH_ATTRIBUTION_FIELDS and v},
     )
-    return rows_insert([row])[0]
 
 
 def coordinator_next_on_duty(*, facility: Facility) -> User | None:
@@ -187,7 +257,8 @@ def coordinator_next_on_duty(*, facility: Facility) -> User | None:
 
 
 def followups_schedule_for_new(*, inquiry: Inquiry) -> list[FollowUp]:
-    """Write the new-inquiry cadence for an inquiry (idempotent by dedupe key)."""
+    """Write the new-inquiry cadence for an inquiry (idempotent by dedupe key; in a
+    ``rows_insert_batch``, with the batch)."""
     rows = [
         FollowUp(
             inquiry=inquiry,
@@ -197,7 +268,7 @@ def followups_schedule_for_new(*, inquiry: Inquiry) -> list[FollowUp]:
         )
         for kind, offset, key in NEW_INQUIRY_CADENCE
     ]
-    return rows_insert(rows, ignore_conflicts=True)
+    return rows_insert_later(rows, ignore_conflicts=True)
 
 
 def followups_cancel(*, inquiry: Inquiry, kinds: Iterable[str] | None = None, reason: str) -> int:
@@ -226,12 +297,15 @@ def inquiry_create(
     substances: Iterable[Substance] = (),
     created_at: datetime | None = None,
     assign_to: User | None = None,
+    pk: int | None = None,
 ) -> Inquiry:
     """Open a new inquiry as New, route it, record its first touch and schedule its follow-ups.
 
     Inside another transaction it sets no savepoint of its own: a caller that carries on after an
     ``IntegrityError`` (a partial unique index refusing a second open inquiry) wraps the call in
-    its own ``transaction.atomic()``, as ``intake_create`` does."""
+    its own ``transaction.atomic()``, as ``intake_create`` does. In a ``rows_insert_batch`` the
+    touch, the timeline entries and the follow-ups go with the batch, and so does the inquiry itself
+    when its key was taken beforehand (``pk``, from its sequence)."""
     now = created_at or timezone.now()
     owner_id: int | None
     if assign_to is not None:
@@ -240,6 +314,7 @@ def inquiry_create(
     else:
         owner_id = _coordinator_take_next(facility=facility, at=now)
     inquiry = Inquiry(
+        pk=pk,
         person=person,
         caller=caller,
         facility=facility,
@@ -256,12 +331,12 @@ def inquiry_create(
         assigned_to_id=owner_id,
         assigned_at=now if owner_id else None,
     )
-    rows_insert([inquiry])
+    (rows_insert_later if pk is not None else rows_insert)([inquiry])
     if assign_to is not None:
         inquiry.assigned_to = assign_to  # the caller's instance, as before
     if substances:
         inquiry.substances.set(substances)
-    touch_add(inquiry=inquiry, touch=touch, at=now)
+    rows_insert_later([_touch_row(inquiry=inquiry, touch=touch, at=now)])
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     events = [
         InquiryEvent(
@@ -284,7 +359,7 @@ def inquiry_create(
                 at=now,
             )
         )
-    rows_insert(events)  # the timeline's first entries, in one statement
+    rows_insert_later(events)  # the timeline's first entries, in one statement
     followups_schedule_for_new(inquiry=inquiry)
     dispatcher_kick()
     return inquiry

@@ -53,9 +53,26 @@ def audit_record(
     request: HttpRequest | None = None,
 ) -> AuditEvent:
     """Append one audit row for an action on ``obj``."""
+    row = audit_row(
+        action=action, obj=obj, actor=actor, actor_label=actor_label, fields=fields, request=request
+    )
+    row.save(force_insert=True)
+    return row
+
+
+def audit_row(
+    *,
+    action: AuditEvent.Action | str,
+    obj: models.Model,
+    actor: User | None = None,
+    actor_label: str = "",
+    fields: Iterable[str] = (),
+    request: HttpRequest | None = None,
+) -> AuditEvent:
+    """The unsaved row ``audit_record`` appends, for a caller that inserts it along with others."""
     if actor is not None and not actor.is_authenticated:
         actor = None
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=actor,
         actor_label=actor_label[:150],
         action=action,

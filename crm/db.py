@@ -18,9 +18,21 @@ statements (PgBouncer before 1.21), set ``DB_PREPARED_STATEMENTS=false``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from django.db import transaction
 from django.db.backends.utils import CursorWrapper
+
+
+class _PreparingCursor(psycopg.Cursor):  # type: ignore[type-arg]
+    """psycopg's server-side binding cursor, keeping the statement it ran for Django's query log
+    (``connection.queries``, ``CaptureQueriesContext``): psycopg leaves it unset when it runs a
+    prepared statement."""
+
+    def _convert_query(self, query: Any, params: Any = None) -> Any:
+        self._query = converted = super()._convert_query(query, params)
+        return converted
 
 
 def prepared_cursor() -> CursorWrapper:
@@ -33,5 +45,5 @@ def prepared_cursor() -> CursorWrapper:
     cursor = db.cursor()
     if db.vendor == "postgresql":
         cursor.cursor.close()
-        cursor.cursor = psycopg.Cursor(db.connection)
+        cursor.cursor = _PreparingCursor(db.connection)
     return cursor

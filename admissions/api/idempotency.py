@@ -31,7 +31,7 @@ from rest_framework.exceptions import ValidationError
 from admissions.api.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from admissions.leads import LeadResult, public_stage
 from admissions.models import IdempotencyRecord, LeadSourceKey
-from admissions.services import rows_insert
+from admissions.services import rows_insert_later
 from crm.db import prepared_cursor
 
 HEADER = "Idempotency-Key"
@@ -212,7 +212,7 @@ class TransactionClaim:
             created_at=now,
             expires_at=now + RETENTION,
         )
-        rows_insert([record])
+        rows_insert_later([record])
 
     def answer_for_invalid_body(self) -> Replay | None:
         """For a body that failed validation: what a claim would have answered (409, 422, replay),

@@ -165,7 +165,7 @@ def test_combined_lookup_finds_what_the_orm_lookup_finds(source, phone, email, e
     lead = LeadData(first_name="Sam", phone=phone, email=email, external_id=external_id)
 
     with transaction.atomic():
-        found_person, found, campaign = _lead_lookup_postgresql(lead=lead, source=source)
+        found_person, found, campaign, _ = _lead_lookup_postgresql(lead=lead, source=source)
 
     expected_person, expected = _orm_lookup(lead, source)
     assert (found_person.pk if found_person else None) == (expected_person.pk if expected_person else None)
