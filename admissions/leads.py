@@ -173,8 +173,6 @@ class LeadData:
     consent: LeadConsent | None = None
     attribution: dict[str, str] = field(default_factory=dict)
     external_id: str = ""
-    # Catalogue ids of ``substances`` when the caller has already looked them up (saves a query).
-    substance_ids: dict[str, int] = field(default_factory=dict)
     # True when ``phone`` and ``email`` were already normalised and validated (the API serializer
     # does both), so ingestion does not parse them a second time.
     contact_checked: bool = False
@@ -204,6 +202,14 @@ class LeadData:
         if self.consent is not None:
             names.append("consent")
         return names
+
+
+class UnknownSubstances(ValueError):  # noqa: N818 - named for what the lead carried
+    """The lead named substance codes that are not in the catalogue; nothing was written."""
+
+    def __init__(self, codes: list[str]) -> None:
+        super().__init__(", ".join(codes))
+        self.codes = codes
 
 
 @dataclass(frozen=True)
@@ -301,7 +307,6 @@ def _normalised(lead: LeadData) -> LeadData:
         consent=lead.consent,
         attribution={k: text_clean(v) for k, v in lead.attribution.items() if v},
         external_id=text_clean(lead.external_id),
-        substance_ids=lead.substance_ids,
         contact_checked=True,
     )
 
@@ -321,7 +326,9 @@ def _ingest_once(
     channel = _CHANNEL_OF_KIND.get(source.kind, Channel.WEB_FORM)
     campaign: Campaign | None
     if connection.vendor == "postgresql":
-        person, candidates, campaign, new_ids = _lead_lookup_postgresql(lead=lead, source=source)
+        person, candidates, campaign, substance_ids, new_ids = _lead_lookup_postgresql(
+            lead=lead, source=source
+        )
     else:
         new_ids = NewIds()  # each new row is inserted at once, for its key
         person = person_matching(phone=lead.phone, email=lead.email)
@@ -336,10 +343,10 @@ def _ingest_once(
             )
     open_match, external_id_taken = _inquiries_matching(lead=lead, source=source, candidates=candidates)
     touch = TouchData(channel=channel, lead_source=source, campaign=campaign, utm=lead.attribution)
-    known = lead.substance_ids
-    if not all(code in known for code in lead.substances):
-        known = substance_ids_for(codes=lead.substances)
-    substance_ids = {code: known[code] for code in lead.substances if code in known}
+    if connection.vendor != "postgresql":
+        substance_ids = substance_ids_for(codes=lead.substances)
+    if unknown := sorted(code for code in lead.substances if code not in substance_ids):
+        raise UnknownSubstances(unknown)  # before anything is written; the transaction rolls back
     # Every insert whose new id nobody reads goes out with the batch, in one statement at the end.
     with rows_insert_batch():
         if open_match is not None:
@@ -508,10 +515,10 @@ class NewIds:
 
 def _lead_lookup_postgresql(
     *, lead: LeadData, source: LeadSource
-) -> tuple[Person | None, list[Inquiry], Campaign | None, NewIds]:
-    """``person_matching``, ``lead_duplicates_query`` (locked), the campaign and the new rows'
-    keys (``NewIds``: the person's only when none matched, the caller's only for a lead with one)
-    in one statement.
+) -> tuple[Person | None, list[Inquiry], Campaign | None, dict[str, int], NewIds]:
+    """``person_matching``, ``lead_duplicates_query`` (locked), the campaign, the catalogue ids of
+    the lead's substance codes (``substance_ids_for``) and the new rows' keys (``NewIds``: the
+    person's only when none matched, the caller's only for a lead with one) in one statement.
 
     The person is ranked in SQL exactly as ``person_matching`` ranks it in Python, and the
     duplicate arms are those of ``lead_duplicates_query``: the arms for the person's own phone and
@@ -523,6 +530,7 @@ def _lead_lookup_postgresql(
         "external_id": lead.external_id,
         "campaign": lead.attribution.get("utm_campaign", ""),
         "caller": bool(lead.caller_relationship),
+        "codes": list(lead.substances),
     }
     person_arms = [
         arm for arm, given in (("phone = %(phone)s", lead.phone), ("email = %(email)s", lead.email)) if given
@@ -557,13 +565,15 @@ def _lead_lookup_postgresql(
             (SELECT id FROM {Campaign._meta.db_table}
              WHERE %(campaign)s <> '' AND lead_source_id = %(source)s AND utm_campaign = %(campaign)s
              ORDER BY id LIMIT 1),
+            (SELECT coalesce(json_object_agg(code, id), '{{}}') FROM {Substance._meta.db_table}
+             WHERE code = ANY(%(codes)s::text[])),
             CASE WHEN NOT EXISTS (SELECT 1 FROM person) THEN nextval({_sequence(Person)}) END,
             CASE WHEN %(caller)s THEN nextval({_sequence(Caller)}) END,
             nextval({_sequence(Inquiry)})
     """  # noqa: S608 - only names from the models are interpolated; every value is a parameter
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
-        person_row, inquiry_rows, campaign_id, *new_ids = cursor.fetchone()
+        person_row, inquiry_rows, campaign_id, substance_ids, *new_ids = cursor.fetchone()
     person = None
     if person_row is not None:
         birth = person_row["date_of_birth"]
@@ -575,7 +585,7 @@ def _lead_lookup_postgresql(
         for row in inquiry_rows
     ]
     campaign = Campaign.from_db("default", ["id"], [campaign_id]) if campaign_id is not None else None
-    return person, candidates, campaign, NewIds(*new_ids)
+    return person, candidates, campaign, substance_ids, NewIds(*new_ids)
 
 
 def _sequence(model: type[models.Model]) -> str:

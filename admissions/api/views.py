@@ -60,6 +60,7 @@ from admissions.leads import (
     LeadConsent,
     LeadData,
     PublicStage,
+    UnknownSubstances,
     lead_first_contact_at,
     lead_for_source,
     lead_ingest,
@@ -134,6 +135,12 @@ class LeadApiView(APIView):
 
 
 # --- POST /api/v1/leads/ -----------------------------------------------------------------
+
+
+def unknown_substances_message(unknown: list[str]) -> str:
+    catalogue = ", ".join(Substance.objects.order_by("sort_order").values_list("code", flat=True))
+    return f"Unknown substance code(s): {', '.join(unknown)}. Use one of: {catalogue}."
+
 
 LEAD_EXAMPLE = {
     "first_name": "Jordan",
@@ -219,20 +226,13 @@ class LeadCreateApi(LeadApiView):
             if consent.get("email") and not has_email:
                 problems.append(("consent", "Consent to email needs an email address."))
             codes = [c.lower() for c in values.get("substances") or []]
-            if codes:
+            if codes and (errors or problems):
+                # The body is refused anyway: name unknown codes too, so every error comes at once.
+                # A body otherwise valid has its codes checked by the lead's own lookup (a 400 all
+                # the same, from ``UnknownSubstances``), which saves a statement per lead.
                 known = substance_ids_for(codes=codes)
-                self.substance_ids = known
-                unknown = sorted({c for c in codes if c not in known})
-                if unknown:
-                    catalogue = ", ".join(
-                        Substance.objects.order_by("sort_order").values_list("code", flat=True)
-                    )
-                    problems.append(
-                        (
-                            "substances",
-                            f"Unknown substance code(s): {', '.join(unknown)}. Use one of: {catalogue}.",
-                        )
-                    )
+                if unknown := sorted({c for c in codes if c not in known}):
+                    problems.append(("substances", unknown_substances_message(unknown)))
             return problems
 
         def lead(self) -> LeadData:
@@ -255,7 +255,6 @@ class LeadCreateApi(LeadApiView):
                 consent=LeadConsent(**consent) if consent else None,
                 attribution=dict(v.get("attribution") or {}),
                 external_id=v.get("external_id", ""),
-                substance_ids=getattr(self, "substance_ids", {}),
                 contact_checked=True,  # PhoneField and LowerEmailField normalised and validated them
             )
 
@@ -359,13 +358,18 @@ class LeadCreateApi(LeadApiView):
                 if replay is not None:
                     return self._replay(replay)
                 raise exceptions.ValidationError(serializer.errors)
-            result = lead_ingest(
-                lead=serializer.lead(),
-                source=client.source,
-                actor_label=client.label,
-                request=request,
-                idempotency=claim,
-            )
+            try:
+                result = lead_ingest(
+                    lead=serializer.lead(),
+                    source=client.source,
+                    actor_label=client.label,
+                    request=request,
+                    idempotency=claim,
+                )
+            except UnknownSubstances as unknown:
+                raise exceptions.ValidationError(
+                    {"substances": [unknown_substances_message(unknown.codes)]}
+                ) from unknown
         except ReplayInstead as instead:
             return self._replay(instead.replay)
         except BaseException:

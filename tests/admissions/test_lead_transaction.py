@@ -7,12 +7,15 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from admissions.api.idempotency import TransactionClaim, request_fingerprint
@@ -23,9 +26,17 @@ from admissions.leads import (
     lead_source_key_create,
     person_matching,
 )
-from admissions.models import FollowUp, IdempotencyRecord, Inquiry, Touch
+from admissions.models import (
+    ContactConsent,
+    FollowUp,
+    IdempotencyRecord,
+    Inquiry,
+    InquiryEvent,
+    InsurancePolicy,
+    Touch,
+)
 from admissions.pipeline import Stage
-from admissions.services import TouchData, inquiry_create, rows_insert
+from admissions.services import TouchData, inquiry_create, rows_insert, rows_insert_batch, rows_insert_later
 from crm.roles import Role
 from tests.factories import InquiryFactory, LeadSourceFactory, PersonFactory, UserFactory
 from workers import tasks
@@ -165,7 +176,7 @@ def test_combined_lookup_finds_what_the_orm_lookup_finds(source, phone, email, e
     lead = LeadData(first_name="Sam", phone=phone, email=email, external_id=external_id)
 
     with transaction.atomic():
-        found_person, found, campaign, _ = _lead_lookup_postgresql(lead=lead, source=source)
+        found_person, found, campaign, _, _ = _lead_lookup_postgresql(lead=lead, source=source)
 
     expected_person, expected = _orm_lookup(lead, source)
     assert (found_person.pk if found_person else None) == (expected_person.pk if expected_person else None)
@@ -287,6 +298,53 @@ def test_rows_insert_ignores_conflicts_like_bulk_create(facility):  # type: igno
     rows_insert([followup()], ignore_conflicts=True)
 
     assert FollowUp.objects.filter(dedupe_key="k").count() == 1
+
+
+def _row_kinds(inquiry: Inquiry, at: datetime, n: int) -> list[list[Any]]:
+    """Rows of several column types (timestamps with microseconds, inet, numeric, jsonb, booleans,
+    NULLs, the encrypted message and the E.164 phone, text with quotes and newlines)."""
+    text = "Ærø 'quoted' \"double\" back\\slash\nnext line"
+    return [
+        [ContactConsent(person=inquiry.person, medium="sms", address=f"+1813555{n:04d}", source=text,
+                        consent_text=text, captured_at=at, ip="2001:db8::1" if n else "203.0.113.24",
+                        page_url="https://example.org/ü?a=1&b=2")],
+        [InsurancePolicy(inquiry=inquiry, rank="primary" if n else "secondary", payer_name=text,
+                         member_id="M1", deductible_remaining=Decimal("1234.50"), vob_requested_at=at,
+                         in_network=True)],
+        [InquiryEvent(inquiry=inquiry, kind="note", body=text, at=at,
+                      data={"n": 1.5, "text": text, "nested": {"list": [1, None, True]}}) for _ in range(2)],
+        [Inquiry(person=PersonFactory(phone=f"+1727555{n:04d}"), facility=inquiry.facility,
+                 channel="web_form", phone=f"+1727555{n:04d}", message=text, created_at=at,
+                 stage_changed_at=at)],
+    ]  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_rows_held_for_a_batch_are_stored_as_rows_inserted_at_once(facility):  # type: ignore[no-untyped-def]
+    inquiry = InquiryFactory(facility=facility)
+    at = timezone.now().replace(microsecond=123456)
+    models = [ContactConsent, InsurancePolicy, InquiryEvent, Inquiry]
+    before = {model: max(model.objects.values_list("pk", flat=True), default=0) for model in models}
+    for rows in _row_kinds(inquiry, at, 0):
+        rows_insert(rows)
+    held_rows = _row_kinds(inquiry, at, 1)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), rows_insert_batch():
+        for rows in held_rows:
+            assert rows_insert_later(rows) == rows
+        held = [q["sql"].split()[0] for q in queries.captured_queries]
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert held == ["SAVEPOINT"]  # nothing before the batch ends, then one statement
+    assert statements == ["SAVEPOINT", "WITH", "RELEASE"]
+
+    differs = {"id", "person_id", "phone", "address", "ip", "rank"}
+    for model in models:
+        rows = list(model.objects.filter(pk__gt=before[model]).order_by("pk"))
+        assert len(rows) == (4 if model is InquiryEvent else 2)
+        now_row, held_row = rows[0], rows[len(rows) // 2]
+        for name in (f.attname for f in model._meta.concrete_fields if f.attname not in differs):
+            assert getattr(held_row, name) == getattr(now_row, name), (model, name)
+    held_consent = ContactConsent.objects.get(pk__gt=before[ContactConsent], address="+18135550001")
+    assert held_consent.ip == "2001:db8::1"
 
 
 # --- purge -----------------------------------------------------------------------------------------------
