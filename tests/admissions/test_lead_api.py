@@ -365,6 +365,30 @@ def test_external_id_reused_after_close_opens_a_new_inquiry(token, source):
 # --- 400: every invalid field at once --------------------------------------------------------
 
 
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "merge"])
+def test_an_unknown_substance_alone_is_a_400_that_writes_nothing_and_keeps_the_key(token, existing):
+    # With every other field valid the codes are checked inside the lead's transaction.
+    if existing:
+        InquiryFactory(person__phone="+18135550142", phone="+18135550142")
+    before = snapshot()
+
+    response = post(full_lead(substances=["alcohol", "Kratom"]), token, **{"Idempotency-Key": "sub-1"})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": {
+            "substances": [
+                "Unknown substance code(s): kratom. Use one of: alcohol, rx_opioids, heroin_fentanyl, "
+                "benzodiazepines, barbiturates, baclofen, carisoprodol, gabapentinoids, rx_stimulants, "
+                "stimulants, cannabis, other."
+            ]
+        }
+    }
+    assert snapshot() == before
+    # A 400 does not use up the key: the corrected lead goes through with it.
+    assert post(full_lead(), token, **{"Idempotency-Key": "sub-1"}).status_code == (200 if existing else 201)
+
+
 def test_invalid_fields_are_all_reported_and_nothing_is_written(token, api_key, source):
     before = snapshot()
     body = {
@@ -932,14 +956,14 @@ def test_create_query_budget_does_not_grow(token, source, coordinator, django_as
                      **{"Idempotency-Key": "q-2"})
     )  # fmt: skip
     assert small == large
-    # key, substances, then in one transaction: the Idempotency-Key lock, person + duplicates +
-    # campaign (one statement), person, caller, routing with the owner's stamp (one statement),
-    # inquiry, touch, both timeline events (one insert), follow-ups, substance links, insurance,
-    # consents, audit, idempotency record, and the transaction's pair (inquiry_create sets no
-    # savepoint of its own). It was 26 when the key was claimed in a transaction of its own.
+    # PostgreSQL: the key, then in one transaction: the Idempotency-Key lock; person, duplicates,
+    # campaign, substance ids and the new rows' keys (one statement); routing with the owner's
+    # stamp (one statement); every row of the lead (person, caller, inquiry, touch, timeline,
+    # follow-ups, substance links, insurance, consents, audit, idempotency record) in one
+    # statement; and the transaction's pair. It was 26 when every row was a statement of its own.
     # SQLite (the embedded default) takes the portable path: the key claim, the lookups and the
     # inserts are statements of their own there.
-    with django_assert_max_num_queries(18 if connection.vendor == "postgresql" else 23):
+    with django_assert_max_num_queries(7 if connection.vendor == "postgresql" else 23):
         post(full_lead(phone="8135550998", email="c@example.com", external_id="x3"), token,
              **{"Idempotency-Key": "q-3"})  # fmt: skip
 
@@ -950,9 +974,9 @@ def test_merge_query_budget_does_not_grow(token, source, django_assert_max_num_q
     _grow(source, 40)
     large = _queries(lambda: post(full_lead(), token))
     assert small == large
-    # key, substances, the lookup, touch, event, substance links, insurance, consents, audit,
-    # and the transaction's pair (was 14); SQLite's portable path takes two more
-    with django_assert_max_num_queries(11 if connection.vendor == "postgresql" else 13):
+    # the key, the lookup, the touch (its id goes on the timeline), the other rows in one
+    # statement, and the transaction's pair (was 14); SQLite's portable path takes 13
+    with django_assert_max_num_queries(6 if connection.vendor == "postgresql" else 13):
         post(full_lead(), token)
 
 
