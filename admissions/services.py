@@ -180,7 +180,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal | UUID | IPv4Address | IPv6Address):
         return str(value)
     if isinstance(value, Json):  # a JSON column's value, encoded as its field encodes it
-        return json.loads(value.dumps(value.obj))
+        return json.loads((value.dumps or json.dumps)(value.obj))
     raise TypeError(type(value).__name__)
 
 
