@@ -141,7 +141,31 @@ def _rows_insert_statement(
     model = type(objs[0])
     pk: models.Field = model._meta.pk  # type: ignore[type-arg,assignment]
     include_pk = getattr(objs[0], pk.attname) is not None
-    fields = _rows_insert_fields(model, include_pk)
+    statement: tuple[str, list[Any]] | None = None
+    if as_json:
+        try:
+            rows = _json_rows(objs, db, include_pk)
+            payload = None if rows is None else json.dumps(rows, default=_json_value, allow_nan=False)
+        except (TypeError, ValueError):
+            payload = None
+        if payload is not None:
+            statement = _rows_insert_json_sql(model, include_pk, ignore_conflicts), [payload]
+    if statement is None:
+        values = _rows_values(objs, db, include_pk)
+        if values is None:
+            return None
+        returns = returning and not ignore_conflicts
+        statement = _rows_insert_sql(model, include_pk, len(objs), ignore_conflicts, returns), values
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = db.alias
+    return statement
+
+
+def _rows_values(objs: Sequence[models.Model], db: Any, include_pk: bool) -> list[Any] | None:
+    """Every row's values, in order, each through its field's ``pre_save`` and ``get_db_prep_save``;
+    None when one is an expression."""
+    fields = _rows_insert_fields(type(objs[0]), include_pk)
     # Rows of one insert mostly share their values (the inquiry, the source, the defaults):
     # a value equal to the first row's reuses its prepared form.
     first = [f.pre_save(objs[0], True) for f in fields]
@@ -153,24 +177,72 @@ def _rows_insert_statement(
             values.append(p0 if v is v0 or (type(v) is type(v0) and v == v0) else f.get_db_prep_save(v, db))
     if any(hasattr(v, "resolve_expression") for v in values):
         return None
-    statement: tuple[str, list[Any]] | None = None
-    if as_json:
-        columns = [f.column for f in fields]
-        width = len(columns)
-        rows = [dict(zip(columns, values[n : n + width], strict=True)) for n in range(0, len(values), width)]
-        try:
-            payload = json.dumps(rows, default=_json_value, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError):
-            pass
-        else:
-            statement = _rows_insert_json_sql(model, include_pk, ignore_conflicts), [payload]
-    if statement is None:
-        returns = returning and not ignore_conflicts
-        statement = _rows_insert_sql(model, include_pk, len(objs), ignore_conflicts, returns), values
+    return values
+
+
+_ABSENT = object()
+
+
+def _json_rows(objs: Sequence[models.Model], db: Any, include_pk: bool) -> list[dict[str, Any]] | None:
+    """The rows as JSON objects by column; None when a value is an expression.
+
+    A value that its field would pass through unchanged (a str for a plain text column, an int for
+    an integer or a key to an integer id, a bool, None, an aware datetime, which JSON carries in
+    ISO form) is taken as it is; any other goes through ``pre_save`` and ``get_db_prep_save``."""
+    rows = []
     for obj in objs:
-        obj._state.adding = False
-        obj._state.db = db.alias
-    return statement
+        values = obj.__dict__
+        row = {}
+        for f, attname, column, plain in _json_plan(type(obj), include_pk):
+            value: Any = values.get(attname, _ABSENT) if plain is not None else _ABSENT
+            if value is None or (type(value) is plain and plain is not datetime):
+                row[column] = value
+            elif type(value) is datetime and plain is datetime and value.tzinfo is not None:
+                row[column] = value.isoformat()
+            else:
+                value = f.get_db_prep_save(f.pre_save(obj, True), db)
+                if hasattr(value, "resolve_expression"):
+                    return None
+                row[column] = value
+        rows.append(row)
+    return rows
+
+
+# Field types whose pre_save and get_db_prep_save return a value of this Python type unchanged
+# (exact types: subclasses such as the encrypted text or the phone number prepare their values).
+_PLAIN_TYPES: dict[type[models.Field], type] = {  # type: ignore[type-arg]
+    models.CharField: str,
+    models.TextField: str,
+    models.EmailField: str,
+    models.URLField: str,
+    models.SlugField: str,
+    models.BooleanField: bool,
+    models.IntegerField: int,
+    models.SmallIntegerField: int,
+    models.BigIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.AutoField: int,
+    models.BigAutoField: int,
+    models.DateTimeField: datetime,
+}
+
+
+_JsonPlan = list[tuple[models.Field, str, str, type | None]]  # type: ignore[type-arg]
+
+
+@functools.cache
+def _json_plan(model: type[models.Model], include_pk: bool) -> _JsonPlan:
+    """(field, attribute, column, the Python type it passes through unchanged, or None)."""
+    plan = []
+    for f in _rows_insert_fields(model, include_pk):
+        target = f.target_field if isinstance(f, models.ForeignKey) else f
+        plain = _PLAIN_TYPES.get(type(target))
+        if plain is datetime and (f.auto_now or f.auto_now_add):  # type: ignore[attr-defined]
+            plain = None  # pre_save sets these
+        plan.append((f, f.attname, f.column, plain))
+    return plan
 
 
 def _json_value(value: Any) -> Any:
