@@ -240,8 +240,13 @@ _CHANNEL_OF_KIND: dict[str, str] = {
 class LeadIdempotency(Protocol):
     """The Idempotency-Key of the request a lead came with, as ``lead_ingest`` sees it."""
 
-    def check(self) -> None:
-        """First thing in the lead's transaction: raise to refuse (409, 422) or to replay."""
+    def probe_sql(self) -> tuple[str, dict[str, Any]] | None:
+        """PostgreSQL: a query of one row (``locked``, ``body_locked``, ``record``) that claims the
+        key, run first by the lead's lookup statement; None when there is nothing to claim."""
+
+    def check(self, probed: dict[str, Any] | None = None) -> None:
+        """In the lead's transaction, before anything is written: raise to refuse (409, 422) or to
+        replay. ``probed``: the row of ``probe_sql``, when the lookup statement read it."""
 
     def complete(self, result: LeadResult) -> None:
         """Last thing in the lead's transaction: store the result for later replays."""
@@ -320,16 +325,19 @@ def _ingest_once(
     request: HttpRequest | None,
     idempotency: LeadIdempotency | None,
 ) -> LeadResult:
-    if idempotency is not None:
-        idempotency.check()
     now = timezone.now()
     channel = _CHANNEL_OF_KIND.get(source.kind, Channel.WEB_FORM)
     campaign: Campaign | None
     if connection.vendor == "postgresql":
-        person, candidates, campaign, substance_ids, new_ids = _lead_lookup_postgresql(
-            lead=lead, source=source
-        )
+        # The Idempotency-Key is claimed by the lookup statement itself, before its row locks.
+        found = _lead_lookup_postgresql(lead=lead, source=source, idempotency=idempotency)
+        if idempotency is not None:
+            idempotency.check(found.claim)
+        person, candidates, campaign = found.person, found.candidates, found.campaign
+        substance_ids, new_ids = found.substance_ids, found.new_ids
     else:
+        if idempotency is not None:
+            idempotency.check()
         new_ids = NewIds()  # each new row is inserted at once, for its key
         person = person_matching(phone=lead.phone, email=lead.email)
         duplicates = lead_duplicates_query(lead=lead, source=source, person=person)
@@ -513,17 +521,37 @@ class NewIds:
     inquiry: int | None = None
 
 
+@dataclass(frozen=True)
+class LeadLookup:
+    """What ``_lead_lookup_postgresql`` found for a lead."""
+
+    person: Person | None
+    candidates: list[Inquiry]  # locked
+    campaign: Campaign | None
+    substance_ids: dict[str, int]
+    new_ids: NewIds
+    claim: dict[str, Any] | None  # the Idempotency-Key's claim row, for ``LeadIdempotency.check``
+
+
 def _lead_lookup_postgresql(
-    *, lead: LeadData, source: LeadSource
-) -> tuple[Person | None, list[Inquiry], Campaign | None, dict[str, int], NewIds]:
-    """``person_matching``, ``lead_duplicates_query`` (locked), the campaign, the catalogue ids of
-    the lead's substance codes (``substance_ids_for``) and the new rows' keys (``NewIds``: the
-    person's only when none matched, the caller's only for a lead with one) in one statement.
+    *, lead: LeadData, source: LeadSource, idempotency: LeadIdempotency | None = None
+) -> LeadLookup:
+    """In one statement: the Idempotency-Key's claim (first), ``person_matching``,
+    ``lead_duplicates_query`` (locked, unless the claim failed: a request refused with 409 waits
+    for no row), the campaign, the catalogue ids of the lead's substance codes
+    (``substance_ids_for``) and the new rows' keys (``NewIds``: the person's only when none matched,
+    the caller's only for a lead with one).
 
     The person is ranked in SQL exactly as ``person_matching`` ranks it in Python, and the
     duplicate arms are those of ``lead_duplicates_query``: the arms for the person's own phone and
     email repeat the partial indexes' predicates, so those arms are index scans too."""
+    probe = idempotency.probe_sql() if idempotency is not None else None
+    claim_sql, claim_params = probe or (
+        "SELECT true AS locked, true AS body_locked, NULL::json AS record",
+        {},
+    )
     params: dict[str, Any] = {
+        **claim_params,
         "phone": lead.phone,
         "email": lead.email,
         "source": source.pk,
@@ -546,7 +574,8 @@ def _lead_lookup_postgresql(
         )
     # No ORDER BY in the candidate scan (see ``person_matching``); the ranking sorts at most 20 rows.
     sql = f"""
-        WITH candidate AS MATERIALIZED (
+        WITH claim AS MATERIALIZED ({claim_sql}),
+        candidate AS MATERIALIZED (
             SELECT {", ".join(_PERSON_COLUMNS)} FROM {Person._meta.db_table}
             WHERE {" OR ".join(person_arms) or "false"} LIMIT 20
         ), person AS (
@@ -556,12 +585,13 @@ def _lead_lookup_postgresql(
             LIMIT 1
         )
         SELECT
+            (SELECT row_to_json(claim) FROM claim),
             (SELECT row_to_json(person) FROM person),
-            (SELECT coalesce(json_agg(match), '[]'::json) FROM (
+            CASE WHEN (SELECT locked FROM claim) THEN (SELECT coalesce(json_agg(match), '[]'::json) FROM (
                 SELECT {", ".join(_INQUIRY_COLUMNS)} FROM {Inquiry._meta.db_table}
                 WHERE {" OR ".join(inquiry_arms)}
                 FOR UPDATE
-            ) AS match),
+            ) AS match) END,
             (SELECT id FROM {Campaign._meta.db_table}
              WHERE %(campaign)s <> '' AND lead_source_id = %(source)s AND utm_campaign = %(campaign)s
              ORDER BY id LIMIT 1),
@@ -573,7 +603,7 @@ def _lead_lookup_postgresql(
     """  # noqa: S608 - only names from the models are interpolated; every value is a parameter
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
-        person_row, inquiry_rows, campaign_id, substance_ids, *new_ids = cursor.fetchone()
+        claim, person_row, inquiry_rows, campaign_id, substance_ids, *new_ids = cursor.fetchone()
     person = None
     if person_row is not None:
         birth = person_row["date_of_birth"]
@@ -582,10 +612,10 @@ def _lead_lookup_postgresql(
         person = Person.from_db("default", list(_PERSON_COLUMNS), [person_row[c] for c in _PERSON_COLUMNS])
     candidates = [
         Inquiry.from_db("default", list(_INQUIRY_COLUMNS), [row[c] for c in _INQUIRY_COLUMNS])
-        for row in inquiry_rows
+        for row in inquiry_rows or ()
     ]
     campaign = Campaign.from_db("default", ["id"], [campaign_id]) if campaign_id is not None else None
-    return person, candidates, campaign, substance_ids, NewIds(*new_ids)
+    return LeadLookup(person, candidates, campaign, substance_ids, NewIds(*new_ids), claim if probe else None)
 
 
 def _sequence(model: type[models.Model]) -> str:

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -143,30 +143,44 @@ class TransactionClaim:
     key: str
     fingerprint: str
 
-    def _probe(self) -> tuple[bool, bool, IdempotencyRecord | None]:
-        """Take the key's lock and the (key, body) lock, and read the key's record, in one statement."""
+    def probe_sql(self) -> tuple[str, dict[str, Any]]:
+        """One row taking the key's lock and the (key, body) lock, with the key's record as JSON:
+        the claim, as a query the lead's lookup statement runs first (``check`` reads its row)."""
         table = IdempotencyRecord._meta.db_table
+        sql = f"""SELECT pg_try_advisory_xact_lock(%(claim_lock)s) AS locked,
+                pg_try_advisory_xact_lock(%(claim_body_lock)s) AS body_locked,
+                (SELECT row_to_json(r) FROM {table} AS r
+                 WHERE r.api_key_id = %(claim_api_key)s AND r.key = %(claim_key)s) AS record"""  # noqa: S608
+        params = {
+            "claim_lock": _lock_id(self.api_key.pk, self.key),
+            "claim_body_lock": _lock_id(self.api_key.pk, self.key, self.fingerprint),
+            "claim_api_key": self.api_key.pk,
+            "claim_key": self.key,
+        }
+        return sql, params
+
+    def _probe(self) -> tuple[bool, bool, IdempotencyRecord | None]:
+        """The claim in a statement of its own."""
+        sql, params = self.probe_sql()
         with prepared_cursor() as cursor:
-            cursor.execute(
-                f"""SELECT pg_try_advisory_xact_lock(%s), pg_try_advisory_xact_lock(%s),
-                        r.id, r.request_hash, r.inquiry_id, r.response_status, r.result, r.stage,
-                        r.created_at, r.expires_at
-                    FROM (SELECT 1) AS one LEFT JOIN {table} AS r ON r.api_key_id = %s AND r.key = %s
-                """,  # noqa: S608 - the table name comes from the model
+            cursor.execute(f"SELECT row_to_json(claim) FROM ({sql}) AS claim", params)  # noqa: S608
+            return self._probed(cursor.fetchone()[0])
+
+    def _probed(self, row: dict[str, Any]) -> tuple[bool, bool, IdempotencyRecord | None]:
+        record = None
+        if (values := row["record"]) is not None:
+            names = ["id", "request_hash", "inquiry_id", "response_status", "result", "stage"]
+            record = IdempotencyRecord.from_db(
+                "default",
+                [*names, "created_at", "expires_at"],
+                # PostgreSQL writes timestamps in JSON as ISO 8601 with their offset
                 [
-                    _lock_id(self.api_key.pk, self.key),
-                    _lock_id(self.api_key.pk, self.key, self.fingerprint),
-                    self.api_key.pk,
-                    self.key,
+                    *(values[n] for n in names),
+                    *(datetime.fromisoformat(values[n]) for n in ("created_at", "expires_at")),
                 ],
             )
-            locked, body_lock, pk, *values = cursor.fetchone()
-        record = None
-        if pk is not None:
-            names = ["id", "request_hash", "inquiry_id", "response_status", "result", "stage", "created_at"]
-            record = IdempotencyRecord.from_db("default", [*names, "expires_at"], [pk, *values])
             record.api_key_id, record.key = self.api_key.pk, self.key
-        return locked, body_lock, record
+        return row["locked"], row["body_locked"], record
 
     def _answer(self, locked: bool, body_lock: bool, record: IdempotencyRecord | None) -> Replay | None:
         """Raise 409 or 422, return the replay, or None when the key is free to use."""
@@ -188,9 +202,10 @@ class TransactionClaim:
             raise IdempotencyKeyInFlight()
         return Replay(status=record.response_status, body=_body_of(record))
 
-    def check(self) -> None:
-        """First statement of the lead's transaction: claim the key, or refuse, or replay."""
-        locked, body_lock, record = self._probe()
+    def check(self, probed: dict[str, Any] | None = None) -> None:
+        """In the lead's transaction, before anything is written: claim the key, or refuse, or
+        replay. ``probed``: the row of ``probe_sql`` the lookup statement read; else a statement."""
+        locked, body_lock, record = self._probe() if probed is None else self._probed(probed)
         replay = self._answer(locked, body_lock, record)
         if replay is not None:
             raise ReplayInstead(replay)
@@ -230,7 +245,10 @@ class ClaimedRecord:
 
     record: IdempotencyRecord
 
-    def check(self) -> None:
+    def probe_sql(self) -> None:
+        """Nothing to claim in the lead's transaction: ``idempotency_claim`` took the key."""
+
+    def check(self, probed: dict[str, Any] | None = None) -> None:
         """Already claimed by ``idempotency_claim``."""
 
     def complete(self, result: LeadResult) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -120,6 +121,27 @@ def test_a_key_held_by_a_running_request_is_409_for_the_same_body_and_422_for_an
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_request_refused_for_a_held_key_waits_for_no_row_lock(key_and_token):  # type: ignore[no-untyped-def]
+    api_key, token = key_and_token
+    inquiry = InquiryFactory(person__phone="+18135550170", phone="+18135550170")
+    body = {"first_name": "Sam", "phone": "8135550170"}  # merges into that inquiry
+    claim = TransactionClaim(api_key=api_key, key="k-1", fingerprint=request_fingerprint(body))
+
+    def running_request() -> None:  # holds the key and, as its lookup does, the inquiry's row
+        claim.check()
+        Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+
+    with held_in_another_transaction(running_request):
+        started = time.monotonic()
+        same = post(body, token, "k-1")
+        waited = time.monotonic() - started
+
+    assert (same.status_code, same.json()["code"]) == (409, "idempotency_key_in_flight")
+    assert waited < 5  # the lookup skipped its row locks once the claim failed
+
+
+@pytest.mark.postgres
 def test_the_result_is_stored_in_the_leads_own_transaction(key_and_token):  # type: ignore[no-untyped-def]
     api_key, token = key_and_token
     body = {"first_name": "Sam", "phone": "8135550170"}
@@ -176,7 +198,8 @@ def test_combined_lookup_finds_what_the_orm_lookup_finds(source, phone, email, e
     lead = LeadData(first_name="Sam", phone=phone, email=email, external_id=external_id)
 
     with transaction.atomic():
-        found_person, found, campaign, _, _ = _lead_lookup_postgresql(lead=lead, source=source)
+        lookup = _lead_lookup_postgresql(lead=lead, source=source)
+        found_person, found, campaign = lookup.person, lookup.candidates, lookup.campaign
 
     expected_person, expected = _orm_lookup(lead, source)
     assert (found_person.pk if found_person else None) == (expected_person.pk if expected_person else None)
@@ -226,7 +249,7 @@ def test_the_lookup_is_prepared_and_its_generic_plan_uses_the_indexes(source):  
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT name, cardinality(parameter_types), generic_plans, custom_plans"
-                " FROM pg_prepared_statements WHERE statement LIKE '%%WITH candidate AS MATERIALIZED%%'"
+                " FROM pg_prepared_statements WHERE statement LIKE '%%candidate AS MATERIALIZED%%'"
             )
             prepared = cursor.fetchall()
             assert len(prepared) == 1, prepared  # prepared once, reused
