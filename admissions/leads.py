@@ -40,7 +40,10 @@ from admissions.models import (
 )
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import (
+    Routed,
     TouchData,
+    coordinator_take_params,
+    coordinator_take_sql,
     inquiry_create,
     rows_insert_batch,
     rows_insert_later,
@@ -330,12 +333,13 @@ def _ingest_once(
     campaign: Campaign | None
     if connection.vendor == "postgresql":
         # The Idempotency-Key is claimed by the lookup statement itself, before its row locks.
-        found = _lead_lookup_postgresql(lead=lead, source=source, idempotency=idempotency)
+        found = _lead_lookup_postgresql(lead=lead, source=source, idempotency=idempotency, route_at=now)
         if idempotency is not None:
             idempotency.check(found.claim)
         person, candidates, campaign = found.person, found.candidates, found.campaign
-        substance_ids, new_ids = found.substance_ids, found.new_ids
+        substance_ids, new_ids, routed = found.substance_ids, found.new_ids, found.routed
     else:
+        routed = None  # inquiry_create routes
         if idempotency is not None:
             idempotency.check()
         new_ids = NewIds()  # each new row is inserted at once, for its key
@@ -393,6 +397,7 @@ def _ingest_once(
                 rows_insert_later([caller])
             inquiry = inquiry_create(
                 pk=new_ids.inquiry,
+                routed=routed,
                 person=person,
                 facility=source.default_facility,
                 touch=touch,
@@ -530,17 +535,24 @@ class LeadLookup:
     campaign: Campaign | None
     substance_ids: dict[str, int]
     new_ids: NewIds
+    routed: Routed  # the coordinator taken for a new inquiry (none when the lead merges)
     claim: dict[str, Any] | None  # the Idempotency-Key's claim row, for ``LeadIdempotency.check``
 
 
+# Route only a lead that opens an inquiry: its claim held and no open inquiry to merge into.
+_ROUTE_OPEN_MATCH = f"SELECT 1 FROM match WHERE {_OPEN_SQL}"  # noqa: S608 - constants only
+_ROUTE_WHEN = f"CASE WHEN (SELECT locked FROM claim) THEN NOT EXISTS ({_ROUTE_OPEN_MATCH}) END"  # noqa: S608
+
+
 def _lead_lookup_postgresql(
-    *, lead: LeadData, source: LeadSource, idempotency: LeadIdempotency | None = None
+    *, lead: LeadData, source: LeadSource, idempotency: LeadIdempotency | None = None, route_at: datetime
 ) -> LeadLookup:
     """In one statement: the Idempotency-Key's claim (first), ``person_matching``,
     ``lead_duplicates_query`` (locked, unless the claim failed: a request refused with 409 waits
-    for no row), the campaign, the catalogue ids of the lead's substance codes
-    (``substance_ids_for``) and the new rows' keys (``NewIds``: the person's only when none matched,
-    the caller's only for a lead with one).
+    for no row), routing when there is no open inquiry to merge into (the next coordinator on duty
+    at the source's facility, stamped at ``route_at``), the campaign, the catalogue ids of the
+    lead's substance codes (``substance_ids_for``) and the new rows' keys (``NewIds``: the
+    person's only when none matched, the caller's only for a lead with one).
 
     The person is ranked in SQL exactly as ``person_matching`` ranks it in Python, and the
     duplicate arms are those of ``lead_duplicates_query``: the arms for the person's own phone and
@@ -552,6 +564,7 @@ def _lead_lookup_postgresql(
     )
     params: dict[str, Any] = {
         **claim_params,
+        **coordinator_take_params(facility=source.default_facility, at=route_at),
         "phone": lead.phone,
         "email": lead.email,
         "source": source.pk,
@@ -583,15 +596,16 @@ def _lead_lookup_postgresql(
             ORDER BY (%(phone)s <> '' AND phone = %(phone)s) DESC,
                 (%(email)s <> '' AND email = %(email)s) DESC, id DESC
             LIMIT 1
-        )
+        ), match AS MATERIALIZED (
+            SELECT {", ".join(_INQUIRY_COLUMNS)} FROM {Inquiry._meta.db_table}
+            WHERE {" OR ".join(inquiry_arms)}
+            FOR UPDATE
+        ), owner AS ({coordinator_take_sql(_ROUTE_WHEN)})
         SELECT
             (SELECT row_to_json(claim) FROM claim),
             (SELECT row_to_json(person) FROM person),
-            CASE WHEN (SELECT locked FROM claim) THEN (SELECT coalesce(json_agg(match), '[]'::json) FROM (
-                SELECT {", ".join(_INQUIRY_COLUMNS)} FROM {Inquiry._meta.db_table}
-                WHERE {" OR ".join(inquiry_arms)}
-                FOR UPDATE
-            ) AS match) END,
+            CASE WHEN (SELECT locked FROM claim)
+                THEN (SELECT coalesce(json_agg(match), '[]'::json) FROM match) END,
             (SELECT id FROM {Campaign._meta.db_table}
              WHERE %(campaign)s <> '' AND lead_source_id = %(source)s AND utm_campaign = %(campaign)s
              ORDER BY id LIMIT 1),
@@ -599,11 +613,12 @@ def _lead_lookup_postgresql(
              WHERE code = ANY(%(codes)s::text[])),
             CASE WHEN NOT EXISTS (SELECT 1 FROM person) THEN nextval({_sequence(Person)}) END,
             CASE WHEN %(caller)s THEN nextval({_sequence(Caller)}) END,
-            nextval({_sequence(Inquiry)})
+            nextval({_sequence(Inquiry)}),
+            (SELECT id FROM owner)
     """  # noqa: S608 - only names from the models are interpolated; every value is a parameter
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
-        claim, person_row, inquiry_rows, campaign_id, substance_ids, *new_ids = cursor.fetchone()
+        claim, person_row, inquiry_rows, campaign_id, substance_ids, *new_ids, owner_id = cursor.fetchone()
     person = None
     if person_row is not None:
         birth = person_row["date_of_birth"]
@@ -615,7 +630,10 @@ def _lead_lookup_postgresql(
         for row in inquiry_rows or ()
     ]
     campaign = Campaign.from_db("default", ["id"], [campaign_id]) if campaign_id is not None else None
-    return LeadLookup(person, candidates, campaign, substance_ids, NewIds(*new_ids), claim if probe else None)
+    routed = Routed(owner_id)
+    return LeadLookup(
+        person, candidates, campaign, substance_ids, NewIds(*new_ids), routed, claim if probe else None
+    )
 
 
 def _sequence(model: type[models.Model]) -> str:

@@ -399,6 +399,13 @@ def followups_cancel(*, inquiry: Inquiry, kinds: Iterable[str] | None = None, re
     return pending.update(state=FollowUp.State.CANCELLED, finished_at=timezone.now(), outcome=reason[:120])
 
 
+@dataclass(frozen=True)
+class Routed:
+    """Routing a caller did itself: the coordinator taken (and stamped), or None for nobody on duty."""
+
+    owner_id: int | None
+
+
 @transaction.atomic(savepoint=False)
 def inquiry_create(
     *,
@@ -416,6 +423,7 @@ def inquiry_create(
     created_at: datetime | None = None,
     assign_to: User | None = None,
     pk: int | None = None,
+    routed: Routed | None = None,
 ) -> Inquiry:
     """Open a new inquiry as New, route it, record its first touch and schedule its follow-ups.
 
@@ -423,12 +431,15 @@ def inquiry_create(
     ``IntegrityError`` (a partial unique index refusing a second open inquiry) wraps the call in
     its own ``transaction.atomic()``, as ``intake_create`` does. In a ``rows_insert_batch`` the
     touch, the timeline entries and the follow-ups go with the batch, and so does the inquiry itself
-    when its key was taken beforehand (``pk``, from its sequence)."""
+    when its key was taken beforehand (``pk``, from its sequence). ``routed``: the caller routed
+    the inquiry in a statement of its own (``coordinator_take_sql``)."""
     now = created_at or timezone.now()
     owner_id: int | None
     if assign_to is not None:
         owner_id = assign_to.pk
         User.objects.filter(pk=assign_to.pk).update(last_lead_assigned_at=now)
+    elif routed is not None:
+        owner_id = routed.owner_id
     else:
         owner_id = _coordinator_take_next(facility=facility, at=now)
     inquiry = Inquiry(
@@ -485,37 +496,55 @@ def inquiry_create(
 
 def _coordinator_take_next(*, facility: Facility, at: datetime) -> int | None:
     """Route a new inquiry: ``coordinator_next_on_duty`` and the owner's stamp, in one statement on
-    PostgreSQL. Only the coordinator's own row is locked (``FOR UPDATE OF``): a lock on the shared
-    group and membership rows would make every concurrent lead skip every coordinator."""
+    PostgreSQL (``coordinator_take_sql``)."""
     if connection.vendor != "postgresql":
         owner = coordinator_next_on_duty(facility=facility)
         if owner is None:
             return None
         User.objects.filter(pk=owner.pk).update(last_lead_assigned_at=at)
         return int(owner.pk)
+    with prepared_cursor() as cursor:
+        cursor.execute(coordinator_take_sql(), coordinator_take_params(facility=facility, at=at))
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+_ROUTE_ROLE = {"route_role": Role.COORDINATOR.value}
+
+
+@functools.cache
+def coordinator_take_sql(when: str = "true") -> str:
+    """PostgreSQL: ``UPDATE ... RETURNING id`` taking the next on-duty coordinator at a facility
+    (round robin, as ``coordinator_next_on_duty``) and stamping them, with the parameters
+    ``route_at``, ``route_facility`` and ``route_role``. ``when``: SQL of a condition without
+    which nobody is taken (it is tested before any row is read or locked).
+
+    Only the coordinator's own row is locked (``FOR UPDATE OF``): a lock on the shared group and
+    membership rows would make every concurrent lead skip every coordinator."""
     user = User._meta
     in_facility = User.facilities.through._meta
     in_group = User.groups.through._meta
-    sql = f"""
-        UPDATE {user.db_table} SET last_lead_assigned_at = %s
+    return f"""
+        UPDATE {user.db_table} SET last_lead_assigned_at = %(route_at)s
         WHERE id = (
             SELECT u.id FROM {user.db_table} AS u
-            WHERE u.is_active AND u.is_on_duty
+            WHERE ({when}) AND u.is_active AND u.is_on_duty
               AND EXISTS (SELECT 1 FROM {in_facility.db_table} AS uf
-                          WHERE uf.user_id = u.id AND uf.facility_id = %s)
+                          WHERE uf.user_id = u.id AND uf.facility_id = %(route_facility)s)
               AND EXISTS (SELECT 1 FROM {in_group.db_table} AS ug
                           JOIN {Group._meta.db_table} AS g ON g.id = ug.group_id
-                          WHERE ug.user_id = u.id AND g.name = %s)
+                          WHERE ug.user_id = u.id AND g.name = %(route_role)s)
             ORDER BY u.last_lead_assigned_at ASC NULLS FIRST, u.id
             LIMIT 1
             FOR UPDATE OF u SKIP LOCKED
         )
         RETURNING id
-    """  # noqa: S608 - only table names from the models are interpolated
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, [at, facility.pk, Role.COORDINATOR.value])
-        row = cursor.fetchone()
-    return int(row[0]) if row else None
+    """  # noqa: S608 - table names from the models and a condition from code are interpolated
+
+
+def coordinator_take_params(*, facility: Facility, at: datetime) -> dict[str, Any]:
+    """The parameters of ``coordinator_take_sql``."""
+    return {"route_at": at, "route_facility": facility.pk, **_ROUTE_ROLE}
 
 
 DISPATCH_KICK_KEY = "followups:dispatch-kick"

@@ -299,6 +299,20 @@ def test_lead_with_phone_of_open_inquiry_merges_as_a_touch(token, api_key, sourc
     assert "result:merged" in audit_rows()[-1][3]
 
 
+def test_a_merged_lead_takes_no_coordinator(token, source, coordinator):
+    coordinator.is_on_duty = True
+    coordinator.save()
+    InquiryFactory(person__phone="+18135550142", facility=source.default_facility)
+
+    assert post(full_lead(), token).status_code == 200
+    coordinator.refresh_from_db()
+    assert coordinator.last_lead_assigned_at is None  # routing is for new inquiries only
+
+    assert post(full_lead(phone="8135550143", email="other@example.com"), token).status_code == 201
+    coordinator.refresh_from_db()
+    assert coordinator.last_lead_assigned_at is not None
+
+
 def test_lead_with_email_of_open_inquiry_merges_whatever_the_case(token, source):
     existing = InquiryFactory(person__email="sam@example.com", person__phone="")
 
@@ -957,14 +971,13 @@ def test_create_query_budget_does_not_grow(token, source, coordinator, django_as
     )  # fmt: skip
     assert small == large
     # PostgreSQL: the key, then in one transaction: the Idempotency-Key's claim, person,
-    # duplicates, campaign, substance ids and the new rows' keys (one statement); routing with
-    # the owner's stamp (one statement); every row of the lead (person, caller, inquiry, touch,
-    # timeline, follow-ups, substance links, insurance, consents, audit, idempotency record) in
-    # one statement; and the transaction's pair. It was 26 when every row was a statement of its
-    # own.
+    # duplicates, routing with the owner's stamp, campaign, substance ids and the new rows' keys
+    # (one statement); every row of the lead (person, caller, inquiry, touch, timeline,
+    # follow-ups, substance links, insurance, consents, audit, idempotency record) in one
+    # statement; and the transaction's pair. It was 26 when every row was a statement of its own.
     # SQLite (the embedded default) takes the portable path: the key claim, the lookups and the
     # inserts are statements of their own there.
-    with django_assert_max_num_queries(6 if connection.vendor == "postgresql" else 23):
+    with django_assert_max_num_queries(5 if connection.vendor == "postgresql" else 23):
         post(full_lead(phone="8135550998", email="c@example.com", external_id="x3"), token,
              **{"Idempotency-Key": "q-3"})  # fmt: skip
 

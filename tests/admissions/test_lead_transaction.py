@@ -198,7 +198,7 @@ def test_combined_lookup_finds_what_the_orm_lookup_finds(source, phone, email, e
     lead = LeadData(first_name="Sam", phone=phone, email=email, external_id=external_id)
 
     with transaction.atomic():
-        lookup = _lead_lookup_postgresql(lead=lead, source=source)
+        lookup = _lead_lookup_postgresql(lead=lead, source=source, route_at=timezone.now())
         found_person, found, campaign = lookup.person, lookup.candidates, lookup.campaign
 
     expected_person, expected = _orm_lookup(lead, source)
@@ -224,7 +224,7 @@ def test_combined_lookup_uses_indexes_not_a_table_scan(source):  # type: ignore[
         return execute(sql, params, many, context)
 
     with transaction.atomic(), connection.execute_wrapper(explain):
-        _lead_lookup_postgresql(lead=lead, source=source)
+        _lead_lookup_postgresql(lead=lead, source=source, route_at=timezone.now())
 
     lookup = next(plan for plan in plans if "admissions_person" in plan)
     assert "Seq Scan" not in lookup, lookup
@@ -245,7 +245,7 @@ def test_the_lookup_is_prepared_and_its_generic_plan_uses_the_indexes(source):  
         for n in range(8):
             lead = LeadData(first_name="Sam", phone=f"+1813555{n:04d}", email=f"s{n}@example.com",
                             external_id=f"f-{n}", attribution={"utm_campaign": "fall"})  # fmt: skip
-            _lead_lookup_postgresql(lead=lead, source=source)
+            _lead_lookup_postgresql(lead=lead, source=source, route_at=timezone.now())
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT name, cardinality(parameter_types), generic_plans, custom_plans"
