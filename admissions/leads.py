@@ -45,6 +45,7 @@ from admissions.services import (
     coordinator_take_params,
     coordinator_take_sql,
     inquiry_create,
+    inquiry_event,
     rows_insert_batch,
     rows_insert_later,
     touch_add,
@@ -364,7 +365,7 @@ def _ingest_once(
         if open_match is not None:
             inquiry, created = open_match, False
             added = touch_add(inquiry=inquiry, touch=touch, at=now)
-            event = InquiryEvent(
+            inquiry_event(
                 inquiry=inquiry,
                 kind=InquiryEvent.Kind.TOUCH,
                 actor_label=actor_label,
@@ -372,7 +373,6 @@ def _ingest_once(
                 data={"source": source.name, "channel": channel, "touch": added.pk},
                 at=now,
             )
-            rows_insert_later([event])
         else:
             # A source that reuses its id for a lead whose inquiry is closed gets a fresh inquiry.
             external_id = "" if external_id_taken else lead.external_id

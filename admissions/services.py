@@ -301,7 +301,8 @@ def inquiry_event(
     at: datetime | None = None,
     **extra: str,
 ) -> InquiryEvent:
-    """Append one entry to an inquiry's timeline."""
+    """Append one entry to an inquiry's timeline (in a ``rows_insert_batch``, with the batch: its
+    primary key is then unset)."""
     event = InquiryEvent(
         inquiry=inquiry,
         kind=kind,
@@ -312,7 +313,7 @@ def inquiry_event(
         at=at or timezone.now(),
         **extra,
     )
-    return rows_insert([event])[0]
+    return rows_insert_later([event])[0]
 
 
 @dataclass(frozen=True)
@@ -509,9 +510,6 @@ def _coordinator_take_next(*, facility: Facility, at: datetime) -> int | None:
     return int(row[0]) if row else None
 
 
-_ROUTE_ROLE = {"route_role": Role.COORDINATOR.value}
-
-
 @functools.cache
 def coordinator_take_sql(when: str = "true") -> str:
     """PostgreSQL: ``UPDATE ... RETURNING id`` taking the next on-duty coordinator at a facility
@@ -544,7 +542,7 @@ def coordinator_take_sql(when: str = "true") -> str:
 
 def coordinator_take_params(*, facility: Facility, at: datetime) -> dict[str, Any]:
     """The parameters of ``coordinator_take_sql``."""
-    return {"route_at": at, "route_facility": facility.pk, **_ROUTE_ROLE}
+    return {"route_at": at, "route_facility": facility.pk, "route_role": Role.COORDINATOR.value}
 
 
 DISPATCH_KICK_KEY = "followups:dispatch-kick"
