@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time as time_module
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -547,25 +548,35 @@ def coordinator_take_params(*, facility: Facility, at: datetime) -> dict[str, An
 
 DISPATCH_KICK_KEY = "followups:dispatch-kick"
 DISPATCH_KICK_SECONDS = 1
+# The clock second this process last kicked in (or found kicked): see ``dispatcher_kick``.
+_kicked_second: int | None = None
 
 
 def dispatcher_kick() -> None:
     """After commit, ask a worker to sweep due follow-ups now instead of at the next beat tick.
 
-    One kick per second reaches the broker: the first write of a second publishes a sweep that
-    runs when that second is over, and that sweep takes every row committed meanwhile, so the
-    writes that follow within the second need no kick of their own. Without the cache every
-    write kicks (never fewer sweeps than writes need).
+    One kick per clock second reaches the broker: the first write of second S publishes a sweep
+    due at S + 1, when the second is over, and that sweep takes every row committed meanwhile, so
+    the writes that follow within S need no kick of their own. The cache key names the second,
+    so a process that has kicked, or found the key taken, in second S knows the sweep at S + 1 is
+    on its way and asks neither the cache nor the broker again until S is over. Without the
+    cache every process kicks once a second (never fewer sweeps than writes need).
     """
     from workers.tasks import followups_dispatch  # noqa: PLC0415 - workers imports admissions
 
     def kick() -> None:
+        global _kicked_second  # noqa: PLW0603 - per process, as the cache key is per second
+        now = time_module.time()
+        second = int(now)
+        if second == _kicked_second:
+            return
         try:
-            first = cache.add(DISPATCH_KICK_KEY, 1, timeout=DISPATCH_KICK_SECONDS)
+            first = cache.add(f"{DISPATCH_KICK_KEY}:{second}", 1, timeout=DISPATCH_KICK_SECONDS + 2)
         except Exception:  # noqa: BLE001 - a cache outage must not cost a sweep
             first = True
         if first:
-            followups_dispatch.apply_async(countdown=DISPATCH_KICK_SECONDS)
+            followups_dispatch.apply_async(countdown=second + DISPATCH_KICK_SECONDS - now)
+        _kicked_second = second
 
     transaction.on_commit(kick)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from admissions.models import FollowUp, Inquiry, InquiryEvent
@@ -251,20 +252,99 @@ def _queued_messages() -> int:
         return connection.default_channel.queue_declare(queue="celery", passive=True).message_count
 
 
-def test_dispatcher_kicks_in_the_same_second_reach_the_broker_once(django_capture_on_commit_callbacks):
+def test_dispatcher_kicks_in_the_same_second_reach_the_broker_once(
+    django_capture_on_commit_callbacks, monkeypatch
+):
     from django.core.cache import cache
 
-    from admissions.services import DISPATCH_KICK_KEY, dispatcher_kick
+    from admissions import services
     from crm.celery import app
 
+    clock = [4_000_000_000.25]  # a second no other test has used, so its cache key is free
+    monkeypatch.setattr(services.time_module, "time", lambda: clock[0])
+    monkeypatch.setattr(services, "_kicked_second", None)
     app.control.purge()
-    cache.delete(DISPATCH_KICK_KEY)
-    with django_capture_on_commit_callbacks(execute=True):
-        for _ in range(3):
-            dispatcher_kick()
+    second = int(clock[0])
+    cache.delete_many([f"{services.DISPATCH_KICK_KEY}:{s}" for s in (second, second + 1)])
+
+    def kick(times: int = 1) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            for _ in range(times):
+                services.dispatcher_kick()
+
+    kick(3)
     assert _queued_messages() == 1
-    cache.delete(DISPATCH_KICK_KEY)  # the second is over
+    # Another process in the same second finds the second's key taken: nothing more is sent.
+    monkeypatch.setattr(services, "_kicked_second", None)
+    clock[0] += 0.5
+    kick()
+    assert _queued_messages() == 1
+    # Later in that second this process asks the cache no more: the key may even be gone.
+    cache.delete(f"{services.DISPATCH_KICK_KEY}:{second}")
+    kick()
+    assert _queued_messages() == 1
+    clock[0] += 0.5  # the second is over
+    kick(2)
+    assert _queued_messages() == 2
+    app.control.purge()
+
+
+def _queued_etas() -> list[str]:
+    from crm.celery import app
+
+    etas = []
+    with app.connection_for_write() as connection:
+        while (message := connection.default_channel.basic_get(queue="celery", no_ack=True)) is not None:
+            etas.append(message.headers["eta"])
+    return etas
+
+
+def test_dispatcher_kick_sweeps_when_its_second_is_over(django_capture_on_commit_callbacks, monkeypatch):
+    from django.core.cache import cache
+
+    from admissions import services
+    from crm.celery import app
+
+    clock = [4_000_000_100.75]
+    monkeypatch.setattr(services.time_module, "time", lambda: clock[0])
+    monkeypatch.setattr(services, "_kicked_second", None)
+    cache.delete(f"{services.DISPATCH_KICK_KEY}:{int(clock[0])}")
+    app.control.purge()
+    before = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
-        dispatcher_kick()
+        services.dispatcher_kick()
+    after = timezone.now()
+    [eta] = _queued_etas()
+    # Due when the kick's second is over: a quarter of a second later (Celery dates the
+    # countdown from the real clock).
+    due = datetime.fromisoformat(eta)
+    assert before + timedelta(seconds=0.25) <= due <= after + timedelta(seconds=0.25)
+
+
+@override_settings(
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+)
+def test_dispatcher_kick_without_the_cache_sends_once_a_second_per_process(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    from admissions import services
+    from crm.celery import app
+
+    clock = [4_000_000_200.0]
+    monkeypatch.setattr(services.time_module, "time", lambda: clock[0])
+    monkeypatch.setattr(services, "_kicked_second", None)
+    app.control.purge()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dispatcher_kick()
+        services.dispatcher_kick()
+    assert _queued_messages() == 1
+    clock[0] += 1
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dispatcher_kick()
     assert _queued_messages() == 2
     app.control.purge()
