@@ -24,7 +24,7 @@ from django.core.cache import cache
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
-from psycopg.types.json import Json
+from psycopg.types.json import Json, Jsonb
 
 from admissions.followup_policy import NEW_INQUIRY_CADENCE, STOPS_AFTER_FIRST_ATTEMPT
 from admissions.models import (
@@ -252,7 +252,7 @@ def _json_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal | UUID | IPv4Address | IPv6Address):
         return str(value)
-    if isinstance(value, Json):  # a JSON column's value, encoded as its field encodes it
+    if isinstance(value, Json | Jsonb):  # a JSON column's value, encoded as its field encodes it
         return json.loads((value.dumps or json.dumps)(value.obj))
     raise TypeError(type(value).__name__)
 

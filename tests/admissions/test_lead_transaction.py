@@ -360,6 +360,10 @@ def test_rows_held_for_a_batch_are_stored_as_rows_inserted_at_once(facility):  #
     statements = [q["sql"].split()[0] for q in queries.captured_queries]
     assert held == ["SAVEPOINT"]  # nothing before the batch ends, then one statement
     assert statements == ["SAVEPOINT", "WITH", "RELEASE"]
+    # Every insert's rows travel as one JSON parameter, JSON columns and addresses included.
+    batch = queries.captured_queries[1]["sql"]
+    assert batch.count("jsonb_populate_recordset") == len(held_rows)
+    assert "VALUES" not in batch
 
     differs = {"id", "person_id", "phone", "address", "ip", "rank"}
     for model in models:
