@@ -18,6 +18,18 @@ from programs.models import CapacityHold, LevelOfCare, Payer, Program
 _OPEN = Q(stage__in=sorted(OPEN_STAGES))
 
 
+def _set_keys_indexes(prefix: str, **short_names: str) -> list[models.Index]:
+    """Indexes of foreign keys that most rows leave empty, without the empty rows.
+
+    Such a key is looked up only by value (a deletion check of the row it points to, a join),
+    which an index without NULLs serves as well; a full index would take an entry for every
+    new row, which is most of what these indexes would cost."""
+    return [
+        models.Index(fields=[field], condition=Q(**{f"{field}__isnull": False}), name=f"{prefix}_{short}_idx")
+        for field, short in short_names.items()
+    ]
+
+
 def working_stage_rank() -> models.Case:
     """An open stage's place in the pipeline (0 for New), as "my open inquiries" are ordered.
 
@@ -190,19 +202,25 @@ class Inquiry(models.Model):
 
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="inquiries")
     caller = models.ForeignKey(
-        Caller, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries"
+        Caller, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries", db_index=False
     )
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="inquiries")
+    # Indexed by inquiry_queue_idx, which leads with it.
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="inquiries", db_index=False)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # First-touch attribution, copied from the first Touch for fast reporting.
-    lead_source = models.ForeignKey(
-        LeadSource, null=True, blank=True, on_delete=models.PROTECT, related_name="inquiries"
+    lead_source = models.ForeignKey(  # indexed by inquiry_source_idx, which leads with it
+        LeadSource, null=True, blank=True, on_delete=models.PROTECT, related_name="inquiries", db_index=False
     )
     campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries"
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries", db_index=False
     )
     referral_partner = models.ForeignKey(
-        ReferralPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="inquiries"
+        ReferralPartner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="inquiries",
+        db_index=False,
     )
     external_id = models.CharField(max_length=100, blank=True)
     # Contact points as given on this inquiry, normalised; they drive duplicate checks.
@@ -211,10 +229,15 @@ class Inquiry(models.Model):
     message = EncryptedTextField(blank=True, help_text="The caller's own words; encrypted at rest.")
     substances = models.ManyToManyField(Substance, blank=True, related_name="inquiries")
     program_of_interest = models.ForeignKey(
-        Program, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Program, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
-    assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="inquiries"
+    assigned_to = models.ForeignKey(  # indexed by inquiry_owner_idx, which leads with it
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inquiries",
+        db_index=False,
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
 
@@ -234,23 +257,23 @@ class Inquiry(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     approved_level = models.ForeignKey(
-        LevelOfCare, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        LevelOfCare, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     approved_program = models.ForeignKey(
-        Program, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Program, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     admission_date = models.DateField(null=True, blank=True)
     capacity_hold = models.ForeignKey(
-        CapacityHold, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        CapacityHold, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     admitted_program = models.ForeignKey(
-        Program, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Program, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     lost_reason = models.CharField(max_length=20, choices=LostReason.choices, blank=True)
     referred_out_to = models.CharField(max_length=160, blank=True)
     close_note = models.CharField(max_length=300, blank=True)
     duplicate_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates", db_index=False
     )
     has_red_flag = models.BooleanField(default=False)
 
@@ -286,6 +309,18 @@ class Inquiry(models.Model):
                 fields=["created_at", "id"],
                 condition=_OPEN & Q(assigned_to__isnull=True),
                 name="inquiry_unassigned_idx",
+            ),
+            *_set_keys_indexes(
+                "inquiry",
+                caller="caller",
+                campaign="campaign",
+                referral_partner="referral",
+                program_of_interest="interest",
+                approved_level="appr_level",
+                approved_program="appr_program",
+                capacity_hold="hold",
+                admitted_program="adm_program",
+                duplicate_of="duplicate_of",
             ),
         ]
         constraints = [
@@ -338,15 +373,18 @@ class Inquiry(models.Model):
 class Touch(models.Model):
     """One marketing or referral touch on an inquiry. First and last touch come from here."""
 
-    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="touches")
+    # Indexed by touch_inquiry_idx, which leads with it.
+    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="touches", db_index=False)
     at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     lead_source = models.ForeignKey(
         LeadSource, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     referral_partner = models.ForeignKey(
-        ReferralPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        ReferralPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     utm_source = models.CharField(max_length=120, blank=True)
     utm_medium = models.CharField(max_length=120, blank=True)
@@ -360,7 +398,10 @@ class Touch(models.Model):
 
     class Meta:
         ordering = ["at", "pk"]
-        indexes = [models.Index(fields=["inquiry", "at"], name="touch_inquiry_idx")]
+        indexes = [
+            models.Index(fields=["inquiry", "at"], name="touch_inquiry_idx"),
+            *_set_keys_indexes("touch", campaign="campaign", referral_partner="referral"),
+        ]
 
     def __str__(self) -> str:
         return f"Touch #{self.pk} on {self.inquiry_id}"
@@ -379,9 +420,14 @@ class InsurancePolicy(models.Model):
         NOT_VIABLE = "not_viable", "Not viable"
         SELF_PAY = "self_pay", "Self-pay"
 
-    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="insurance_policies")
+    # Indexed by the insurance_one_per_rank constraint, which leads with it.
+    inquiry = models.ForeignKey(
+        Inquiry, on_delete=models.CASCADE, related_name="insurance_policies", db_index=False
+    )
     rank = models.CharField(max_length=9, choices=Rank.choices, default=Rank.PRIMARY)
-    payer = models.ForeignKey(Payer, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    payer = models.ForeignKey(
+        Payer, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     payer_name = models.CharField(max_length=120, blank=True, help_text="As the caller said it.")
     member_id = models.CharField(max_length=60, blank=True)
     group_number = models.CharField(max_length=60, blank=True)
@@ -403,7 +449,10 @@ class InsurancePolicy(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["inquiry", "rank"], name="insurance_one_per_rank"),
         ]
-        indexes = [models.Index(fields=["vob_status", "vob_requested_at"], name="insurance_vob_queue_idx")]
+        indexes = [
+            models.Index(fields=["vob_status", "vob_requested_at"], name="insurance_vob_queue_idx"),
+            *_set_keys_indexes("insurance", payer="payer"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_rank_display()} insurance of inquiry {self.inquiry_id}"
@@ -426,7 +475,12 @@ class ContactConsent(models.Model):
     consent_text = models.TextField(help_text="The exact wording the person agreed to.")
     captured_at = models.DateTimeField()
     captured_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     ip = models.GenericIPAddressField(null=True, blank=True)
     page_url = models.URLField(max_length=500, blank=True)
@@ -445,7 +499,10 @@ class ContactConsent(models.Model):
                 name="consent_revocation_has_source",
             ),
         ]
-        indexes = [models.Index(fields=["address", "medium"], name="consent_address_idx")]
+        indexes = [
+            models.Index(fields=["address", "medium"], name="consent_address_idx"),
+            *_set_keys_indexes("consent", captured_by="captured_by"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_medium_display()} consent of person {self.person_id}"
@@ -486,11 +543,17 @@ class InquiryEvent(models.Model):
         BUSY = "busy", "Busy"
         WRONG_NUMBER = "wrong_number", "Wrong number"
 
-    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="events")
+    # Indexed by event_timeline_idx, which leads with it.
+    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="events", db_index=False)
     at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     actor_label = models.CharField(max_length=120, blank=True)
     call_direction = models.CharField(max_length=8, choices=CallDirection.choices, blank=True)
@@ -505,6 +568,7 @@ class InquiryEvent(models.Model):
             models.Index(fields=["kind", "at"], name="event_kind_idx"),
             # "was a call logged since this follow-up fell due?" for the due follow-ups tab
             models.Index(fields=["inquiry", "at"], condition=Q(kind="call"), name="event_calls_idx"),
+            *_set_keys_indexes("event", actor="actor"),
         ]
 
     def __str__(self) -> str:
@@ -544,7 +608,8 @@ class FollowUp(models.Model):
         BLOCKED = "blocked", "Blocked by consent or content rules"
         FAILED = "failed", "Failed"
 
-    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="followups")
+    # Indexed by followup_inquiry_idx, which leads with it.
+    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="followups", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     due_at = models.DateTimeField()
     state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED)
@@ -556,9 +621,14 @@ class FollowUp(models.Model):
     outcome = models.CharField(max_length=120, blank=True)
     # Messages: which channel, which template (resolved per facility at send time), which cadence step.
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.TASK)
-    template_code = models.SlugField(max_length=60, blank=True)
+    template_code = models.SlugField(max_length=60, blank=True, db_index=False)  # never searched by
     cadence_step = models.ForeignKey(
-        "admissions.CadenceStep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "admissions.CadenceStep",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     sequence = models.PositiveSmallIntegerField(default=0, help_text="Repeat number of a repeating step.")
     deferrals = models.PositiveSmallIntegerField(
@@ -572,6 +642,7 @@ class FollowUp(models.Model):
                 fields=["due_at"], condition=Q(state__in=["scheduled", "queued"]), name="followup_due_idx"
             ),
             models.Index(fields=["inquiry", "state"], name="followup_inquiry_idx"),
+            *_set_keys_indexes("followup", cadence_step="cadence_step"),
         ]
 
     def __str__(self) -> str:
@@ -622,7 +693,8 @@ class IdempotencyRecord(models.Model):
     ``response_status`` is null the request is still in flight.
     """
 
-    api_key = models.ForeignKey(LeadSourceKey, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the idempotency_unique_per_api_key constraint, which leads with it.
+    api_key = models.ForeignKey(LeadSourceKey, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     inquiry = models.ForeignKey(Inquiry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

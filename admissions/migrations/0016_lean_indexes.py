@@ -1,0 +1,518 @@
+"""Indexes the lead's inserts no longer pay for, with no lookup losing its index.
+
+- Foreign keys that a composite index or unique constraint already leads with lose their own
+  index (the inquiry's facility, source and owner; the inquiry key of follow-ups, touches,
+  timeline entries and insurance policies; the API key of idempotency records).
+- Foreign keys that most rows leave empty keep an index without the empty rows, which serves
+  every lookup by value (deletion checks, joins) and takes no entry for a new row without one.
+- A follow-up's template code was indexed twice (slug and LIKE) and is never searched by.
+
+Only the indexes change: the foreign key constraints stay as they are (Django's own
+``AlterField`` would drop and re-add each one, validating the whole table again).
+"""
+
+import django.db.models.deletion
+from django.conf import settings
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("admissions", "0015_queue_owner_and_call_indexes"),
+        ("crm", "0003_mfa_device_roles"),
+        ("programs", "0002_level_catalogue"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="contactconsent",
+                    name="captured_by",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="followup",
+                    name="cadence_step",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="admissions.cadencestep",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="followup",
+                    name="inquiry",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="followups",
+                        to="admissions.inquiry",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="followup",
+                    name="template_code",
+                    field=models.SlugField(blank=True, db_index=False, max_length=60),
+                ),
+                migrations.AlterField(
+                    model_name="idempotencyrecord",
+                    name="api_key",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="admissions.leadsourcekey",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="admitted_program",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="programs.program",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="approved_level",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="programs.levelofcare",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="approved_program",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="programs.program",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="assigned_to",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="inquiries",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="caller",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="inquiries",
+                        to="admissions.caller",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="campaign",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="inquiries",
+                        to="admissions.campaign",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="capacity_hold",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="programs.capacityhold",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="duplicate_of",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="duplicates",
+                        to="admissions.inquiry",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="facility",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="inquiries",
+                        to="crm.facility",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="lead_source",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="inquiries",
+                        to="admissions.leadsource",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="program_of_interest",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="programs.program",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiry",
+                    name="referral_partner",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="inquiries",
+                        to="admissions.referralpartner",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiryevent",
+                    name="actor",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="inquiryevent",
+                    name="inquiry",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="admissions.inquiry",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="insurancepolicy",
+                    name="inquiry",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="insurance_policies",
+                        to="admissions.inquiry",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="insurancepolicy",
+                    name="payer",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="programs.payer",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="touch",
+                    name="campaign",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="admissions.campaign",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="touch",
+                    name="inquiry",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="touches",
+                        to="admissions.inquiry",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="touch",
+                    name="referral_partner",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="admissions.referralpartner",
+                    ),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_contactconsent_captured_by_id_ba92a996"',
+                    reverse_sql='CREATE INDEX "admissions_contactconsent_captured_by_id_ba92a996" ON "admissions_contactconsent" ("captured_by_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_followup_cadence_step_id_9e273f5c"',
+                    reverse_sql='CREATE INDEX "admissions_followup_cadence_step_id_9e273f5c" ON "admissions_followup" ("cadence_step_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_followup_inquiry_id_21279580"',
+                    reverse_sql='CREATE INDEX "admissions_followup_inquiry_id_21279580" ON "admissions_followup" ("inquiry_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_followup_template_code_e3dae95f"',
+                    reverse_sql='CREATE INDEX "admissions_followup_template_code_e3dae95f" ON "admissions_followup" ("template_code")',
+                ),
+                # PostgreSQL only, and LIKE on a template code is never asked for: not rebuilt.
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_followup_template_code_e3dae95f_like"',
+                    reverse_sql=migrations.RunSQL.noop,
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_idempotencyrecord_api_key_id_5641bab9"',
+                    reverse_sql='CREATE INDEX "admissions_idempotencyrecord_api_key_id_5641bab9" ON "admissions_idempotencyrecord" ("api_key_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_admitted_program_id_197a1d8e"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_admitted_program_id_197a1d8e" ON "admissions_inquiry" ("admitted_program_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_approved_level_id_c690cba5"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_approved_level_id_c690cba5" ON "admissions_inquiry" ("approved_level_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_approved_program_id_04d7bbde"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_approved_program_id_04d7bbde" ON "admissions_inquiry" ("approved_program_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_assigned_to_id_ea96a901"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_assigned_to_id_ea96a901" ON "admissions_inquiry" ("assigned_to_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_caller_id_e3ffaea3"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_caller_id_e3ffaea3" ON "admissions_inquiry" ("caller_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_campaign_id_b3acb336"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_campaign_id_b3acb336" ON "admissions_inquiry" ("campaign_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_capacity_hold_id_11837343"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_capacity_hold_id_11837343" ON "admissions_inquiry" ("capacity_hold_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_duplicate_of_id_2844e07d"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_duplicate_of_id_2844e07d" ON "admissions_inquiry" ("duplicate_of_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_facility_id_5c3f1de3"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_facility_id_5c3f1de3" ON "admissions_inquiry" ("facility_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_lead_source_id_e3d471b2"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_lead_source_id_e3d471b2" ON "admissions_inquiry" ("lead_source_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_program_of_interest_id_9611d09c"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_program_of_interest_id_9611d09c" ON "admissions_inquiry" ("program_of_interest_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiry_referral_partner_id_0c75a50d"',
+                    reverse_sql='CREATE INDEX "admissions_inquiry_referral_partner_id_0c75a50d" ON "admissions_inquiry" ("referral_partner_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiryevent_actor_id_22a1869a"',
+                    reverse_sql='CREATE INDEX "admissions_inquiryevent_actor_id_22a1869a" ON "admissions_inquiryevent" ("actor_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_inquiryevent_inquiry_id_bbffe14f"',
+                    reverse_sql='CREATE INDEX "admissions_inquiryevent_inquiry_id_bbffe14f" ON "admissions_inquiryevent" ("inquiry_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_insurancepolicy_inquiry_id_831513a6"',
+                    reverse_sql='CREATE INDEX "admissions_insurancepolicy_inquiry_id_831513a6" ON "admissions_insurancepolicy" ("inquiry_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_insurancepolicy_payer_id_009a4d23"',
+                    reverse_sql='CREATE INDEX "admissions_insurancepolicy_payer_id_009a4d23" ON "admissions_insurancepolicy" ("payer_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_touch_campaign_id_085a3831"',
+                    reverse_sql='CREATE INDEX "admissions_touch_campaign_id_085a3831" ON "admissions_touch" ("campaign_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_touch_inquiry_id_5bd82b78"',
+                    reverse_sql='CREATE INDEX "admissions_touch_inquiry_id_5bd82b78" ON "admissions_touch" ("inquiry_id")',
+                ),
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "admissions_touch_referral_partner_id_5d1134f3"',
+                    reverse_sql='CREATE INDEX "admissions_touch_referral_partner_id_5d1134f3" ON "admissions_touch" ("referral_partner_id")',
+                ),
+            ],
+        ),
+        migrations.AddIndex(
+            model_name="contactconsent",
+            index=models.Index(
+                condition=models.Q(("captured_by__isnull", False)),
+                fields=["captured_by"],
+                name="consent_captured_by_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="followup",
+            index=models.Index(
+                condition=models.Q(("cadence_step__isnull", False)),
+                fields=["cadence_step"],
+                name="followup_cadence_step_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiry",
+            index=models.Index(
+                condition=models.Q(("caller__isnull", False)), fields=["caller"], name="inquiry_caller_idx"
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiry",
+            index=models.Index(
+                condition=models.Q(("campaign__isnull", False)),
+                fields=["campaign"],
+                name="inquiry_campaign_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiry",
+            index=models.Index(
+                condition=models.Q(("referral_partner__isnull", False)),
+                fields=["referral_partner"],
+                name="inquiry_referral_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiry",
+            index=models.Index(
+                condition=models.Q(("program_of_interest__isnull", False)),
+                fields=["program_of_interest"],
+                name="inquiry_interest_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiry",
+            index=models.Index(
+                condition=models.Q(("approved_level__isnull", False)),
+                fields=["approved_level"],
+                name="inquiry_appr_level_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiry",
+            index=models.Index(
+                condition=models.Q(("approved_program__isnull", False)),
+                fields=["approved_program"],
+                name="inquiry_appr_program_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiry",
+            index=models.Index(
+                condition=models.Q(("capacity_hold__isnull", False)),
+                fields=["capacity_hold"],
+                name="inquiry_hold_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiry",
+            index=models.Index(
+                condition=models.Q(("admitted_program__isnull", False)),
+                fields=["admitted_program"],
+                name="inquiry_adm_program_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiry",
+            index=models.Index(
+                condition=models.Q(("duplicate_of__isnull", False)),
+                fields=["duplicate_of"],
+                name="inquiry_duplicate_of_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="inquiryevent",
+            index=models.Index(
+                condition=models.Q(("actor__isnull", False)), fields=["actor"], name="event_actor_idx"
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="insurancepolicy",
+            index=models.Index(
+                condition=models.Q(("payer__isnull", False)), fields=["payer"], name="insurance_payer_idx"
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="touch",
+            index=models.Index(
+                condition=models.Q(("campaign__isnull", False)),
+                fields=["campaign"],
+                name="touch_campaign_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="touch",
+            index=models.Index(
+                condition=models.Q(("referral_partner__isnull", False)),
+                fields=["referral_partner"],
+                name="touch_referral_idx",
+            ),
+        ),
+    ]
