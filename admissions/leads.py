@@ -46,11 +46,12 @@ from admissions.services import (
     coordinator_take_sql,
     inquiry_create,
     inquiry_event,
+    records_insert_later,
     rows_insert_batch,
     rows_insert_later,
     touch_add,
 )
-from crm.audit import audit_row
+from crm.audit import audit_values
 from crm.db import prepared_cursor
 from crm.models import AuditEvent
 
@@ -412,21 +413,22 @@ def _ingest_once(
             created = True
 
         if substance_ids:
-            through = Inquiry.substances.through
-            rows_insert_later(
-                [through(inquiry_id=inquiry.pk, substance_id=pk) for pk in substance_ids.values()],
+            records_insert_later(
+                Inquiry.substances.through,
+                [{"inquiry_id": inquiry.pk, "substance_id": pk} for pk in substance_ids.values()],
                 ignore_conflicts=True,
             )
         if lead.insurance_payer or lead.insurance_member_id:
             # One primary policy per inquiry: a merged lead never overwrites what a coordinator has.
-            rows_insert_later(
+            records_insert_later(
+                InsurancePolicy,
                 [
-                    InsurancePolicy(
-                        inquiry=inquiry,
-                        rank=InsurancePolicy.Rank.PRIMARY,
-                        payer_name=lead.insurance_payer[:120],
-                        member_id=lead.insurance_member_id[:60],
-                    )
+                    {
+                        "inquiry_id": inquiry.pk,
+                        "rank": InsurancePolicy.Rank.PRIMARY,
+                        "payer_name": lead.insurance_payer[:120],
+                        "member_id": lead.insurance_member_id[:60],
+                    }
                 ],
                 ignore_conflicts=True,
             )
@@ -440,14 +442,14 @@ def _ingest_once(
                 now=now,
             )
         result = LeadResult(inquiry=inquiry, created=created)
-        audit = audit_row(
+        audit = audit_values(
             action=AuditEvent.Action.API_WRITE,
             obj=inquiry,
             actor_label=actor_label,
             fields=[f"result:{result.status}", f"status:{result.response_status}", *lead.given_fields()],
             request=request,
         )
-        rows_insert_later([audit])
+        records_insert_later(AuditEvent, [audit])
         if idempotency is not None:
             idempotency.complete(result)
     return result
@@ -698,23 +700,22 @@ def _consents_record(
         (ContactConsent.Medium.EMAIL, consent.email, lead.email),
     ]
     label = f"{source.name} {Channel(channel).label.lower()}"[:60]
-    rows = [
-        ContactConsent(
-            person_id=person_id,
-            medium=medium,
-            address=address,
-            source=label,
-            consent_text=consent.text,
-            captured_at=consent.captured_at or now,
-            ip=consent.ip or None,
-            page_url=consent.page_url[:500],
-        )
+    records = [
+        {
+            "person_id": person_id,
+            "medium": medium,
+            "address": address,
+            "source": label,
+            "consent_text": consent.text,
+            "captured_at": consent.captured_at or now,
+            "ip": consent.ip or None,
+            "page_url": consent.page_url[:500],
+        }
         for medium, given, address in wanted
         if given and address
     ]
-    if rows:
-        # An active consent for the same address and medium is already on file: keep it.
-        rows_insert_later(rows, ignore_conflicts=True)
+    # An active consent for the same address and medium is already on file: keep it.
+    records_insert_later(ContactConsent, records, ignore_conflicts=True)
 
 
 # --- reads for the API ---------------------------------------------------------------

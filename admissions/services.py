@@ -126,6 +126,78 @@ def rows_insert_later(objs: Sequence[_M], *, ignore_conflicts: bool = False) -> 
     return list(objs)
 
 
+def records_insert_later(
+    model: type[models.Model], records: Sequence[dict[str, Any]], *, ignore_conflicts: bool = False
+) -> None:
+    """``rows_insert_later`` for rows given as values by attribute name (``inquiry_id``, not
+    ``inquiry``), every other field at its default, for rows nobody reads back.
+
+    Inside ``rows_insert_batch`` on PostgreSQL no model instance is built: each record travels
+    as its given values and the defaults computed per row (``timezone.now``, ``dict``, and
+    ``auto_now`` times, which win over a given value as in ``save()``), and the constant defaults
+    fill in from a base record in SQL. A new lead writes some fifteen such rows, and building
+    them as instances was a fifth of its time. Anywhere else the instances are built and
+    inserted at once."""
+    if not records:
+        return
+    batch = _BATCH.get()
+    db = transaction.get_connection()
+    if batch is None or db.vendor != "postgresql":
+        rows_insert([model(**record) for record in records], ignore_conflicts=ignore_conflicts)
+        return
+    plan = _record_plan(model)
+    rows = []
+    for record in records:
+        row = {}
+        for attname, value in record.items():
+            column, plain, f = plan.given[attname]
+            if value is None or (type(value) is plain and plain is not datetime):
+                row[column] = value
+            elif type(value) is datetime and plain is datetime and value.tzinfo is not None:
+                row[column] = value.isoformat()
+            else:
+                row[column] = f.get_db_prep_save(value, db)
+        for attname, column, factory, always, f in plan.per_row:
+            if always or attname not in record:
+                row[column] = f.get_db_prep_save(factory(), db)
+        rows.append(row)
+    payload = json.dumps(rows, default=_json_value, allow_nan=False)
+    sql = _rows_insert_json_sql(model, False, ignore_conflicts, with_base=True)
+    batch.append((sql, [plan.base, payload]))
+
+
+@dataclass(frozen=True)
+class _RecordPlan:
+    """How ``records_insert_later`` writes a model's rows."""
+
+    # attname: (column, the Python type its field passes through unchanged or None, field)
+    given: dict[str, tuple[str, type | None, models.Field]]  # type: ignore[type-arg]
+    # (attname, column, factory, always, field) of the values computed per row: callable
+    # defaults, and ``auto_now`` times (``always``: set whatever the record says)
+    per_row: list[tuple[str, str, Any, bool, models.Field]]  # type: ignore[type-arg]
+    base: str  # the constant defaults by column, as JSON: the base record of every row
+
+
+@functools.cache
+def _record_plan(model: type[models.Model]) -> _RecordPlan:
+    given = {}
+    per_row = []
+    base = {}
+    for f, attname, column, plain in _json_plan(model, False):
+        if type(f).pre_save is not models.Field.pre_save and not isinstance(f, models.DateField):
+            raise TypeError(f"{model.__name__}.{f.name} needs its instance to be saved; insert instances")
+        given[attname] = (column, plain, f)
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            per_row.append((attname, column, timezone.now, True, f))
+        elif f.has_default() and callable(f.default):
+            per_row.append((attname, column, f.default, False, f))
+        else:
+            value = f.get_db_prep_save(f.get_default(), connection)
+            plain_json = value is None or isinstance(value, str | int | bool)
+            base[column] = value if plain_json else _json_value(value)
+    return _RecordPlan(given, per_row, json.dumps(base))
+
+
 def _rows_insert_statement(
     objs: Sequence[models.Model], db: Any, *, ignore_conflicts: bool, returning: bool, as_json: bool = False
 ) -> tuple[str, list[Any]] | None:
@@ -263,12 +335,16 @@ def _rows_insert_fields(model: type[models.Model], include_pk: bool) -> list[mod
 
 
 @functools.cache
-def _rows_insert_json_sql(model: type[models.Model], include_pk: bool, ignore_conflicts: bool) -> str:
+def _rows_insert_json_sql(
+    model: type[models.Model], include_pk: bool, ignore_conflicts: bool, with_base: bool = False
+) -> str:
+    """``with_base``: a first parameter, a JSON object, holds the values of columns the rows leave out."""
     meta, quote = model._meta, connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _rows_insert_fields(model, include_pk))
     table = quote(meta.db_table)
+    base = f"jsonb_populate_record(NULL::{table}, %s::jsonb)" if with_base else f"NULL::{table}"
     # Names come from the model; the rows are the one parameter.
-    rows = f"jsonb_populate_recordset(NULL::{table}, %s::jsonb)"
+    rows = f"jsonb_populate_recordset({base}, %s::jsonb)"
     sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {rows}"  # noqa: S608
     return sql + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
 
@@ -343,19 +419,19 @@ TOUCH_ATTRIBUTION_FIELDS = (
 
 def touch_add(*, inquiry: Inquiry, touch: TouchData, at: datetime | None = None) -> Touch:
     """Record a marketing or referral touch on an inquiry."""
-    return rows_insert([_touch_row(inquiry=inquiry, touch=touch, at=at)])[0]
+    return rows_insert([Touch(**_touch_record(inquiry_id=inquiry.pk, touch=touch, at=at))])[0]
 
 
-def _touch_row(*, inquiry: Inquiry, touch: TouchData, at: datetime | None) -> Touch:
-    return Touch(
-        inquiry=inquiry,
-        at=at or timezone.now(),
-        channel=touch.channel,
-        lead_source=touch.lead_source,
-        campaign=touch.campaign,
-        referral_partner=touch.referral_partner,
+def _touch_record(*, inquiry_id: int, touch: TouchData, at: datetime | None) -> dict[str, Any]:
+    return {
+        "inquiry_id": inquiry_id,
+        "at": at or timezone.now(),
+        "channel": touch.channel,
+        "lead_source_id": touch.lead_source.pk if touch.lead_source else None,
+        "campaign_id": touch.campaign.pk if touch.campaign else None,
+        "referral_partner_id": touch.referral_partner.pk if touch.referral_partner else None,
         **{k: v for k, v in touch.utm.items() if k in TOUCH_ATTRIBUTION_FIELDS and v},
-    )
+    }
 
 
 def coordinator_next_on_duty(*, facility: Facility) -> User | None:
@@ -376,19 +452,19 @@ def coordinator_next_on_duty(*, facility: Facility) -> User | None:
     )
 
 
-def followups_schedule_for_new(*, inquiry: Inquiry) -> list[FollowUp]:
+def followups_schedule_for_new(*, inquiry: Inquiry) -> None:
     """Write the new-inquiry cadence for an inquiry (idempotent by dedupe key; in a
     ``rows_insert_batch``, with the batch)."""
-    rows = [
-        FollowUp(
-            inquiry=inquiry,
-            kind=kind,
-            due_at=inquiry.created_at + offset,
-            dedupe_key=f"inquiry:{inquiry.pk}:{key}",
-        )
+    records = [
+        {
+            "inquiry_id": inquiry.pk,
+            "kind": kind,
+            "due_at": inquiry.created_at + offset,
+            "dedupe_key": f"inquiry:{inquiry.pk}:{key}",
+        }
         for kind, offset, key in NEW_INQUIRY_CADENCE
     ]
-    return rows_insert_later(rows, ignore_conflicts=True)
+    records_insert_later(FollowUp, records, ignore_conflicts=True)
 
 
 def followups_cancel(*, inquiry: Inquiry, kinds: Iterable[str] | None = None, reason: str) -> int:
@@ -467,30 +543,30 @@ def inquiry_create(
         inquiry.assigned_to = assign_to  # the caller's instance, as before
     if substances:
         inquiry.substances.set(substances)
-    rows_insert_later([_touch_row(inquiry=inquiry, touch=touch, at=now)])
+    records_insert_later(Touch, [_touch_record(inquiry_id=inquiry.pk, touch=touch, at=now)])
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     events = [
-        InquiryEvent(
-            inquiry=inquiry,
-            kind=InquiryEvent.Kind.CREATED,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            data={"channel": touch.channel, "source": touch.lead_source.name if touch.lead_source else ""},
-            at=now,
-        )
+        {
+            "inquiry_id": inquiry.pk,
+            "kind": InquiryEvent.Kind.CREATED,
+            "actor_id": actor_id,
+            "actor_label": actor_label,
+            "data": {"channel": touch.channel, "source": touch.lead_source.name if touch.lead_source else ""},
+            "at": now,
+        }
     ]
     if owner_id is not None:
         events.append(
-            InquiryEvent(
-                inquiry=inquiry,
-                kind=InquiryEvent.Kind.ASSIGNED,
-                actor_id=actor_id,
-                actor_label=actor_label or "routing",
-                data={"to": owner_id, "how": "direct" if assign_to else "round robin"},
-                at=now,
-            )
+            {
+                "inquiry_id": inquiry.pk,
+                "kind": InquiryEvent.Kind.ASSIGNED,
+                "actor_id": actor_id,
+                "actor_label": actor_label or "routing",
+                "data": {"to": owner_id, "how": "direct" if assign_to else "round robin"},
+                "at": now,
+            }
         )
-    rows_insert_later(events)  # the timeline's first entries, in one statement
+    records_insert_later(InquiryEvent, events)  # the timeline's first entries, in one statement
     followups_schedule_for_new(inquiry=inquiry)
     dispatcher_kick()
     return inquiry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -53,14 +53,16 @@ def audit_record(
     request: HttpRequest | None = None,
 ) -> AuditEvent:
     """Append one audit row for an action on ``obj``."""
-    row = audit_row(
-        action=action, obj=obj, actor=actor, actor_label=actor_label, fields=fields, request=request
+    row = AuditEvent(
+        **audit_values(
+            action=action, obj=obj, actor=actor, actor_label=actor_label, fields=fields, request=request
+        )
     )
     row.save(force_insert=True)
     return row
 
 
-def audit_row(
+def audit_values(
     *,
     action: AuditEvent.Action | str,
     obj: models.Model,
@@ -68,17 +70,16 @@ def audit_row(
     actor_label: str = "",
     fields: Iterable[str] = (),
     request: HttpRequest | None = None,
-) -> AuditEvent:
-    """The unsaved row ``audit_record`` appends, for a caller that inserts it along with others."""
-    if actor is not None and not actor.is_authenticated:
-        actor = None
-    return AuditEvent(
-        actor=actor,
-        actor_label=actor_label[:150],
-        action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        fields=sorted(fields),
-        ip=client_ip(request),
-        request_id=current_request_id(),
-    )
+) -> dict[str, Any]:
+    """The values of the row ``audit_record`` appends, by attribute name, for a caller that
+    inserts it along with others."""
+    return {
+        "actor_id": actor.pk if actor is not None and actor.is_authenticated else None,
+        "actor_label": actor_label[:150],
+        "action": action,
+        "object_type": obj._meta.label_lower,
+        "object_id": str(obj.pk),
+        "fields": sorted(fields),
+        "ip": client_ip(request),
+        "request_id": current_request_id(),
+    }

@@ -31,7 +31,7 @@ from rest_framework.exceptions import ValidationError
 from admissions.api.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from admissions.leads import LeadResult, public_stage
 from admissions.models import IdempotencyRecord, LeadSourceKey
-from admissions.services import rows_insert_later
+from admissions.services import records_insert_later
 from crm.db import prepared_cursor
 
 HEADER = "Idempotency-Key"
@@ -216,18 +216,18 @@ class TransactionClaim:
     def complete(self, result: LeadResult) -> None:
         """Store the result in the lead's transaction; the lock is released when it commits."""
         now = timezone.now()
-        record = IdempotencyRecord(
-            api_key=self.api_key,
-            key=self.key,
-            request_hash=self.fingerprint,
-            inquiry=result.inquiry,
-            response_status=result.response_status,
-            result=result.status,
-            stage=public_stage(result.inquiry.stage),
-            created_at=now,
-            expires_at=now + RETENTION,
-        )
-        rows_insert_later([record])
+        record = {
+            "api_key_id": self.api_key.pk,
+            "key": self.key,
+            "request_hash": self.fingerprint,
+            "inquiry_id": result.inquiry.pk,
+            "response_status": result.response_status,
+            "result": result.status,
+            "stage": public_stage(result.inquiry.stage),
+            "created_at": now,
+            "expires_at": now + RETENTION,
+        }
+        records_insert_later(IdempotencyRecord, [record])
 
     def answer_for_invalid_body(self) -> Replay | None:
         """For a body that failed validation: what a claim would have answered (409, 422, replay),

@@ -37,7 +37,15 @@ from admissions.models import (
     Touch,
 )
 from admissions.pipeline import Stage
-from admissions.services import TouchData, inquiry_create, rows_insert, rows_insert_batch, rows_insert_later
+from admissions.services import (
+    TouchData,
+    inquiry_create,
+    records_insert_later,
+    rows_insert,
+    rows_insert_batch,
+    rows_insert_later,
+)
+from crm.models import AuditEvent
 from crm.roles import Role
 from tests.factories import InquiryFactory, LeadSourceFactory, PersonFactory, UserFactory
 from workers import tasks
@@ -374,6 +382,82 @@ def test_rows_held_for_a_batch_are_stored_as_rows_inserted_at_once(facility):  #
             assert getattr(held_row, name) == getattr(now_row, name), (model, name)
     held_consent = ContactConsent.objects.get(pk__gt=before[ContactConsent], address="+18135550001")
     assert held_consent.ip == "2001:db8::1"
+
+
+def _records(inquiry: Inquiry, api_key: Any, at: datetime, n: int) -> dict[type, list[dict[str, Any]]]:
+    """Records of every model a lead writes as records, with values of every kind and defaults left
+    out (constant ones, one computed per row, an auto_now_add time)."""
+    text = "Ærø 'quoted' \"double\" back\\slash\nnext line"
+    return {
+        FollowUp: [{"inquiry_id": inquiry.pk, "kind": FollowUp.Kind.CALL_TASK, "due_at": at,
+                    "dedupe_key": f"records:{n}:{step}", "created_at": at} for step in range(2)],
+        ContactConsent: [{"person_id": inquiry.person_id, "medium": "sms", "address": f"+1813555{n:04d}",
+                          "source": text, "consent_text": text, "captured_at": at,
+                          "ip": "2001:db8::1" if n else "203.0.113.24", "page_url": "https://example.org/ü"}],
+        InquiryEvent: [{"inquiry_id": inquiry.pk, "kind": InquiryEvent.Kind.CREATED, "actor_label": text,
+                        "data": {"n": 1.5, "text": text, "nested": [1, None, True]}, "at": at},
+                       {"inquiry_id": inquiry.pk, "kind": "note", "at": at}],
+        Touch: [{"inquiry_id": inquiry.pk, "at": at, "channel": "web_form", "utm_source": text}],
+        InsurancePolicy: [{"inquiry_id": inquiry.pk, "rank": "primary" if n else "secondary",
+                           "payer_name": text, "member_id": "M1", "deductible_remaining": Decimal("12.50")}],
+        IdempotencyRecord: [{"api_key_id": api_key.pk, "key": f"k{n}", "request_hash": "0" * 64,
+                             "inquiry_id": inquiry.pk, "response_status": 201, "result": "created",
+                             "stage": "new", "created_at": at, "expires_at": at}],
+        AuditEvent: [{"actor_id": None, "actor_label": text, "action": "api_write",
+                      "object_type": "admissions.inquiry", "object_id": str(inquiry.pk), "fields": ["a", "b"],
+                      "ip": "203.0.113.24", "request_id": "r1", "at": at - timedelta(days=9)}],
+    }  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_records_held_for_a_batch_are_stored_as_instances_saved_at_once(facility, key_and_token):  # type: ignore[no-untyped-def]
+    api_key, _ = key_and_token
+    inquiry = InquiryFactory(facility=facility)
+    at = timezone.now().replace(microsecond=123456)
+    models = list(_records(inquiry, api_key, at, 0))
+    for model, records in _records(inquiry, api_key, at, 0).items():
+        for record in records:
+            model(**record).save()
+    saved = {model: set(model.objects.values_list("pk", flat=True)) for model in models}
+    started = timezone.now()
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), rows_insert_batch():
+        for model, records in _records(inquiry, api_key, at, 1).items():
+            assert records_insert_later(model, records) is None
+        held = len(queries.captured_queries)
+    assert held == 1  # the savepoint: nothing before the batch ends, then one statement
+    [batch] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH")]
+    assert batch.count("jsonb_populate_recordset(jsonb_populate_record(") == len(models)
+
+    differs = {"id", "dedupe_key", "address", "ip", "rank", "key"}
+    for model in models:
+        rows = list(model.objects.order_by("pk").values())
+        now_rows = [r for r in rows if r["id"] in saved[model]]
+        held_rows = [r for r in rows if r["id"] not in saved[model]]
+        assert len(now_rows) == len(held_rows) == len(_records(inquiry, api_key, at, 0)[model])
+        for now_row, held_row in zip(now_rows, held_rows, strict=True):
+            if model is AuditEvent:  # auto_now_add: the time of the insert, whatever the record says
+                assert started <= held_row.pop("at") <= timezone.now()
+                assert now_row.pop("at") < started
+            assert {k: v for k, v in held_row.items() if k not in differs} == {
+                k: v for k, v in now_row.items() if k not in differs
+            }, model
+    # A default computed per row: a follow-up's creation time left out of the record.
+    with transaction.atomic(), rows_insert_batch():
+        records_insert_later(FollowUp, [{"inquiry_id": inquiry.pk, "kind": "call_task", "due_at": at,
+                                         "dedupe_key": "records:default"}])  # fmt: skip
+    assert FollowUp.objects.get(dedupe_key="records:default").created_at >= started
+
+
+def test_records_outside_a_batch_are_inserted_at_once(facility):  # type: ignore[no-untyped-def]
+    inquiry = InquiryFactory(facility=facility)
+    records_insert_later(
+        FollowUp,
+        [{"inquiry_id": inquiry.pk, "kind": "call_task", "due_at": timezone.now(), "dedupe_key": "once"}] * 2,
+        ignore_conflicts=True,
+    )
+    assert list(FollowUp.objects.filter(inquiry=inquiry).values_list("dedupe_key", "state")) == [
+        ("once", "scheduled")
+    ]
 
 
 # --- purge -----------------------------------------------------------------------------------------------
