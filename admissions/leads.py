@@ -66,7 +66,8 @@ _OPEN_STAGE_LIST = sorted(OPEN_STAGES)  # the same list as the partial unique in
 
 
 def text_clean(value: str, *, multiline: bool = False) -> str:
-    """Strip control and format characters and trim; multiline text keeps newlines and tabs."""
+    """Strip control and format characters (NUL among them) and lone surrogates (halves of a
+    UTF-16 pair that no text can hold), and trim; multiline text keeps newlines and tabs."""
     if value.isprintable():
         return value.strip()
     out = []
@@ -75,7 +76,7 @@ def text_clean(value: str, *, multiline: bool = False) -> str:
             out.append(("\t" if ch == "\t" else "\n") if multiline else " ")
         elif ch in "\v\f":
             out.append(" ")
-        elif unicodedata.category(ch) not in ("Cc", "Cf"):
+        elif unicodedata.category(ch) not in ("Cc", "Cf", "Cs"):
             out.append(ch)
     return "".join(out).strip()
 

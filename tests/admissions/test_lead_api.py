@@ -274,6 +274,17 @@ def test_names_and_text_lose_control_characters(token, source):
     assert Inquiry.objects.get().message == "line one\nline\ttwo"
 
 
+def test_lone_surrogates_are_dropped_and_characters_beyond_the_bmp_kept(token, source):
+    # JSON can escape half of a UTF-16 pair on its own ("\ud800"), which no stored text can hold.
+    response = post({"first_name": "Jo\ud800rdan", "last_name": "Ito \U0001f600", "email": "j@example.org",
+                     "message": "help\udfff"}, token)  # fmt: skip
+
+    assert response.status_code == 201
+    person = Person.objects.get()
+    assert (person.first_name, person.last_name) == ("Jordan", "Ito \U0001f600")
+    assert Inquiry.objects.get().message == "help"
+
+
 # --- 200: merged into an open inquiry ------------------------------------------------------------
 
 
