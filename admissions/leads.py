@@ -464,8 +464,11 @@ def person_matching(*, phone: str, email: str) -> Person | None:
     if not arms:
         return None
     match = functools.reduce(operator.or_, arms)
-    # No ORDER BY: with one the planner may walk the primary key instead of the two indexes.
-    candidates = list(Person.objects.filter(match)[:20])
+    # Neither ORDER BY nor LIMIT: with an order the planner may walk the primary key instead of
+    # the two indexes, and with a limit it may read the table in heap order hoping to meet enough
+    # matches early (it did, reading 75,000 people for a lead, when estimates were off). Matches
+    # are a handful: leads and intake reuse the person with the phone or email they carry.
+    candidates = list(Person.objects.filter(match))
     if not candidates:
         return None
 
@@ -588,12 +591,12 @@ def _lead_lookup_postgresql(
         inquiry_arms.append(
             "(lead_source_id = %(source)s AND NOT (external_id = '') AND external_id = %(external_id)s)"
         )
-    # No ORDER BY in the candidate scan (see ``person_matching``); the ranking sorts at most 20 rows.
+    # Neither ORDER BY nor LIMIT in the candidate scan (see ``person_matching``).
     sql = f"""
         WITH claim AS MATERIALIZED ({claim_sql}),
         candidate AS MATERIALIZED (
             SELECT {", ".join(_PERSON_COLUMNS)} FROM {Person._meta.db_table}
-            WHERE {" OR ".join(person_arms) or "false"} LIMIT 20
+            WHERE {" OR ".join(person_arms) or "false"}
         ), person AS (
             SELECT * FROM candidate
             ORDER BY (%(phone)s <> '' AND phone = %(phone)s) DESC,
