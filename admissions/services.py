@@ -79,13 +79,15 @@ def rows_insert(objs: Sequence[_M], *, ignore_conflicts: bool = False) -> list[_
     return list(objs)
 
 
-# The inserts ``rows_insert_later`` holds back in the current ``rows_insert_batch``.
+# The inserts ``rows_insert_later`` and ``records_insert_later`` hold back in the current
+# ``rows_insert_batch``.
 _BATCH: ContextVar[list[tuple[str, list[Any]]] | None] = ContextVar("rows_insert_batch", default=None)
 
 
 @contextmanager
 def rows_insert_batch() -> Iterator[None]:
-    """Hold back ``rows_insert_later``'s inserts and send them together when the block ends.
+    """Hold back the inserts of ``rows_insert_later`` and ``records_insert_later`` and send them
+    together when the block ends.
 
     On PostgreSQL they become one statement, each insert a data-modifying ``WITH`` query of it:
     one round trip, parse and plan instead of one per table. An exception in the block drops
