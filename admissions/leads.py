@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, models, transaction
@@ -51,9 +50,11 @@ from admissions.services import (
     rows_insert_later,
     touch_add,
 )
+from crm import phones
 from crm.audit import audit_values
 from crm.db import prepared_cursor
 from crm.models import AuditEvent
+from crm.phones import E164
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -81,15 +82,10 @@ def text_clean(value: str, *, multiline: bool = False) -> str:
     return "".join(out).strip()
 
 
-def phone_normalise(raw: str) -> str:
-    """A phone number as E.164 (US default region); ValueError if it is not a valid number."""
-    try:
-        number = phonenumbers.parse(text_clean(raw), "US")
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError("Enter a valid phone number.") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("Enter a valid phone number.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+def phone_normalise(raw: str) -> E164:
+    """A phone number as E.164 (US default region), parsed once (``crm.phones``); ValueError if it
+    is not a valid number."""
+    return phones.phone_normalise(text_clean(raw))
 
 
 def email_normalise(raw: str) -> str:

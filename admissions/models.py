@@ -8,11 +8,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from phonenumber_field.modelfields import PhoneNumberField
 
 from admissions.pipeline import OPEN_STAGES, WORKING_STAGES, LostReason, Stage
 from crm.fields import EncryptedTextField
 from crm.models import Facility, validate_time_zone
+from crm.phones import PhoneNumberField
 from programs.models import CapacityHold, LevelOfCare, Payer, Program
 
 _OPEN = Q(stage__in=sorted(OPEN_STAGES))

@@ -48,6 +48,7 @@ from admissions.pipeline import (
 )
 from crm.db import prepared_cursor
 from crm.models import Facility, User
+from crm.phones import E164, PhoneNumberField
 from crm.roles import Role
 from programs.models import CapacityHold, Census, Program
 from programs.services import capacity_hold_create, capacity_hold_release
@@ -301,6 +302,7 @@ _PLAIN_TYPES: dict[type[models.Field], type] = {  # type: ignore[type-arg]
     models.AutoField: int,
     models.BigAutoField: int,
     models.DateTimeField: datetime,
+    PhoneNumberField: E164,  # a number normalised once, stored as its text (``crm.phones``)
 }
 
 

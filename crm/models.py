@@ -7,7 +7,8 @@ import zoneinfo
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
-from phonenumber_field.modelfields import PhoneNumberField
+
+from crm.phones import PhoneNumberField
 
 
 def validate_time_zone(value: str) -> None:
