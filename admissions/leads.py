@@ -54,7 +54,6 @@ from crm import phones
 from crm.audit import audit_values
 from crm.db import prepared_cursor
 from crm.models import AuditEvent
-from crm.phones import E164
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -82,7 +81,7 @@ def text_clean(value: str, *, multiline: bool = False) -> str:
     return "".join(out).strip()
 
 
-def phone_normalise(raw: str) -> E164:
+def phone_normalise(raw: str) -> phones.E164:
     """A phone number as E.164 (US default region), parsed once (``crm.phones``); ValueError if it
     is not a valid number."""
     return phones.phone_normalise(text_clean(raw))
