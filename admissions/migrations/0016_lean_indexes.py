@@ -15,6 +15,34 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# (table, column, index) of the single-column indexes Django made for these fields.
+_DROPPED = [
+    ("admissions_contactconsent", "captured_by_id", "admissions_contactconsent_captured_by_id_ba92a996"),
+    ("admissions_followup", "cadence_step_id", "admissions_followup_cadence_step_id_9e273f5c"),
+    ("admissions_followup", "inquiry_id", "admissions_followup_inquiry_id_21279580"),
+    ("admissions_followup", "template_code", "admissions_followup_template_code_e3dae95f"),
+    ("admissions_idempotencyrecord", "api_key_id", "admissions_idempotencyrecord_api_key_id_5641bab9"),
+    ("admissions_inquiry", "admitted_program_id", "admissions_inquiry_admitted_program_id_197a1d8e"),
+    ("admissions_inquiry", "approved_level_id", "admissions_inquiry_approved_level_id_c690cba5"),
+    ("admissions_inquiry", "approved_program_id", "admissions_inquiry_approved_program_id_04d7bbde"),
+    ("admissions_inquiry", "assigned_to_id", "admissions_inquiry_assigned_to_id_ea96a901"),
+    ("admissions_inquiry", "caller_id", "admissions_inquiry_caller_id_e3ffaea3"),
+    ("admissions_inquiry", "campaign_id", "admissions_inquiry_campaign_id_b3acb336"),
+    ("admissions_inquiry", "capacity_hold_id", "admissions_inquiry_capacity_hold_id_11837343"),
+    ("admissions_inquiry", "duplicate_of_id", "admissions_inquiry_duplicate_of_id_2844e07d"),
+    ("admissions_inquiry", "facility_id", "admissions_inquiry_facility_id_5c3f1de3"),
+    ("admissions_inquiry", "lead_source_id", "admissions_inquiry_lead_source_id_e3d471b2"),
+    ("admissions_inquiry", "program_of_interest_id", "admissions_inquiry_program_of_interest_id_9611d09c"),
+    ("admissions_inquiry", "referral_partner_id", "admissions_inquiry_referral_partner_id_0c75a50d"),
+    ("admissions_inquiryevent", "actor_id", "admissions_inquiryevent_actor_id_22a1869a"),
+    ("admissions_inquiryevent", "inquiry_id", "admissions_inquiryevent_inquiry_id_bbffe14f"),
+    ("admissions_insurancepolicy", "inquiry_id", "admissions_insurancepolicy_inquiry_id_831513a6"),
+    ("admissions_insurancepolicy", "payer_id", "admissions_insurancepolicy_payer_id_009a4d23"),
+    ("admissions_touch", "campaign_id", "admissions_touch_campaign_id_085a3831"),
+    ("admissions_touch", "inquiry_id", "admissions_touch_inquiry_id_5bd82b78"),
+    ("admissions_touch", "referral_partner_id", "admissions_touch_referral_partner_id_5d1134f3"),
+]
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -298,106 +326,17 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_contactconsent_captured_by_id_ba92a996"',
-                    reverse_sql='CREATE INDEX "admissions_contactconsent_captured_by_id_ba92a996" ON "admissions_contactconsent" ("captured_by_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_followup_cadence_step_id_9e273f5c"',
-                    reverse_sql='CREATE INDEX "admissions_followup_cadence_step_id_9e273f5c" ON "admissions_followup" ("cadence_step_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_followup_inquiry_id_21279580"',
-                    reverse_sql='CREATE INDEX "admissions_followup_inquiry_id_21279580" ON "admissions_followup" ("inquiry_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_followup_template_code_e3dae95f"',
-                    reverse_sql='CREATE INDEX "admissions_followup_template_code_e3dae95f" ON "admissions_followup" ("template_code")',
+                *(
+                    migrations.RunSQL(
+                        f'DROP INDEX IF EXISTS "{name}"',
+                        reverse_sql=f'CREATE INDEX "{name}" ON "{table}" ("{column}")',
+                    )
+                    for table, column, name in _DROPPED
                 ),
                 # PostgreSQL only, and LIKE on a template code is never asked for: not rebuilt.
                 migrations.RunSQL(
                     'DROP INDEX IF EXISTS "admissions_followup_template_code_e3dae95f_like"',
                     reverse_sql=migrations.RunSQL.noop,
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_idempotencyrecord_api_key_id_5641bab9"',
-                    reverse_sql='CREATE INDEX "admissions_idempotencyrecord_api_key_id_5641bab9" ON "admissions_idempotencyrecord" ("api_key_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_admitted_program_id_197a1d8e"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_admitted_program_id_197a1d8e" ON "admissions_inquiry" ("admitted_program_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_approved_level_id_c690cba5"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_approved_level_id_c690cba5" ON "admissions_inquiry" ("approved_level_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_approved_program_id_04d7bbde"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_approved_program_id_04d7bbde" ON "admissions_inquiry" ("approved_program_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_assigned_to_id_ea96a901"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_assigned_to_id_ea96a901" ON "admissions_inquiry" ("assigned_to_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_caller_id_e3ffaea3"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_caller_id_e3ffaea3" ON "admissions_inquiry" ("caller_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_campaign_id_b3acb336"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_campaign_id_b3acb336" ON "admissions_inquiry" ("campaign_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_capacity_hold_id_11837343"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_capacity_hold_id_11837343" ON "admissions_inquiry" ("capacity_hold_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_duplicate_of_id_2844e07d"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_duplicate_of_id_2844e07d" ON "admissions_inquiry" ("duplicate_of_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_facility_id_5c3f1de3"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_facility_id_5c3f1de3" ON "admissions_inquiry" ("facility_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_lead_source_id_e3d471b2"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_lead_source_id_e3d471b2" ON "admissions_inquiry" ("lead_source_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_program_of_interest_id_9611d09c"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_program_of_interest_id_9611d09c" ON "admissions_inquiry" ("program_of_interest_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiry_referral_partner_id_0c75a50d"',
-                    reverse_sql='CREATE INDEX "admissions_inquiry_referral_partner_id_0c75a50d" ON "admissions_inquiry" ("referral_partner_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiryevent_actor_id_22a1869a"',
-                    reverse_sql='CREATE INDEX "admissions_inquiryevent_actor_id_22a1869a" ON "admissions_inquiryevent" ("actor_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_inquiryevent_inquiry_id_bbffe14f"',
-                    reverse_sql='CREATE INDEX "admissions_inquiryevent_inquiry_id_bbffe14f" ON "admissions_inquiryevent" ("inquiry_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_insurancepolicy_inquiry_id_831513a6"',
-                    reverse_sql='CREATE INDEX "admissions_insurancepolicy_inquiry_id_831513a6" ON "admissions_insurancepolicy" ("inquiry_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_insurancepolicy_payer_id_009a4d23"',
-                    reverse_sql='CREATE INDEX "admissions_insurancepolicy_payer_id_009a4d23" ON "admissions_insurancepolicy" ("payer_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_touch_campaign_id_085a3831"',
-                    reverse_sql='CREATE INDEX "admissions_touch_campaign_id_085a3831" ON "admissions_touch" ("campaign_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_touch_inquiry_id_5bd82b78"',
-                    reverse_sql='CREATE INDEX "admissions_touch_inquiry_id_5bd82b78" ON "admissions_touch" ("inquiry_id")',
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "admissions_touch_referral_partner_id_5d1134f3"',
-                    reverse_sql='CREATE INDEX "admissions_touch_referral_partner_id_5d1134f3" ON "admissions_touch" ("referral_partner_id")',
                 ),
             ],
         ),
