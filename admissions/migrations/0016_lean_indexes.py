@@ -44,6 +44,26 @@ _DROPPED = [
 ]
 
 
+# (model, foreign key, index) of the indexes without NULL rows that replace them.
+_SET_KEYS = [
+    ("contactconsent", "captured_by", "consent_captured_by_idx"),
+    ("followup", "cadence_step", "followup_cadence_step_idx"),
+    ("inquiry", "caller", "inquiry_caller_idx"),
+    ("inquiry", "campaign", "inquiry_campaign_idx"),
+    ("inquiry", "referral_partner", "inquiry_referral_idx"),
+    ("inquiry", "program_of_interest", "inquiry_interest_idx"),
+    ("inquiry", "approved_level", "inquiry_appr_level_idx"),
+    ("inquiry", "approved_program", "inquiry_appr_program_idx"),
+    ("inquiry", "capacity_hold", "inquiry_hold_idx"),
+    ("inquiry", "admitted_program", "inquiry_adm_program_idx"),
+    ("inquiry", "duplicate_of", "inquiry_duplicate_of_idx"),
+    ("inquiryevent", "actor", "event_actor_idx"),
+    ("insurancepolicy", "payer", "insurance_payer_idx"),
+    ("touch", "campaign", "touch_campaign_idx"),
+    ("touch", "referral_partner", "touch_referral_idx"),
+]
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("admissions", "0015_queue_owner_and_call_indexes"),
@@ -340,118 +360,14 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.AddIndex(
-            model_name="contactconsent",
-            index=models.Index(
-                condition=models.Q(("captured_by__isnull", False)),
-                fields=["captured_by"],
-                name="consent_captured_by_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="followup",
-            index=models.Index(
-                condition=models.Q(("cadence_step__isnull", False)),
-                fields=["cadence_step"],
-                name="followup_cadence_step_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiry",
-            index=models.Index(
-                condition=models.Q(("caller__isnull", False)), fields=["caller"], name="inquiry_caller_idx"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiry",
-            index=models.Index(
-                condition=models.Q(("campaign__isnull", False)),
-                fields=["campaign"],
-                name="inquiry_campaign_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiry",
-            index=models.Index(
-                condition=models.Q(("referral_partner__isnull", False)),
-                fields=["referral_partner"],
-                name="inquiry_referral_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiry",
-            index=models.Index(
-                condition=models.Q(("program_of_interest__isnull", False)),
-                fields=["program_of_interest"],
-                name="inquiry_interest_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiry",
-            index=models.Index(
-                condition=models.Q(("approved_level__isnull", False)),
-                fields=["approved_level"],
-                name="inquiry_appr_level_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiry",
-            index=models.Index(
-                condition=models.Q(("approved_program__isnull", False)),
-                fields=["approved_program"],
-                name="inquiry_appr_program_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiry",
-            index=models.Index(
-                condition=models.Q(("capacity_hold__isnull", False)),
-                fields=["capacity_hold"],
-                name="inquiry_hold_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiry",
-            index=models.Index(
-                condition=models.Q(("admitted_program__isnull", False)),
-                fields=["admitted_program"],
-                name="inquiry_adm_program_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiry",
-            index=models.Index(
-                condition=models.Q(("duplicate_of__isnull", False)),
-                fields=["duplicate_of"],
-                name="inquiry_duplicate_of_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inquiryevent",
-            index=models.Index(
-                condition=models.Q(("actor__isnull", False)), fields=["actor"], name="event_actor_idx"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="insurancepolicy",
-            index=models.Index(
-                condition=models.Q(("payer__isnull", False)), fields=["payer"], name="insurance_payer_idx"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="touch",
-            index=models.Index(
-                condition=models.Q(("campaign__isnull", False)),
-                fields=["campaign"],
-                name="touch_campaign_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="touch",
-            index=models.Index(
-                condition=models.Q(("referral_partner__isnull", False)),
-                fields=["referral_partner"],
-                name="touch_referral_idx",
-            ),
+        # Indexes of keys most rows leave empty, without the empty rows.
+        *(
+            migrations.AddIndex(
+                model_name=model_name,
+                index=models.Index(
+                    condition=models.Q((f"{field}__isnull", False)), fields=[field], name=name
+                ),
+            )
+            for model_name, field, name in _SET_KEYS
         ),
     ]
