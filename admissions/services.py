@@ -154,12 +154,8 @@ def records_insert_later(
         row = {}
         for attname, value in record.items():
             column, plain, f = plan.given[attname]
-            if value is None or (type(value) is plain and plain is not datetime):
-                row[column] = value
-            elif type(value) is datetime and plain is datetime and value.tzinfo is not None:
-                row[column] = value.isoformat()
-            else:
-                row[column] = f.get_db_prep_save(value, db)
+            prepared = _json_plain(value, plain)
+            row[column] = f.get_db_prep_save(value, db) if prepared is _ABSENT else prepared
         for attname, column, factory, always, f in plan.per_row:
             if always or attname not in record:
                 row[column] = f.get_db_prep_save(factory(), db)
@@ -270,18 +266,24 @@ def _json_rows(objs: Sequence[models.Model], db: Any, include_pk: bool) -> list[
         values = obj.__dict__
         row = {}
         for f, attname, column, plain in _json_plan(type(obj), include_pk):
-            value: Any = values.get(attname, _ABSENT) if plain is not None else _ABSENT
-            if value is None or (type(value) is plain and plain is not datetime):
-                row[column] = value
-            elif type(value) is datetime and plain is datetime and value.tzinfo is not None:
-                row[column] = value.isoformat()
-            else:
+            value = _json_plain(values.get(attname, _ABSENT) if plain is not None else _ABSENT, plain)
+            if value is _ABSENT:
                 value = f.get_db_prep_save(f.pre_save(obj, True), db)
                 if hasattr(value, "resolve_expression"):
                     return None
-                row[column] = value
+            row[column] = value
         rows.append(row)
     return rows
+
+
+def _json_plain(value: Any, plain: type | None) -> Any:
+    """``value`` as a JSON row carries it where its field would pass it through unchanged (its
+    type is ``plain``; None; an aware datetime, in ISO form), else ``_ABSENT``: the field prepares it."""
+    if value is None or (type(value) is plain and plain is not datetime):
+        return value
+    if type(value) is datetime and plain is datetime and value.tzinfo is not None:
+        return value.isoformat()
+    return _ABSENT
 
 
 # Field types whose pre_save and get_db_prep_save return a value of this Python type unchanged
