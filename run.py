@@ -79,6 +79,23 @@ def _demo_password(var_dir: Path) -> str:
     return password
 
 
+def _embedded_postgres(python: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start the embedded PostgreSQL (``python -m crm.embedded postgres``) and wait until it is
+    ready; returns the process that keeps it up and its ``DATABASE_URL`` per role."""
+    holder = subprocess.Popen(  # noqa: S603
+        [str(python), "-m", "crm.embedded", "postgres"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    urls: dict[str, str] = {}
+    assert holder.stdout is not None  # noqa: S101 - stdout=PIPE
+    for line in holder.stdout:
+        role, _, url = line.strip().partition(" ")
+        if role == "ready":
+            return holder, urls
+        urls[role] = url
+    holder.wait()
+    raise SystemExit("The embedded PostgreSQL did not start; see var/postgres/log.")
+
+
 def demo(args: argparse.Namespace) -> int:
     python = sync(dev=False)
     var_dir = _var_dir()
@@ -93,9 +110,25 @@ def demo(args: argparse.Namespace) -> int:
     processes = ["web", "worker", "beat"]
     if embedded:
         processes.insert(0, "redis")
+    database: subprocess.Popen[str] | None = None
+    if not env.get("DATABASE_URL"):
+        _say("starting the embedded PostgreSQL (var/postgres)")
+        database, urls = _embedded_postgres(python, env)
+        env["DATABASE_URL"] = urls["owner"]
+    try:
+        return _demo_run(args, python, var_dir, env, processes)
+    finally:
+        if database is not None:
+            database.terminate()  # the server stops with it, unless a test run still holds it
+            database.wait(timeout=60)
+
+
+def _demo_run(
+    args: argparse.Namespace, python: Path, var_dir: Path, env: dict[str, str], processes: list[str]
+) -> int:
     manage = [str(python), "manage.py"]
     _say("migrating the database")
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*manage, "migrate", "--noinput", "-v1"], cwd=ROOT, env=env, check=True)
     password = _demo_password(var_dir)
     _say("seeding demo data (first run only)")
     subprocess.run(

