@@ -705,10 +705,7 @@ _ENCRYPTED_FIELDS = (EncryptedTextField, EncryptedJSONField)
 
 
 class _Sink:
-    """Writes rows of one model: COPY on PostgreSQL, executemany elsewhere."""
-
-    def __init__(self) -> None:
-        self.postgres = connection.vendor == "postgresql"
+    """Writes rows of one model with COPY."""
 
     def write(self, model: type[models.Model], cols: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (values in ``cols`` order, attnames) into ``model``'s table."""
@@ -731,22 +728,9 @@ class _Sink:
             ]
         table = connection.ops.quote_name(model._meta.db_table)
         names = ", ".join(connection.ops.quote_name(fields[c].column) for c in cols)
-        with connection.cursor() as cursor:
-            if self.postgres:
-                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                    for row in rows:
-                        copy.write_row(row)
-                return
-            adapters = [_sqlite_adapter(fields[c]) for c in cols]
-            if any(adapters):
-                rows = [
-                    tuple(a(v) if a and v is not None else v for a, v in zip(adapters, r, strict=True))
-                    for r in rows
-                ]
-            marks = ", ".join(["%s"] * len(cols))
-            sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - names from _meta
-            for start in range(0, len(rows), 5000):
-                cursor.executemany(sql, rows[start : start + 5000])
+        with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            for row in rows:
+                copy.write_row(row)
 
 
 def _defaults(model: type[models.Model], cols: Sequence[str]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
@@ -769,22 +753,12 @@ def _defaults(model: type[models.Model], cols: Sequence[str]) -> tuple[tuple[str
     return tuple(names), tuple(values)
 
 
-def _sqlite_adapter(f: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
-    if isinstance(f, models.DateTimeField):
-        return connection.ops.adapt_datetimefield_value
-    if isinstance(f, models.DateField):
-        return connection.ops.adapt_datefield_value
-    return None
-
-
 def _next_id(model: type[models.Model]) -> int:
     return (model._default_manager.aggregate(m=Max("pk"))["m"] or 0) + 1
 
 
 def _sync_sequence(model: type[models.Model]) -> None:
-    """After writing explicit ids, move the PostgreSQL id sequence past them."""
-    if connection.vendor != "postgresql":
-        return  # SQLite AUTOINCREMENT follows the largest id by itself
+    """After writing explicit ids, move the id sequence past them."""
     table = model._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -1078,7 +1052,7 @@ def seed_demo(
     counts: Counter[str] = Counter()
     if inquiries > 0:
         generator = _InquiryGenerator(reference=reference, seed=seed, now=now)
-        bulk = connection.vendor == "postgresql" and inquiries >= bulk_threshold
+        bulk = inquiries >= bulk_threshold
         counts = generator.run(total=inquiries, chunk_size=chunk_size, bulk=bulk, progress=progress)
     return SeedResult(
         password=password,
@@ -1407,9 +1381,8 @@ class _InquiryGenerator:
 
     def _flush(self, batch: _Batch) -> Counter[str]:
         with transaction.atomic():
-            if self.sink.postgres:
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO off")
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO off")
             counts = batch.write(self.sink)
             for model in (Person, Caller, CapacityHold, Inquiry):
                 _sync_sequence(model)

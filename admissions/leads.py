@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -258,12 +258,10 @@ def substance_ids_for(*, codes: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(codes))
     if not wanted:
         return {}
-    if connection.vendor == "postgresql":
-        # Every lead asks this; plain SQL costs a fraction of building the ORM query.
-        with prepared_cursor() as cursor:
-            cursor.execute(f"SELECT code, id FROM {Substance._meta.db_table} WHERE code = ANY(%s)", [wanted])  # noqa: S608
-            return dict(cursor.fetchall())
-    return dict(Substance.objects.filter(code__in=wanted).values_list("code", "id"))
+    # Every lead asks this; plain SQL costs a fraction of building the ORM query.
+    with prepared_cursor() as cursor:
+        cursor.execute(f"SELECT code, id FROM {Substance._meta.db_table} WHERE code = ANY(%s)", [wanted])  # noqa: S608
+        return dict(cursor.fetchall())
 
 
 def lead_ingest(
@@ -329,32 +327,14 @@ def _ingest_once(
     now = timezone.now()
     channel = _CHANNEL_OF_KIND.get(source.kind, Channel.WEB_FORM)
     campaign: Campaign | None
-    if connection.vendor == "postgresql":
-        # The Idempotency-Key is claimed by the lookup statement itself, before its row locks.
-        found = _lead_lookup_postgresql(lead=lead, source=source, idempotency=idempotency, route_at=now)
-        if idempotency is not None:
-            idempotency.check(found.claim)
-        person, candidates, campaign = found.person, found.candidates, found.campaign
-        substance_ids, new_ids, routed = found.substance_ids, found.new_ids, found.routed
-    else:
-        routed = None  # inquiry_create routes
-        if idempotency is not None:
-            idempotency.check()
-        new_ids = NewIds()  # each new row is inserted at once, for its key
-        person = person_matching(phone=lead.phone, email=lead.email)
-        duplicates = lead_duplicates_query(lead=lead, source=source, person=person)
-        candidates = list(duplicates.select_for_update()[:10])
-        campaign = None
-        if lead.attribution.get("utm_campaign"):
-            campaign = (
-                Campaign.objects.filter(lead_source=source, utm_campaign=lead.attribution["utm_campaign"])
-                .order_by("pk")
-                .first()
-            )
+    # The Idempotency-Key is claimed by the lookup statement itself, before its row locks.
+    found = _lead_lookup_postgresql(lead=lead, source=source, idempotency=idempotency, route_at=now)
+    if idempotency is not None:
+        idempotency.check(found.claim)
+    person, candidates, campaign = found.person, found.candidates, found.campaign
+    substance_ids, new_ids, routed = found.substance_ids, found.new_ids, found.routed
     open_match, external_id_taken = _inquiries_matching(lead=lead, source=source, candidates=candidates)
     touch = TouchData(channel=channel, lead_source=source, campaign=campaign, utm=lead.attribution)
-    if connection.vendor != "postgresql":
-        substance_ids = substance_ids_for(codes=lead.substances)
     if unknown := sorted(code for code in lead.substances if code not in substance_ids):
         raise UnknownSubstances(unknown)  # before anything is written; the transaction rolls back
     # Every insert whose new id nobody reads goes out with the batch, in one statement at the end.

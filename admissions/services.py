@@ -145,7 +145,7 @@ def records_insert_later(
         return
     batch = _BATCH.get()
     db = transaction.get_connection()
-    if batch is None or db.vendor != "postgresql":
+    if batch is None:
         rows_insert([model(**record) for record in records], ignore_conflicts=ignore_conflicts)
         return
     plan = _record_plan(model)
@@ -208,8 +208,6 @@ def _rows_insert_statement(
     For the long statements of a batch this is much cheaper on the client than a parameter per
     value (psycopg parses and caches no statement over 4 kB or 50 parameters). Rows whose values
     JSON cannot carry as such (bytes, durations) fall back to ``VALUES``."""
-    if db.vendor != "postgresql":
-        return None
     model = type(objs[0])
     pk: models.Field = model._meta.pk  # type: ignore[type-arg,assignment]
     include_pk = getattr(objs[0], pk.attname) is not None
@@ -581,12 +579,6 @@ def inquiry_create(
 def _coordinator_take_next(*, facility: Facility, at: datetime) -> int | None:
     """Route a new inquiry: ``coordinator_next_on_duty`` and the owner's stamp, in one statement on
     PostgreSQL (``coordinator_take_sql``)."""
-    if connection.vendor != "postgresql":
-        owner = coordinator_next_on_duty(facility=facility)
-        if owner is None:
-            return None
-        User.objects.filter(pk=owner.pk).update(last_lead_assigned_at=at)
-        return int(owner.pk)
     with prepared_cursor() as cursor:
         cursor.execute(coordinator_take_sql(), coordinator_take_params(facility=facility, at=at))
         row = cursor.fetchone()

@@ -62,7 +62,7 @@ class _PreparingCursor(psycopg.Cursor):  # type: ignore[type-arg]
 
 
 def prepared_cursor() -> CursorWrapper:
-    """``connection.cursor()``, with statements prepared on PostgreSQL (see the module's notes).
+    """``connection.cursor()``, with statements prepared (see the module's notes).
 
     Meant for SQL whose text is fixed (its values all parameters), one of a few hundred texts at
     most: each text's placeholder conversion is cached, and psycopg prepares a text at
@@ -70,7 +70,6 @@ def prepared_cursor() -> CursorWrapper:
     the 100 most recent. Without a threshold this is a server-side binding cursor, unprepared."""
     db = transaction.get_connection()
     cursor = db.cursor()
-    if db.vendor == "postgresql":
-        cursor.cursor.close()
-        cursor.cursor = _PreparingCursor(db.connection)
+    cursor.cursor.close()
+    cursor.cursor = _PreparingCursor(db.connection)
     return cursor

@@ -232,18 +232,12 @@ def _write(rows: dict[RollupKey, list[int]]) -> None:
         fields = DIMENSION_FIELDS[dimension]
         picks = [_IDX[name] for name in fields]
         values = ((*key, *[counters[i] or None for i in picks]) for key, counters in items)
-        if connection.vendor == "postgresql":
-            columns = ", ".join((*_KEY_COLUMNS, *fields))
-            with connection.cursor() as cursor:
-                raw = cursor.cursor  # psycopg 3: COPY is an order of magnitude faster than INSERT
-                with raw.copy(f"COPY {CohortRollup._meta.db_table} ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                    for row in values:
-                        copy.write_row(row)
-        else:
-            names = (*_KEY_COLUMNS, *fields)
-            CohortRollup.objects.bulk_create(
-                (CohortRollup(**dict(zip(names, row, strict=True))) for row in values), batch_size=500
-            )
+        columns = ", ".join((*_KEY_COLUMNS, *fields))
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # psycopg 3: COPY is an order of magnitude faster than INSERT
+            with raw.copy(f"COPY {CohortRollup._meta.db_table} ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in values:
+                    copy.write_row(row)
 
 
 def rollup_days_recompute(*, facility: Facility, days: Iterable[date]) -> tuple[int, int]:
@@ -326,7 +320,7 @@ def rollup_refresh(*, full: bool = False, now: datetime | None = None) -> Refres
         state.last_duration_ms = min(int(seconds * 1000), 2**31 - 1)
         state.last_days_refreshed = n_days
         state.save()
-        if full and connection.vendor == "postgresql":
+        if full:
             with connection.cursor() as cursor:  # fresh statistics, or the planner guesses on a new table
                 cursor.execute(f"ANALYZE {CohortRollup._meta.db_table}")
     return RefreshResult(full=full, days=n_days, rows=n_rows, seconds=seconds, data_as_of=started)

@@ -25,11 +25,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from admissions.followups import followups_give_up
-from admissions.models import FollowUp
 from workers.models import DispatchLease
 
 _CLAIM_SQL = """
@@ -79,28 +77,6 @@ def _claim_postgres(*, limit: int, now: datetime) -> list[tuple[int, int, bool]]
         return [(int(pk), int(attempts), bool(leased)) for pk, attempts, leased in cursor.fetchall()]
 
 
-def _claim_portable(*, limit: int, now: datetime) -> list[tuple[int, int, bool]]:
-    live = DispatchLease.objects.filter(
-        followup_id=OuterRef("pk"), due_at=OuterRef("due_at"), lease_until__gte=now
-    )
-    rows = list(
-        FollowUp.objects.filter(due_at__lte=now)
-        .filter(Q(state=FollowUp.State.SCHEDULED) | Q(state=FollowUp.State.QUEUED, lease_until__lt=now))
-        .exclude(Exists(live))
-        .order_by("due_at")
-        .values_list("pk", "attempts", "due_at")[:limit]
-    )
-    fresh = [(pk, due_at) for pk, attempts, due_at in rows if attempts < settings.FOLLOWUP_MAX_ATTEMPTS]
-    DispatchLease.objects.bulk_create(
-        [DispatchLease(followup_id=pk, due_at=due_at, lease_until=now + _lease()) for pk, due_at in fresh],
-        update_conflicts=True,
-        unique_fields=["followup"],
-        update_fields=["due_at", "lease_until"],
-    )
-    leased = {pk for pk, _ in fresh}
-    return [(pk, attempts, pk in leased) for pk, attempts, _ in rows]
-
-
 def followups_claim(*, limit: int = 500, now: datetime | None = None) -> list[tuple[int, int]]:
     """Lease due follow-ups for the broker; returns ``(id, attempts)`` of each leased row.
 
@@ -113,10 +89,7 @@ def followups_claim(*, limit: int = 500, now: datetime | None = None) -> list[tu
     if limit <= 0:
         return []
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            rows = _claim_postgres(limit=limit, now=now)
-        else:
-            rows = _claim_portable(limit=limit, now=now)
+        rows = _claim_postgres(limit=limit, now=now)
         exhausted = [pk for pk, attempts, _ in rows if attempts >= settings.FOLLOWUP_MAX_ATTEMPTS]
         if exhausted:
             followups_give_up(

@@ -1,16 +1,12 @@
 """``Idempotency-Key`` handling: the claim, the replay, and the result stored with the lead.
 
-PostgreSQL (``TransactionClaim``): the claim is a transaction-scoped advisory lock on
+The claim (``TransactionClaim``) is a transaction-scoped advisory lock on
 (API key, Idempotency-Key), taken as the first statement of the lead's own transaction.
 A concurrent request with the same key cannot take it and gets 409 (422 if its body
 differs: a second lock on (key, body hash) tells the two apart) without waiting. The
 record, with the result, is inserted by the lead's transaction, so a lead and its
 idempotency result commit together in one commit; the unique constraint on
 (API key, key) still backs the lock up.
-
-SQLite (``ClaimedRecord``), which has no advisory locks: the claim is a unique insert
-committed in its own short transaction before any work starts, so a concurrent request
-sees it (409); the lead's transaction completes the record.
 
 Records keep the inquiry id and a hash of the body, never the body, for 72 hours.
 """
@@ -24,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -239,38 +235,6 @@ class TransactionClaim:
         """Nothing to give back: the lock ends with the transaction."""
 
 
-@dataclass
-class ClaimedRecord:
-    """An Idempotency-Key claimed by a committed record before the work (SQLite)."""
-
-    record: IdempotencyRecord
-
-    def probe_sql(self) -> None:
-        """Nothing to claim in the lead's transaction: ``idempotency_claim`` took the key."""
-
-    def check(self, probed: dict[str, Any] | None = None) -> None:
-        """Already claimed by ``idempotency_claim``."""
-
-    def complete(self, result: LeadResult) -> None:
-        IdempotencyRecord.objects.filter(pk=self.record.pk).update(
-            inquiry=result.inquiry,
-            response_status=result.response_status,
-            result=result.status,
-            stage=public_stage(result.inquiry.stage),
-        )
-
-    def answer_for_invalid_body(self) -> Replay | None:
-        return None
-
-    def release(self) -> None:
-        idempotency_release(record=self.record)
-
-
-def idempotency_begin(
-    *, api_key: LeadSourceKey, key: str, fingerprint: str
-) -> TransactionClaim | ClaimedRecord | Replay:
-    """The claim for this request's key: in the lead's transaction on PostgreSQL, ahead of it elsewhere."""
-    if connection.vendor == "postgresql":
-        return TransactionClaim(api_key=api_key, key=key, fingerprint=fingerprint)
-    outcome = idempotency_claim(api_key=api_key, key=key, fingerprint=fingerprint)
-    return outcome if isinstance(outcome, Replay) else ClaimedRecord(record=outcome)
+def idempotency_begin(*, api_key: LeadSourceKey, key: str, fingerprint: str) -> TransactionClaim:
+    """The claim for this request's key, taken in the lead's own transaction."""
+    return TransactionClaim(api_key=api_key, key=key, fingerprint=fingerprint)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 # Foreign keys a new inquiry (and what comes with it) leaves empty.
 MOSTLY_EMPTY_KEYS = {

@@ -720,7 +720,6 @@ def _post_concurrently(bodies_and_keys: list[tuple[dict[str, object], str]], tok
     return responses
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_threads_with_one_idempotency_key_create_one_inquiry(source, token):
     for attempt in range(5):
@@ -736,7 +735,6 @@ def test_two_threads_with_one_idempotency_key_create_one_inquiry(source, token):
     assert IdempotencyRecord.objects.filter(response_status=201).count() == 5
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_threads_with_the_same_new_person_create_one_inquiry(source, token):
     body = {"first_name": "Sam", "phone": "8135550177"}
@@ -986,9 +984,7 @@ def test_create_query_budget_does_not_grow(token, source, coordinator, django_as
     # (one statement); every row of the lead (person, caller, inquiry, touch, timeline,
     # follow-ups, substance links, insurance, consents, audit, idempotency record) in one
     # statement; and the transaction's pair. It was 26 when every row was a statement of its own.
-    # SQLite (the embedded default) takes the portable path: the key claim, the lookups and the
-    # inserts are statements of their own there.
-    with django_assert_max_num_queries(5 if connection.vendor == "postgresql" else 23):
+    with django_assert_max_num_queries(5):
         post(full_lead(phone="8135550998", email="c@example.com", external_id="x3"), token,
              **{"Idempotency-Key": "q-3"})  # fmt: skip
 
@@ -1000,8 +996,8 @@ def test_merge_query_budget_does_not_grow(token, source, django_assert_max_num_q
     large = _queries(lambda: post(full_lead(), token))
     assert small == large
     # the key, the lookup, the touch (its id goes on the timeline), the other rows in one
-    # statement, and the transaction's pair (was 14); SQLite's portable path takes 13
-    with django_assert_max_num_queries(6 if connection.vendor == "postgresql" else 13):
+    # statement, and the transaction's pair (was 14)
+    with django_assert_max_num_queries(6):
         post(full_lead(), token)
 
 
@@ -1019,7 +1015,6 @@ def test_status_and_stats_query_budgets_do_not_grow(token, source, django_assert
         get(f"/api/v1/sources/{source.pk}/stats/", token)
 
 
-@pytest.mark.postgres
 def test_duplicate_lookup_uses_indexes_not_a_table_scan(source):
     person = PersonFactory(phone="+18135550142", email="p@example.com")
     lead = LeadData(first_name="Sam", phone="+18135550142", email="sam@example.com", external_id="form-1")

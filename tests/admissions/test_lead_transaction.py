@@ -102,7 +102,6 @@ def held_in_another_transaction(work: Callable[[], object]) -> Iterator[None]:
 # --- the Idempotency-Key lock ------------------------------------------------------------------
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_key_held_by_a_running_request_is_409_for_the_same_body_and_422_for_another(
     key_and_token,
@@ -128,7 +127,6 @@ def test_a_key_held_by_a_running_request_is_409_for_the_same_body_and_422_for_an
     assert post(body, token, "k-1").status_code == 201
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_request_refused_for_a_held_key_waits_for_no_row_lock(key_and_token):  # type: ignore[no-untyped-def]
     api_key, token = key_and_token
@@ -149,7 +147,6 @@ def test_a_request_refused_for_a_held_key_waits_for_no_row_lock(key_and_token): 
     assert waited < 5  # the lookup skipped its row locks once the claim failed
 
 
-@pytest.mark.postgres
 def test_the_result_is_stored_in_the_leads_own_transaction(key_and_token):  # type: ignore[no-untyped-def]
     api_key, token = key_and_token
     body = {"first_name": "Sam", "phone": "8135550170"}
@@ -183,7 +180,6 @@ def _orm_lookup(lead: LeadData, source):  # type: ignore[no-untyped-def]
     return person, sorted(candidates.values_list("pk", flat=True))
 
 
-@pytest.mark.postgres
 @pytest.mark.parametrize(
     ("phone", "email", "external_id"),
     [
@@ -215,7 +211,6 @@ def test_combined_lookup_finds_what_the_orm_lookup_finds(source, phone, email, e
     assert campaign is None
 
 
-@pytest.mark.postgres
 def test_combined_lookup_uses_indexes_not_a_table_scan(source):  # type: ignore[no-untyped-def]
     PersonFactory(phone="+18135550142", email="p@example.com")
     lead = LeadData(
@@ -238,7 +233,6 @@ def test_combined_lookup_uses_indexes_not_a_table_scan(source):  # type: ignore[
     assert "Seq Scan" not in lookup, lookup
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_lookup_is_prepared_and_its_generic_plan_uses_the_indexes(source):  # type: ignore[no-untyped-def]
     # PostgreSQL plans a prepared statement afresh for its first five executions, then keeps a
@@ -281,7 +275,6 @@ def test_the_lookup_is_prepared_and_its_generic_plan_uses_the_indexes(source):  
 # --- routing -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_lead_routed_while_another_holds_a_coordinator_goes_to_the_next_one(facility, source):  # type: ignore[no-untyped-def]
     first = UserFactory(username="c1", role=Role.COORDINATOR, facilities=[facility], is_on_duty=True)
@@ -352,7 +345,6 @@ def _row_kinds(inquiry: Inquiry, at: datetime, n: int) -> list[list[Any]]:
     ]  # fmt: skip
 
 
-@pytest.mark.postgres
 def test_rows_held_for_a_batch_are_stored_as_rows_inserted_at_once(facility):  # type: ignore[no-untyped-def]
     inquiry = InquiryFactory(facility=facility)
     at = timezone.now().replace(microsecond=123456)
@@ -409,7 +401,6 @@ def _records(inquiry: Inquiry, api_key: Any, at: datetime, n: int) -> dict[type,
     }  # fmt: skip
 
 
-@pytest.mark.postgres
 def test_records_held_for_a_batch_are_stored_as_instances_saved_at_once(facility, key_and_token):  # type: ignore[no-untyped-def]
     api_key, _ = key_and_token
     inquiry = InquiryFactory(facility=facility)

@@ -113,8 +113,7 @@ def test_inquiries_cover_every_stage_with_what_each_requires(seeded: None) -> No
         assert hold.released_at is None
     assert Inquiry.objects.filter(created_at__lt=NOW - timezone.timedelta(days=500)).exists()
     assert not Inquiry.objects.filter(created_at__gt=NOW).exists()
-    if connection.vendor == "postgresql":
-        connection.check_constraints()  # deferred foreign keys, checked now
+    connection.check_constraints()  # deferred foreign keys, checked now
 
 
 def test_stage_timestamps_follow_the_path_in_order(seeded: None) -> None:
@@ -250,7 +249,6 @@ def test_refuses_a_database_of_another_center(db: Any) -> None:
     assert Inquiry.objects.count() == 0
 
 
-@pytest.mark.postgres
 def test_bulk_mode_restores_keys_and_indexes(db: Any) -> None:
     """The PostgreSQL bulk path drops foreign keys and indexes while loading, then rebuilds them."""
 

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 
 from crm import db
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 
 def _long_statement(columns: int) -> str:

@@ -12,8 +12,7 @@ from admissions.models import FollowUp
 from tests.followups.helpers import web_lead
 from tests.followups.sinks import header
 from workers.channels import default_channels
-from workers.dispatch import _claim_portable, dispatch_batches, followups_claim, followups_claim_due
-from workers.models import DispatchLease
+from workers.dispatch import dispatch_batches, followups_claim_due
 
 
 def _due_messages(facility, count: int) -> list[int]:  # type: ignore[no-untyped-def]
@@ -81,17 +80,3 @@ def test_a_batch_out_of_time_hands_the_rest_back_untried(facility, sms_api, smtp
     assert set(results.values()) == {"released"}
     assert set(FollowUp.objects.values_list("state", "attempts")) == {(FollowUp.State.SCHEDULED, 0)}
     assert sms_api.ledger.raw == []
-
-
-@pytest.mark.django_db
-def test_portable_claim_leases_like_the_postgres_statement(facility, always_open):
-    """The SQLite path (the embedded default), run here through the ORM on the test database."""
-    from django.utils import timezone
-
-    ids = _due_messages(facility, 2)
-    now = timezone.now()
-    rows = _claim_portable(limit=10, now=now)
-    assert sorted(pk for pk, _, leased in rows if leased) == ids
-    assert DispatchLease.objects.count() == len(ids)
-    assert _claim_portable(limit=10, now=now) == []
-    assert followups_claim(now=now) == []  # the same leases hold for the PostgreSQL statement

@@ -38,7 +38,7 @@ from tests.screening.builders import all_clear
 from tests.signin import login_verified
 from workers import tasks
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 # Unique strings planted in everything the person tells us. None may leave the database.
 MARK = {

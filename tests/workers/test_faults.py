@@ -25,7 +25,7 @@ from tests.workers.faultkit import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.faults, pytest.mark.postgres]
+pytestmark = pytest.mark.faults
 
 CONCURRENCY = 2
 
