@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from admissions.followup_policy import STOPS_AFTER_FIRST_ATTEMPT
@@ -39,12 +40,17 @@ from admissions.messaging.models import (
     OutboundMessage,
     facilities_forbidden_terms,
 )
+from admissions.messaging.quiet_hours import Rule, next_allowed
 from admissions.messaging.services import (
     SendFacts,
     cadence_repeat,
+    coordinator_review_create,
     envelope_build,
+    hold_reason,
     message_decide,
+    person_reach,
     recipient_address,
+    sending_rules,
     templates_for,
 )
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, Person
@@ -54,7 +60,17 @@ from admissions.services import inquiry_event
 log = logging.getLogger(__name__)
 
 # The person and inquiry fields the send-time rules and the timeline read; the rest is not loaded.
-_PERSON_FIELDS = ("first_name", "phone", "email", "state", "time_zone", "ok_to_text")
+_PERSON_FIELDS = ("first_name", "phone", "email", "state", "postal_code", "time_zone", "ok_to_text")
+# Staff tasks that tell a coordinator to call the person: they wait for the person's calling hours.
+# Alerts about the lead itself (and call-backs at a time a coordinator agreed) fire when due.
+CALLS_THE_PERSON = frozenset(
+    {
+        FollowUp.Kind.CALL_TASK,
+        FollowUp.Kind.NURTURE_TOUCH,
+        FollowUp.Kind.REFERRAL_CHECK_IN,
+        FollowUp.Kind.ADMISSION_REMINDER,
+    }
+)
 _INQUIRY_FIELDS = tuple(
     f"inquiry__{name}"
     for name in (
@@ -128,6 +144,8 @@ def retry_delay(attempts: int) -> timedelta:
 
 def _still_wanted(followup: FollowUp, inquiry: Inquiry) -> str:
     """Why a staff alert or task should not run any more, or "" if it should."""
+    if followup.kind == FollowUp.Kind.COORDINATOR_REVIEW:
+        return ""  # a decision only a person can make, whatever the stage
     if followup.kind == FollowUp.Kind.REFERRAL_CHECK_IN:
         return "" if inquiry.stage == Stage.REFERRED_OUT else f"inquiry is {inquiry.stage}"
     if followup.kind == FollowUp.Kind.NURTURE_TOUCH:
@@ -152,6 +170,7 @@ _ALERT_TEXT = {
     FollowUp.Kind.NURTURE_TOUCH: "Nurture: time for a check-in call.",
     FollowUp.Kind.ADMISSION_REMINDER: "Admission coming up: confirm the person's arrival.",
     FollowUp.Kind.ACKNOWLEDGEMENT: "New inquiry: acknowledge it.",
+    FollowUp.Kind.COORDINATOR_REVIEW: "For a coordinator to decide.",
 }
 
 
@@ -167,6 +186,7 @@ class _Batch:
     rows: dict[int, FollowUp]
     templates: dict[tuple[int, str], MessageTemplate]
     forbidden_terms: dict[int, list[str]]
+    rules: dict[str, Rule]
 
 
 def _batch_read(ids: list[int]) -> _Batch:
@@ -180,7 +200,8 @@ def _batch_read(ids: list[int]) -> _Batch:
     return _Batch(
         rows=rows,
         templates=templates_for(pairs={(f.inquiry.facility_id, f.template_code) for f in messages}),
-        forbidden_terms=facilities_forbidden_terms({f.inquiry.facility_id for f in messages}),
+        forbidden_terms=facilities_forbidden_terms({f.inquiry.facility for f in messages}),
+        rules=sending_rules(),
     )
 
 
@@ -207,7 +228,7 @@ def followups_deliver(
             break
         followup = batch.rows[pk]
         if followup.channel == FollowUp.Channel.TASK:
-            results[pk] = _task_deliver(followup_id=pk, known=followup)
+            results[pk] = _task_deliver(followup_id=pk, known=followup, rules=batch.rules, now=now)
         elif channels is None:
             raise ValueError("Sending a message needs channels (see workers.channels).")
         else:
@@ -233,7 +254,23 @@ def _finish(followup: FollowUp, state: str, outcome: str, now: datetime) -> str:
     return state
 
 
-def _task_deliver(*, followup_id: int, known: FollowUp) -> str:
+def _defer(followup: FollowUp, *, until: datetime, why: str) -> str:
+    """Move a started row later: not an attempt; the first due time is kept to bound deferrals."""
+    FollowUp.objects.filter(pk=followup.pk).update(
+        state=FollowUp.State.SCHEDULED,
+        due_at=until,
+        lease_until=None,
+        deferrals=F("deferrals") + 1,
+        attempts=F("attempts") - 1,  # a deferral is not a delivery attempt
+        deferred_from=Coalesce(F("deferred_from"), F("due_at")),
+        outcome=f"deferred: {why}"[:120],
+    )
+    return "deferred"
+
+
+def _task_deliver(
+    *, followup_id: int, known: FollowUp, rules: dict[str, Rule] | None = None, now: datetime | None = None
+) -> str:
     with transaction.atomic():
         followup = (
             FollowUp.objects.select_for_update(of=("self",))
@@ -246,16 +283,32 @@ def _task_deliver(*, followup_id: int, known: FollowUp) -> str:
         inquiry = followup.inquiry
         inquiry.facility = known.inquiry.facility
         followup.cadence_step = known.cadence_step
-        now = timezone.now()
+        now = now or timezone.now()
         reason = _still_wanted(followup, inquiry)
         if reason:
             return _finish(followup, FollowUp.State.CANCELLED, reason, now)
         minutes = int((now - inquiry.created_at).total_seconds() // 60)
+        body = alert_text(kind=followup.kind, minutes=minutes)
+        if followup.kind == FollowUp.Kind.COORDINATOR_REVIEW and followup.outcome:
+            body = followup.outcome  # the reason it was handed over, written when it was
+        if followup.kind in CALLS_THE_PERSON:
+            person = Person.objects.only(*_PERSON_FIELDS).get(pk=inquiry.person_id)
+            reach = person_reach(
+                person=person,
+                phone=str(person.phone or inquiry.phone or ""),
+                fallback_zone=known.inquiry.facility.time_zone,
+                rules=rules,
+            )
+            until = next_allowed(now, reach=reach)
+            if until is not None and until > now:
+                return _defer(followup, until=until, why="outside the person's calling hours")
+            if until is None:
+                body += f" Their local time is unknown ({reach.signals.describe()}): check it before calling."
         inquiry_event(
             inquiry=inquiry,
             kind=InquiryEvent.Kind.NOTE,
             actor_label="follow-up",
-            body=alert_text(kind=followup.kind, minutes=minutes),
+            body=body,
             data={"followup": followup.pk, "kind": followup.kind, "alert": True},
         )
         cadence_repeat(followup=followup)
@@ -286,7 +339,7 @@ def _locked_message(*, known: FollowUp, person: Person) -> FollowUp | None:
         .select_related("inquiry", "message")
         .only(*_FOLLOWUP_FIELDS, *_INQUIRY_FIELDS, "message")
         .filter(pk=known.pk, state=FollowUp.State.QUEUED)
-        .annotate(consent_id=Subquery(consent), replied=Exists(replied))[:1]
+        .annotate(consent_id=Subquery(consent), replied=Exists(replied), held=hold_reason(person.pk))[:1]
     )
     followup = found[0] if found else None
     if followup is not None:
@@ -316,6 +369,8 @@ def _message_deliver(*, known: FollowUp, batch: _Batch, channels: Channels, now:
             replied=followup.replied,  # type: ignore[attr-defined]
             template=batch.templates.get((inquiry.facility_id, followup.template_code)),
             forbidden_terms=batch.forbidden_terms.get(inquiry.facility_id, []),
+            held=followup.held or "",  # type: ignore[attr-defined]
+            rules=batch.rules,
         )
         decision = message_decide(followup=followup, person=person, now=now, message=message, facts=facts)
         if decision.action in ("cancel", "block"):
@@ -328,15 +383,9 @@ def _message_deliver(*, known: FollowUp, batch: _Batch, channels: Channels, now:
             return _finish(followup, state, decision.reason, now)
         if decision.action == "defer":
             assert decision.until is not None  # noqa: S101
-            FollowUp.objects.filter(pk=followup.pk).update(
-                state=FollowUp.State.SCHEDULED,
-                due_at=decision.until,
-                lease_until=None,
-                deferrals=F("deferrals") + 1,
-                attempts=F("attempts") - 1,  # a deferral is not a delivery attempt
-                outcome=f"deferred: {decision.reason}"[:120],
-            )
-            return "deferred"
+            return _defer(followup, until=decision.until, why=decision.reason)
+        if decision.action == "handover":
+            return _hand_over(followup, message=message, reason=decision.reason, now=now)
         parts = decision.envelope_parts or {}
         if message is None:
             message = OutboundMessage(
@@ -393,6 +442,27 @@ def _message_deliver(*, known: FollowUp, batch: _Batch, channels: Channels, now:
         cadence_repeat(followup=followup)
         followup.error = ""
         return _finish(followup, FollowUp.State.DONE, f"{message.medium} sent", now)
+
+
+def _hand_over(followup: FollowUp, *, message: OutboundMessage | None, reason: str, now: datetime) -> str:
+    """The rules leave no time to send it: a coordinator gets a task saying why, at once."""
+    what = {"sms": "text", "email": "email"}.get(followup.channel, "message")
+    label = FollowUp.Kind(followup.kind).label.lower()
+    coordinator_review_create(
+        inquiry=followup.inquiry,
+        key=f"followup:{followup.pk}",
+        note=f"An automated {what} ({label}) was not sent, {reason}"[:120],
+        now=now,
+    )
+    log.info("follow-up %s handed to a coordinator: %s", followup.pk, reason)
+    if message is not None:
+        message.status, message.error = (
+            OutboundMessage.Status.BLOCKED,
+            f"handed to a coordinator: {reason}"[:200],
+        )
+        message.save(update_fields=["status", "error"])
+    _finish(followup, FollowUp.State.CANCELLED, f"handed to a coordinator: {reason}", now)
+    return "handed over"
 
 
 def _retry_later(followup: FollowUp, message: OutboundMessage, error: str, now: datetime) -> str:

@@ -594,6 +594,7 @@ class FollowUp(models.Model):
         COORDINATOR_TEXT = "coordinator_text", "One-to-one text from a coordinator"
         HELP_REPLY = "help_reply", "Reply to HELP"
         OPT_OUT_CONFIRMATION = "opt_out_confirm", "Opt-out confirmation"
+        COORDINATOR_REVIEW = "coordinator_review", "A coordinator decides: a message the rules could not send"
 
     class Channel(models.TextChoices):
         TASK = "task", "Staff alert or task"
@@ -635,6 +636,11 @@ class FollowUp(models.Model):
         default=0, help_text="Times moved later by quiet hours or the per-day cap."
     )
     error = models.CharField(max_length=200, blank=True, help_text="Last delivery error (no PHI).")
+    deferred_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The due time before the first deferral; deferrals are bounded from it.",
+    )
 
     class Meta:
         indexes = [

@@ -716,6 +716,10 @@ def inquiry_advance(
         },
         at=now,
     )
+    if to == Stage.CRISIS_ROUTED:  # however it was routed: marketing stops until a clinician allows it
+        from admissions.messaging.services import crisis_hold_start  # noqa: PLC0415 - it imports this module
+
+        crisis_hold_start(inquiry=inquiry, actor=actor, at=now)
     if to != Stage.NEW:
         followups_cancel(inquiry=inquiry, kinds=STOPS_AFTER_FIRST_ATTEMPT, reason=f"moved to {to}")
     if to in TERMINAL_STAGES or to == Stage.NURTURE:

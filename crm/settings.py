@@ -281,12 +281,13 @@ SMS_WEBHOOK_REQUIRE_TIMESTAMP = env.bool("SMS_WEBHOOK_REQUIRE_TIMESTAMP", defaul
 # The public base URL the provider and email recipients see (signature checks, unsubscribe links).
 CRM_PUBLIC_URL = env.str("CRM_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="crm.invalid")
-# Quiet hours in the recipient's local time: product default and state overrides ("HH:MM-HH:MM").
+# Sending hours in the recipient's local time, applied everywhere ("HH:MM-HH:MM"); the federal
+# and state rules are data (admissions.SendingRule, in the admin) and only ever narrow them.
 MESSAGING_QUIET_HOURS_DEFAULT = env.str("MESSAGING_QUIET_HOURS_DEFAULT", default="09:00-20:00")
-MESSAGING_STATE_RULES: dict[str, dict[str, object]] = {
-    # Florida Telephone Solicitation Act: 8:00-20:00 and at most 3 messages per 24 h on one subject.
-    "FL": {"hours": "08:00-20:00", "max_per_24h_same_subject": 3},
-}
+# A message the rules keep deferring goes to a coordinator this long after it was first due.
+MESSAGING_DEFERRAL_MAX_HOURS = env.int("MESSAGING_DEFERRAL_MAX_HOURS", default=48)
+# Inbound email replies are signed (HMAC-SHA256) with this secret; empty refuses them all.
+EMAIL_WEBHOOK_SECRET = env.str("EMAIL_WEBHOOK_SECRET", default="")
 
 # --- locale -------------------------------------------------------------------
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from admissions.messaging.models import CadenceStep, InboundMessage, MessageTemplate, OutboundMessage
+from admissions.messaging.models import (
+    CadenceStep,
+    InboundMessage,
+    MessageTemplate,
+    MessagingHold,
+    OutboundMessage,
+    SendingRule,
+)
 from crm.admin import FacilityScopedAdmin
 
 
@@ -24,6 +31,15 @@ class CadenceStepAdmin(admin.ModelAdmin):
     list_display = ["name", "trigger", "kind", "channel", "offset", "repeat_every", "facility", "is_active"]
     list_filter = ["trigger", "channel", "is_active"]
     list_select_related = ["facility"]
+
+
+@admin.register(SendingRule)
+class SendingRuleAdmin(admin.ModelAdmin):
+    """Federal and state sending hours and caps, with the statute each comes from."""
+
+    list_display = ["place", "name", "starts_at", "ends_at", "max_per_24h", "statute", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["place", "name", "statute"]
 
 
 class _ReadOnly(FacilityScopedAdmin):
@@ -48,6 +64,15 @@ class OutboundMessageAdmin(_ReadOnly):
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(_ReadOnly):
-    list_display = ["id", "meaning", "inquiry", "received_at"]
-    list_filter = ["meaning"]
+    list_display = ["id", "channel", "meaning", "inquiry", "received_at"]
+    list_filter = ["channel", "meaning"]
     raw_id_fields = ["person", "inquiry"]
+
+
+@admin.register(MessagingHold)
+class MessagingHoldAdmin(_ReadOnly):
+    """Released from the inquiry page (by a clinician after a crisis), so the timeline records it."""
+
+    list_display = ["id", "reason", "inquiry", "started_at", "released_at"]
+    list_filter = ["reason"]
+    raw_id_fields = ["person", "inquiry", "started_by", "released_by"]

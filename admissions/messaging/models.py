@@ -6,6 +6,8 @@ Registered as models of the ``admissions`` app (imported at the end of
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -17,22 +19,27 @@ from admissions.models import Channel, FollowUp, Inquiry, InquiryEvent, LeadSour
 from crm.models import Facility
 
 
+def _clinical_names(facilities: Iterable[Facility]) -> list[str]:
+    """The facilities' own (clinical) names, except where one is the neutral name messages carry."""
+    return [f.name for f in facilities if f.name.strip().lower() != f.neutral_sender_name.strip().lower()]
+
+
 def facility_forbidden_terms(facility: Facility | None) -> list[str]:
-    """Program names of the facility (or of all facilities), which may reveal treatment."""
+    """Program names and clinical names of the facility (or of all facilities), which may reveal
+    treatment: a message is signed with the neutral sender name only."""
     from programs.models import Program  # noqa: PLC0415 - keep module import light for migrations
 
     programs = Program.objects.all() if facility is None else Program.objects.filter(facility=facility)
-    return list(programs.values_list("name", flat=True))
+    facilities = list(Facility.objects.all()) if facility is None else [facility]
+    return [*programs.values_list("name", flat=True), *_clinical_names(facilities)]
 
 
-def facilities_forbidden_terms(facility_ids: set[int]) -> dict[int, list[str]]:
-    """``facility_forbidden_terms`` for several facilities in one query."""
+def facilities_forbidden_terms(facilities: set[Facility]) -> dict[int, list[str]]:
+    """``facility_forbidden_terms`` for several (loaded) facilities in one query."""
     from programs.models import Program  # noqa: PLC0415 - keep module import light for migrations
 
-    terms: dict[int, list[str]] = {pk: [] for pk in facility_ids}
-    for facility_id, name in Program.objects.filter(facility_id__in=facility_ids).values_list(
-        "facility_id", "name"
-    ):
+    terms: dict[int, list[str]] = {f.pk: _clinical_names([f]) for f in facilities}
+    for facility_id, name in Program.objects.filter(facility_id__in=terms).values_list("facility_id", "name"):
         terms[facility_id].append(name)
     return terms
 
@@ -76,17 +83,17 @@ class MessageTemplate(models.Model):
     def __str__(self) -> str:
         return f"{self.code} ({self.facility or 'all facilities'})"
 
-    def visible_text(self) -> dict[str, str]:
-        """The parts a bystander may see without opening the message, by field."""
+    def parts(self) -> dict[str, str]:
+        """Every part of the message, by field: a text's body; an email's subject, preview and body
+        (the body is the email's text part, and its HTML part when one is sent)."""
         if self.medium == self.Medium.SMS:
             return {"body": self.body}
-        return {"subject": self.subject, "preview": self.preview or self.body[:140]}
+        return {"subject": self.subject, "preview": self.preview, "body": self.body}
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         extra = facility_forbidden_terms(self.facility)
-        for field, text in self.visible_text().items():
-            target = "body" if field == "preview" and not self.preview else field
+        for target, text in self.parts().items():
             found = content_problems(text, extra_terms=extra)
             if found:
                 errors.setdefault(target, []).append(
@@ -198,15 +205,19 @@ class OutboundMessage(models.Model):
 
 
 class InboundMessage(models.Model):
-    """A text received from a phone number, kept whether or not it matched a person."""
+    """A text or email reply received, kept whether or not it matched a person."""
 
     class Meaning(models.TextChoices):
         REPLY = "reply", "Reply"
         OPT_OUT = "opt_out", "Opt-out"
         HELP = "help", "Help request"
+        UNCLEAR = "unclear", "Unclear: may be an opt-out"
 
-    provider_message_id = models.CharField(max_length=80, unique=True)
-    from_number = models.CharField(max_length=20, db_index=True)
+    channel = models.CharField(max_length=5, choices=MessageTemplate.Medium.choices, default="sms")
+    provider_message_id = models.CharField(max_length=200, unique=True)
+    from_number = models.CharField(
+        max_length=254, db_index=True, help_text="The sender's E.164 number, or email address for an email."
+    )
     to_number = models.CharField(max_length=20, blank=True)
     body = models.TextField(blank=True)
     meaning = models.CharField(max_length=8, choices=Meaning.choices)
@@ -225,4 +236,91 @@ class InboundMessage(models.Model):
         return f"Inbound text #{self.pk} ({self.get_meaning_display()})"
 
 
-__all__ = ["CadencePlanMark", "CadenceStep", "InboundMessage", "MessageTemplate", "OutboundMessage"]
+class SendingRule(models.Model):
+    """Calling hours and a daily cap a law sets for people in one place (or for everyone: "US").
+
+    A rule applies to a person when any signal points to its place: the state on file, the
+    postal code or the phone number's area code (Florida and Oklahoma presume a call to one of
+    their area codes reaches someone in the state). Where several rules apply, the narrowest
+    hours and the lowest cap win, together with ``MESSAGING_QUIET_HOURS_DEFAULT``.
+    """
+
+    place = models.CharField(
+        max_length=2,
+        unique=True,
+        help_text='Two-letter state or territory code, or "US" for a federal rule that applies everywhere.',
+    )
+    name = models.CharField(max_length=80, help_text='e.g. "Florida Telephone Solicitation Act".')
+    starts_at = models.TimeField(help_text="Earliest local time a text or call may go out.")
+    ends_at = models.TimeField(help_text="Local time from which nothing goes out.")
+    max_per_24h = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="At most this many texts to the person in any 24 hours (empty: no cap).",
+    )
+    statute = models.CharField(max_length=200, help_text="The citation, e.g. Fla. Stat. § 501.616(6).")
+    notes = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["place"]
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.starts_at:%H:%M}-{self.ends_at:%H:%M}"
+
+    def clean(self) -> None:
+        self.place = (self.place or "").strip().upper()
+        if self.starts_at and self.ends_at and self.starts_at >= self.ends_at:
+            raise ValidationError({"ends_at": "The end must be later than the start on the same day."})
+        if self.max_per_24h == 0:
+            raise ValidationError({"max_per_24h": "Leave it empty for no cap; 0 would stop every text."})
+
+
+class MessagingHold(models.Model):
+    """Automated messages to a person stop until someone allowed to decides otherwise.
+
+    A crisis routing (however it happened) starts one that only a clinician releases; an
+    unclear reply ("maybe an opt-out") starts one a coordinator releases once they asked.
+    """
+
+    class Reason(models.TextChoices):
+        CRISIS = "crisis", "Crisis routing"
+        UNCLEAR_REPLY = "unclear_reply", "Unclear reply: may be an opt-out"
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="messaging_holds")
+    inquiry = models.ForeignKey(
+        Inquiry, null=True, blank=True, on_delete=models.SET_NULL, related_name="messaging_holds"
+    )
+    reason = models.CharField(max_length=14, choices=Reason.choices)
+    started_at = models.DateTimeField(default=timezone.now)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    release_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(
+                fields=["person"], condition=Q(released_at__isnull=True), name="messaging_hold_active_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} hold on person {self.person_id}"
+
+
+__all__ = [
+    "CadencePlanMark",
+    "CadenceStep",
+    "InboundMessage",
+    "MessageTemplate",
+    "MessagingHold",
+    "OutboundMessage",
+    "SendingRule",
+]

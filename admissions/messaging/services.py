@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal
@@ -17,8 +18,8 @@ import phonenumbers
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, OuterRef, Q, Value, When
+from django.db import IntegrityError, models, transaction
+from django.db.models import Case, Exists, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,14 +30,17 @@ from admissions.messaging.models import (
     CadenceStep,
     InboundMessage,
     MessageTemplate,
+    MessagingHold,
     OutboundMessage,
+    SendingRule,
     facility_forbidden_terms,
 )
-from admissions.messaging.quiet_hours import next_allowed, recipient_state, recipient_zones, window_for
+from admissions.messaging.quiet_hours import Reach, Rule, next_allowed, recipient_reach, recipient_signals
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import dispatcher_kick, inquiry_event
 from crm.models import User
+from crm.roles import Role, has_role
 
 # Automated kinds that a reply from the person makes pointless.
 STOPPED_BY_REPLY = frozenset(
@@ -44,6 +48,9 @@ STOPPED_BY_REPLY = frozenset(
 )
 # Answers to a text the person just sent: no consent or quiet-hour check (carrier rules expect them).
 DIRECT_REPLIES = frozenset({FollowUp.Kind.HELP_REPLY, FollowUp.Kind.OPT_OUT_CONFIRMATION})
+# Automated messages a hold (crisis, unclear reply) stops: everything but direct replies and the
+# one-to-one texts a coordinator writes.
+NOT_AUTOMATED = DIRECT_REPLIES | {FollowUp.Kind.COORDINATOR_TEXT}
 MESSAGE_CHANNELS = (FollowUp.Channel.SMS, FollowUp.Channel.EMAIL)
 _PENDING = (FollowUp.State.SCHEDULED, FollowUp.State.QUEUED)
 _UNSUBSCRIBE_SALT = "admissions.messaging.unsubscribe"
@@ -166,23 +173,106 @@ class SendFacts:
     replied: bool
     template: MessageTemplate | None
     forbidden_terms: list[str]
+    held: str = ""
+    rules: Mapping[str, Rule] | None = None
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: Literal["send", "defer", "block", "cancel"]
+    """``handover``: the rules leave no time to send it; a coordinator gets it as a task."""
+
+    action: Literal["send", "defer", "block", "cancel", "handover"]
     reason: str = ""
     until: datetime | None = None
     envelope_parts: dict[str, str] | None = None
 
 
-def _still_wanted_message(followup: FollowUp, inquiry: Inquiry, replied: bool | None = None) -> str:
+# --- sending rules, reach and holds -------------------------------------------------------
+
+
+def sending_rules() -> dict[str, Rule]:
+    """The active ``SendingRule`` rows by place (one query; a batch reads them once)."""
+    return {
+        row.place: Rule(
+            place=row.place,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            max_per_24h=row.max_per_24h,
+            statute=row.statute,
+        )
+        for row in SendingRule.objects.filter(is_active=True)
+    }
+
+
+def person_reach(
+    *, person: Person, phone: str, fallback_zone: str, rules: Mapping[str, Rule] | None = None
+) -> Reach:
+    """Where the person may be and the hours and cap that apply there (``quiet_hours``)."""
+    signals = recipient_signals(
+        time_zone=person.time_zone, state=person.state, postal_code=person.postal_code, phone=phone
+    )
+    return recipient_reach(
+        signals, rules=sending_rules() if rules is None else rules, fallback_zone=fallback_zone
+    )
+
+
+def hold_reason(person_id: object) -> Case:
+    """An expression giving why automated messages to the person are held, or "".
+
+    ``person_id``: the person's id, or an ``OuterRef`` to it in the query annotated. Held: an
+    active ``MessagingHold``; or a crisis routing no crisis hold covers (an inquiry of the
+    person crisis-routed after the newest crisis hold started, or with none at all), so a
+    routing that bypassed ``inquiry_advance`` still stops marketing.
+    """
+    active = MessagingHold.objects.filter(person_id=person_id, released_at__isnull=True)
+    crisis_holds = MessagingHold.objects.filter(
+        person_id=OuterRef("person_id"), reason=MessagingHold.Reason.CRISIS
+    )
+    uncovered = Inquiry.objects.filter(person_id=person_id, crisis_routed_at__isnull=False).filter(
+        Q(crisis_routed_at__gt=Subquery(crisis_holds.order_by("-started_at").values("started_at")[:1]))
+        | ~Exists(crisis_holds)
+    )
+    return Case(
+        When(Exists(active), then=Subquery(active.order_by("started_at").values("reason")[:1])),
+        When(Exists(uncovered), then=Value(MessagingHold.Reason.CRISIS.value)),
+        default=Value(""),
+    )
+
+
+def messaging_held(*, person_id: int) -> str:
+    """Why automated messages to the person are held ("" when they are not)."""
+    found = (
+        Person.objects.filter(pk=person_id).annotate(why=hold_reason(person_id)).values_list("why", flat=True)
+    )
+    return str(next(iter(found), "") or "")
+
+
+def people_held(person_ids: set[int]) -> set[int]:
+    """Which of these people have automated messages held (one query)."""
+    if not person_ids:
+        return set()
+    rows = Person.objects.filter(pk__in=person_ids).annotate(why=hold_reason(OuterRef("pk")))
+    return {pk for pk, why in rows.values_list("pk", "why") if why}
+
+
+HOLD_REASONS = {
+    MessagingHold.Reason.CRISIS.value: "crisis routing: no marketing until a clinician allows it",
+    MessagingHold.Reason.UNCLEAR_REPLY.value: "an unclear reply: held until a coordinator checks it",
+}
+
+
+def _still_wanted_message(
+    followup: FollowUp, inquiry: Inquiry, replied: bool | None = None, held: str | None = None
+) -> str:
     """Why an automated message should not go any more, or ""."""
     kind = followup.kind
-    if kind in DIRECT_REPLIES or kind == FollowUp.Kind.COORDINATOR_TEXT:
+    if kind in NOT_AUTOMATED:
         return ""
     if inquiry.has_red_flag:
         return "red flag on the inquiry"
+    held = messaging_held(person_id=inquiry.person_id) if held is None else held
+    if held:
+        return HOLD_REASONS.get(held, held)
     if kind == FollowUp.Kind.ACKNOWLEDGEMENT and inquiry.stage not in (Stage.NEW, Stage.CONTACT_ATTEMPTED):
         return f"inquiry is {inquiry.stage}"
     stage_of = {
@@ -203,11 +293,15 @@ def _still_wanted_message(followup: FollowUp, inquiry: Inquiry, replied: bool | 
     return ""
 
 
-def _florida_cap_until(*, inquiry: Inquiry, cap: int, now: datetime) -> datetime | None:
-    """When the next message on this inquiry may go under a per-24-hour cap, or None if it may now."""
+def _cap_until(*, person: Person, cap: int, now: datetime) -> datetime | None:
+    """When the next text to the person may go under a per-24-hour cap, or None if it may now.
+
+    Every text to the person counts, whichever inquiry it was about (the statutes count calls to
+    a person on one subject; all of ours are about the same inquiry for treatment)."""
     recent = list(
         OutboundMessage.objects.filter(
-            inquiry=inquiry,
+            person_id=person.pk,
+            medium=FollowUp.Channel.SMS,
             sent_at__gt=now - timedelta(hours=24),
             status__in=[
                 OutboundMessage.Status.SENT,
@@ -235,7 +329,9 @@ def message_decide(
 ) -> Decision:
     """Decide at send time, under the person's row lock, whether a message goes now, later or never."""
     inquiry = followup.inquiry
-    why = _still_wanted_message(followup, inquiry, replied=facts.replied if facts else None)
+    why = _still_wanted_message(
+        followup, inquiry, replied=facts.replied if facts else None, held=facts.held if facts else None
+    )
     if why:
         return Decision("cancel", why)
     medium = followup.channel
@@ -257,33 +353,65 @@ def message_decide(
     parts = _compose(followup=followup, person=person, inquiry=inquiry, existing=message, facts=facts)
     if parts is None:
         return Decision("block", "no active template")
-    visible = parts["body"] if medium == FollowUp.Channel.SMS else f"{parts['subject']}\n{parts['preview']}"
     forbidden = facts.forbidden_terms if facts is not None else facility_forbidden_terms(inquiry.facility)
-    found = content_problems(visible, extra_terms=forbidden)
+    found = message_content_problems(parts, extra_terms=forbidden)
     if found:
         return Decision("block", "content check: " + ", ".join(found))
     if not direct:
-        state = recipient_state(state=person.state, phone=address if medium == "sms" else str(person.phone))
-        zones = recipient_zones(
-            time_zone=person.time_zone,
-            state=state,
-            phone=str(person.phone or inquiry.phone or ""),
-            fallback=inquiry.facility.time_zone,
+        reach = person_reach(
+            person=person,
+            phone=address if medium == FollowUp.Channel.SMS else str(person.phone or inquiry.phone or ""),
+            fallback_zone=inquiry.facility.time_zone,
+            rules=facts.rules if facts is not None else None,
         )
-        window = window_for(state)
-        until = next_allowed(now, zones=zones, window=window)
-        if until > now:
-            return Decision("defer", "quiet hours", until=until)
-        if window.max_per_24h_same_subject:
-            capped = _florida_cap_until(inquiry=inquiry, cap=window.max_per_24h_same_subject, now=now)
-            if capped is not None:
-                return Decision(
-                    "defer", f"{state} 24-hour cap", until=next_allowed(capped, zones=zones, window=window)
-                )
+        timing = _timing(followup=followup, person=person, reach=reach, medium=medium, now=now)
+        if timing is not None:
+            return timing
     parts["to"] = address
     if consent_id is not None and medium == FollowUp.Channel.EMAIL:
         parts["unsubscribe_url"] = unsubscribe_url(consent_id=consent_id)
     return Decision("send", envelope_parts=parts)
+
+
+def _timing(
+    *, followup: FollowUp, person: Person, reach: Reach, medium: str, now: datetime
+) -> Decision | None:
+    """Defer to the next minute the hours and the cap allow, or hand over when there is none or
+    it is past the bound; None when the message may go now."""
+    until = next_allowed(now, reach=reach)
+    why = "quiet hours"
+    if until is not None and reach.max_per_24h and medium == FollowUp.Channel.SMS:
+        capped = _cap_until(person=person, cap=reach.max_per_24h, now=now)
+        if capped is not None and capped > until:
+            places = ", ".join(sorted(r.place for r in reach.rules if r.max_per_24h == reach.max_per_24h))
+            until, why = (
+                next_allowed(capped, reach=reach),
+                f"{reach.max_per_24h} texts in 24 hours ({places})",
+            )
+    if until is None:
+        return Decision(
+            "handover", f"no minute allowed in every zone the person may be in: {reach.describe()}"
+        )
+    if until <= now:
+        return None
+    deadline = (followup.deferred_from or followup.due_at) + deferral_limit()
+    if until > deadline:
+        hours = int(deferral_limit().total_seconds() // 3600)
+        return Decision("handover", f"could not go within {hours} hours ({why}): {reach.describe()}")
+    return Decision("defer", why, until=until)
+
+
+def deferral_limit() -> timedelta:
+    """How long after its due time a message may still be deferred before a coordinator gets it."""
+    return timedelta(hours=settings.MESSAGING_DEFERRAL_MAX_HOURS)
+
+
+def message_content_problems(parts: Mapping[str, str], *, extra_terms: list[str]) -> list[str]:
+    """The revealing words in any part of a message (subject, preview, text or HTML body)."""
+    found: set[str] = set()
+    for name in ("subject", "preview", "body", "html"):
+        found.update(content_problems(parts.get(name, ""), extra_terms=extra_terms))
+    return sorted(found)
 
 
 def _compose(
@@ -364,6 +492,12 @@ def coordinator_text_send(*, inquiry: Inquiry, actor: User, body: str) -> Outbou
     if person.ok_to_text is False:
         raise ValidationError("This person said it is not OK to text them.")
     now = timezone.now()
+    reach = person_reach(person=person, phone=address, fallback_zone=inquiry.facility.time_zone)
+    if next_allowed(now, reach=reach) is None:
+        raise ValidationError(
+            "No time of day is allowed in every zone this person may be in "
+            f"({reach.signals.describe()}): record their state or postal code, or call them."
+        )
     followup = FollowUp.objects.create(
         inquiry=inquiry,
         kind=FollowUp.Kind.COORDINATOR_TEXT,
@@ -393,15 +527,42 @@ _STOP_WORDS = frozenset(
     {"stop", "stopall", "stop all", "quit", "end", "revoke", "opt out", "optout", "cancel", "unsubscribe",
      "unsub", "stop please", "please stop", "stop now", "stop it"}
 )  # fmt: skip
+# The words the FCC lists (47 CFR 64.1200(a)(10), FCC 24-24) and their usual spellings.
+_KEYWORDS = frozenset(
+    {"stop", "stopall", "quit", "end", "revoke", "optout", "cancel", "unsubscribe", "unsub"}
+)
+# Words that may stand beside a keyword without changing what it says ("STOP please", "cancel texts").
+_FILLER = frozenset(
+    {"please", "pls", "plz", "now", "all", "thanks", "thank", "you", "thx", "ty", "it", "this", "these",
+     "that", "them", "me", "my", "texts", "text", "texting", "messages", "message", "msgs", "msg", "emails",
+     "email", "sms", "ok", "okay", "asap", "immediately", "already", "just", "i", "said", "sir", "maam",
+     "right", "away", "for", "good", "forever", "to", "sending", "subscription", "the", "and", "again"}
+)  # fmt: skip
 _HELP_WORDS = frozenset({"help", "info", "help me"})
 _START_WORDS = frozenset({"start", "unstop", "start again", "unstop please"})
+_CONTACT = (
+    r"(?:text|texts|texting|message|messages|messaging|msg|msgs|contact|contacting|email|emails|emailing"
+    r"|call|calls|calling|sms|reach|reaching|write|writing|bother|bothering|spam|spamming)"
+)
 _REFUSALS = re.compile(
     r"\b(?:"
-    r"(?:stop|quit|cease|no more|never|don ?t|dont|do not|please don ?t|no longer)\s+(?:\w+\s+){0,3}?"
-    r"(?:text|texting|texts|message|messaging|messages|contact|contacting|email|emailing|call|calling|sms)"
-    r"|leave me alone|remove me|take me off|unsubscribe me|opt me out|lose (?:this|my) number"
-    r"|wrong number|not interested (?:in|any)\w* (?:more )?(?:texts|messages)"
+    r"(?:stop|quit|cease|no more|never|don ?t|dont|do not|please don ?t|no longer|end)\s+(?:\w+\s+){0,3}?"
+    + _CONTACT
+    + r"|(?:stop|quit|cease|end)\s+(?:\w+\s+){0,2}?(?:sending|getting|receiving|these|this|them|all)"
+    r"|opt ?(?:me )?out|optout|unsubscribe|unsub|revoke|revoking|withdraw (?:my )?consent"
+    r"|(?:want|wish|like|going|trying|asked|asking) to (?:stop|cancel|quit|end|be removed|be taken off)"
+    r"|leave me alone|remove me|remove my (?:number|name|info|information|email)|take me off"
+    r"|delete my (?:number|info|information|email)|lose (?:this|my) number|wrong number|not interested"
+    r"|no more|cancel (?:my )?(?:subscription|texts|messages|emails|alerts|notifications)"
+    r"|do not (?:want|need) (?:any|these|your)|dont (?:want|need) (?:any|these|your)"
     r")\b"
+)
+# A keyword in a phrase that is plainly about something else ("stop by", "the end of the week").
+_BENIGN = re.compile(
+    r"\b(?:stop (?:by|in|over|at|on)|end of|the end|weekend|at the end|in the end"
+    r"|quit (?:my|the|his|her|smoking|drinking|using|work|job)"
+    r"|cancel (?:the|my|our|an|this|that|tomorrow s|monday s|tuesday s|wednesday s|thursday s|friday s)"
+    r" (?:\w+ )?(?:appointment|appt|visit|meeting|call|tour|intake|admission|booking|reservation|plans))\b"
 )
 
 
@@ -411,14 +572,42 @@ def _inbound_text(body: str) -> str:
     ).strip()
 
 
+def _is_opt_out_sentence(words: list[str]) -> bool:
+    """A sentence made only of keywords and filler ("Stop.", "please STOP texting", "cancel all")."""
+    joined = " ".join(words).replace("opt out", "optout").split()
+    return (
+        bool(joined)
+        and any(w in _KEYWORDS for w in joined)
+        and all(w in _KEYWORDS or w in _FILLER for w in joined)
+    )
+
+
 def inbound_meaning(body: str) -> InboundMessage.Meaning:
-    """Whether an inbound text opts out, asks for help, or is an ordinary reply."""
+    """Whether a reply opts out, asks for help, might opt out (unclear), or is an ordinary reply.
+
+    Opt-out: a listed keyword on its own or with filler words, in any case, spacing or
+    punctuation, in any sentence of the reply; or a clear free-text refusal in any position.
+    Unclear: a keyword in a reply that is neither (a person may mean it; a coordinator asks).
+    """
     text = _inbound_text(body)
     squashed = text.replace(" ", "")
     if text in _STOP_WORDS or squashed in {w.replace(" ", "") for w in _STOP_WORDS} or _REFUSALS.search(text):
         return InboundMessage.Meaning.OPT_OUT
+    sentences = [_inbound_text(part).split() for part in re.split(r"[.!?;,\n]+", body)]
+    if any(_is_opt_out_sentence(words) for words in sentences):
+        return InboundMessage.Meaning.OPT_OUT
     if text in _HELP_WORDS or squashed in _HELP_WORDS:
         return InboundMessage.Meaning.HELP
+    if inbound_resubscribes(body):
+        return InboundMessage.Meaning.REPLY  # START / UNSTOP ("un stop"): handled as a re-subscribe
+    remaining = _BENIGN.sub(" ", text)
+    if any(word in _KEYWORDS for word in remaining.split()) or text in {
+        "no",
+        "no thanks",
+        "no thank you",
+        "nope",
+    }:
+        return InboundMessage.Meaning.UNCLEAR
     return InboundMessage.Meaning.REPLY
 
 
@@ -499,6 +688,229 @@ def optout_apply(*, person_ids: list[int], source: str, now: datetime) -> int:
     return revoked + stopped_texting
 
 
+def _automated_pending(person_ids: list[int]) -> models.QuerySet[FollowUp]:
+    return FollowUp.objects.filter(
+        inquiry__person_id__in=person_ids, state__in=_PENDING, channel__in=MESSAGE_CHANNELS
+    ).exclude(kind__in=NOT_AUTOMATED)
+
+
+def coordinator_review_create(*, inquiry: Inquiry, key: str, note: str, now: datetime) -> FollowUp:
+    """A task for the inquiry's coordinator to decide what the rules could not (posted when due).
+
+    ``note`` (no PHI: a reason, never the person's words) waits in the row's ``outcome``
+    until the task posts it on the timeline as an alert."""
+    task = FollowUp(
+        inquiry=inquiry,
+        kind=FollowUp.Kind.COORDINATOR_REVIEW,
+        channel=FollowUp.Channel.TASK,
+        due_at=now,
+        dedupe_key=f"review:{key}"[:80],
+        outcome=note[:120],
+        created_at=now,
+    )
+    FollowUp.objects.bulk_create([task], ignore_conflicts=True)
+    dispatcher_kick()
+    return task
+
+
+def unclear_reply_hold(
+    *, people: list[Person], inquiry: Inquiry | None, inbound: InboundMessage, now: datetime
+) -> int:
+    """A reply that may be an opt-out: hold automated messages and ask a coordinator.
+
+    Consent stays as it is (the person may not have meant it); nothing automated goes until
+    a coordinator who asked releases the hold or records the opt-out."""
+    person_ids = [p.pk for p in people]
+    for person in people:
+        if not MessagingHold.objects.filter(person=person, released_at__isnull=True).exists():
+            MessagingHold.objects.create(
+                person=person, inquiry=inquiry, reason=MessagingHold.Reason.UNCLEAR_REPLY, started_at=now
+            )
+    stopped = _automated_pending(person_ids).update(
+        state=FollowUp.State.CANCELLED, finished_at=now, outcome="held: unclear reply"
+    )
+    if inquiry is not None:
+        inquiry_event(
+            inquiry=inquiry,
+            kind=InquiryEvent.Kind.NOTE,
+            actor_label="follow-up",
+            body="The person's reply may be an opt-out: automated messages are held. Ask them, then "
+            "record the opt-out or allow messages again.",
+            data={"alert": True, "inbound": inbound.pk, "held": True, "cadence_stopped": stopped},
+            at=now,
+        )
+        coordinator_review_create(
+            inquiry=inquiry,
+            key=f"inbound:{inbound.pk}",
+            note=f"A {inbound.get_channel_display().lower()} reply may be an opt-out: ask the person.",
+            now=now,
+        )
+    return stopped
+
+
+def crisis_hold_start(*, inquiry: Inquiry, actor: User | None, at: datetime) -> MessagingHold:
+    """A crisis routing stops automated marketing to the person until a clinician allows it.
+
+    Called by ``inquiry_advance`` on every move to Crisis routed, whoever made it."""
+    existing = MessagingHold.objects.filter(
+        person_id=inquiry.person_id, reason=MessagingHold.Reason.CRISIS, released_at__isnull=True
+    ).first()
+    if existing is not None:
+        return existing
+    hold = MessagingHold.objects.create(
+        person_id=inquiry.person_id,
+        inquiry=inquiry,
+        reason=MessagingHold.Reason.CRISIS,
+        started_at=at,
+        started_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    _automated_pending([inquiry.person_id]).update(
+        state=FollowUp.State.CANCELLED, finished_at=at, outcome="crisis routing"
+    )
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.NOTE,
+        actor_label="follow-up",
+        body="Crisis routing: automated marketing to this person stops until a clinician allows it.",
+        data={"messaging_hold": hold.pk, "held": True},
+        at=at,
+    )
+    return hold
+
+
+class HoldReleaseError(ValueError):
+    """The user may not release this hold, or it is released already."""
+
+
+@transaction.atomic
+def messaging_hold_release(*, hold: MessagingHold, actor: User, note: str) -> MessagingHold:
+    """Allow automated messages again: a clinician for a crisis hold, a coordinator, manager or
+    clinician for an unclear reply. The decision and its reason go on the timeline."""
+    hold = MessagingHold.objects.select_for_update().get(pk=hold.pk)
+    note = " ".join(note.split())[:300]
+    if hold.released_at is not None:
+        raise HoldReleaseError("Already allowed again.")
+    if hold.reason == MessagingHold.Reason.CRISIS and not has_role(actor, Role.CLINICAL_REVIEWER):
+        raise HoldReleaseError("Only a clinician may allow marketing again after a crisis routing.")
+    if not has_role(actor, Role.CLINICAL_REVIEWER, Role.COORDINATOR, Role.MANAGER):
+        raise HoldReleaseError("You may not allow automated messages again.")
+    if not note:
+        raise HoldReleaseError("Say why (the decision goes on the timeline).")
+    now = timezone.now()
+    hold.released_at, hold.released_by, hold.release_note = now, actor, note
+    hold.save(update_fields=["released_at", "released_by", "release_note"])
+    inquiry = hold.inquiry or Inquiry.objects.filter(person_id=hold.person_id).order_by("-created_at").first()
+    if inquiry is not None:
+        inquiry_event(
+            inquiry=inquiry,
+            kind=InquiryEvent.Kind.NOTE,
+            actor=actor,
+            body=f"Automated messages allowed again ({hold.get_reason_display().lower()}): {note}",
+            data={"messaging_hold": hold.pk, "released": True, "reason": hold.reason},
+            at=now,
+        )
+    return hold
+
+
+_QUOTED = re.compile(r"^(?:>|On .{0,200} wrote:|-----Original Message-----|From: )", re.MULTILINE)
+
+
+def email_reply_text(*, subject: str, text: str) -> str:
+    """What the person wrote in an email reply: the subject without Re:/Fwd:, and the body above
+    the quoted message."""
+    subject = re.sub(r"^(?:\s*(?:re|fwd?|aw)\s*:\s*)+", "", subject, flags=re.IGNORECASE)
+    match = _QUOTED.search(text)
+    own = text[: match.start()] if match else text
+    return f"{subject}\n{own}".strip()
+
+
+_MEANING_RANK = {"opt_out": 3, "unclear": 2, "reply": 1, "help": 0}
+
+
+@transaction.atomic
+def email_inbound_receive(
+    *, provider_message_id: str, from_address: str, to_address: str, subject: str, text: str
+) -> InboundMessage:
+    """Record an email reply and act on it as on a text: opt-out, unclear (hold and ask), reply."""
+    key = f"email:{provider_message_id}"[:200]  # never the same as a text's provider id
+    if InboundMessage.objects.filter(provider_message_id=key).exists():
+        raise DuplicateInbound(provider_message_id)
+    now = timezone.now()
+    sender = from_address.strip().lower()[:254]
+    subject_line = email_reply_text(subject=subject, text="")
+    own = email_reply_text(subject="", text=text)
+    meaning = max((inbound_meaning(subject_line), inbound_meaning(own)), key=lambda m: _MEANING_RANK[str(m)])
+    if meaning == InboundMessage.Meaning.HELP:
+        meaning = InboundMessage.Meaning.REPLY  # HELP is a texting keyword; by email it is a reply
+    people = (
+        list(Person.objects.select_for_update().filter(email__iexact=sender).order_by("pk")) if sender else []
+    )
+    person_ids = [p.pk for p in people]
+    inquiry = (
+        Inquiry.objects.filter(person_id__in=person_ids)
+        .annotate(
+            rank=Case(When(stage__in=sorted(OPEN_STAGES | {Stage.NURTURE}), then=Value(0)), default=Value(1))
+        )
+        .order_by("rank", "-created_at")
+        .first()
+        if person_ids
+        else None
+    )
+    try:
+        with transaction.atomic():
+            inbound = InboundMessage.objects.create(
+                channel=MessageTemplate.Medium.EMAIL,
+                provider_message_id=key,
+                from_number=sender,
+                to_number=to_address.strip()[:20],
+                body=email_reply_text(subject=subject, text=text)[:5000],
+                meaning=meaning,
+                person=next((p for p in people if inquiry and p.pk == inquiry.person_id), None),
+                inquiry=inquiry,
+                received_at=now,
+            )
+    except IntegrityError as error:
+        raise DuplicateInbound(provider_message_id) from error
+    if inquiry is not None:
+        inquiry_event(
+            inquiry=inquiry,
+            kind=InquiryEvent.Kind.MESSAGE,
+            actor_label="inbound email",
+            body=inbound.body,
+            data={"direction": "inbound", "channel": "email", "message": inbound.pk, "meaning": meaning},
+            at=now,
+        )
+    if meaning == InboundMessage.Meaning.OPT_OUT and person_ids:
+        changed = optout_apply(person_ids=person_ids, source=f"email reply (inbound {inbound.pk})", now=now)
+        if inquiry is not None:
+            inquiry_event(
+                inquiry=inquiry,
+                kind=InquiryEvent.Kind.NOTE,
+                actor_label="follow-up",
+                body="The person opted out by email: texts and emails stopped."
+                if changed
+                else "The person asked again by email to stop (already stopped).",
+                data={"inbound": inbound.pk, "opted_out": bool(changed)},
+                at=now,
+            )
+    elif meaning == InboundMessage.Meaning.UNCLEAR and person_ids:
+        unclear_reply_hold(people=people, inquiry=inquiry, inbound=inbound, now=now)
+    elif meaning == InboundMessage.Meaning.REPLY and person_ids:
+        stopped = FollowUp.objects.filter(
+            inquiry__person_id__in=person_ids, state__in=_PENDING, kind__in=STOPPED_BY_REPLY
+        ).update(state=FollowUp.State.CANCELLED, finished_at=now, outcome="the person replied")
+        if inquiry is not None:
+            inquiry_event(
+                inquiry=inquiry,
+                kind=InquiryEvent.Kind.NOTE,
+                actor_label="follow-up",
+                body="The person replied by email: please follow up.",
+                data={"alert": True, "inbound": inbound.pk, "cadence_stopped": stopped},
+                at=now,
+            )
+    return inbound
+
+
 @transaction.atomic
 def sms_inbound_receive(
     *, provider_message_id: str, from_number: str, to_number: str, body: str
@@ -576,6 +988,8 @@ def sms_inbound_receive(
                 template_code=RESUBSCRIBED_CODE,
             )
             dispatcher_kick()
+    elif meaning == InboundMessage.Meaning.UNCLEAR and person_ids:
+        unclear_reply_hold(people=people, inquiry=inquiry, inbound=inbound, now=now)
     elif meaning == InboundMessage.Meaning.REPLY and person_ids:
         stopped = FollowUp.objects.filter(
             inquiry__person_id__in=person_ids, state__in=_PENDING, kind__in=STOPPED_BY_REPLY
@@ -702,6 +1116,7 @@ def cadences_plan(*, now: datetime | None = None, limit: int = 1000) -> int:
     if not events:
         return 0
     steps = list(CadenceStep.objects.filter(is_active=True))
+    held = people_held({e.inquiry.person_id for e in events})
     rows: list[FollowUp] = []
     for event in events:
         inquiry = event.inquiry
@@ -716,6 +1131,8 @@ def cadences_plan(*, now: datetime | None = None, limit: int = 1000) -> int:
         for step in steps:
             if step.trigger != trigger or not _step_matches(step, inquiry):
                 continue
+            if step.channel in MESSAGE_CHANNELS and inquiry.person_id in held:
+                continue  # a crisis or an unclear reply holds automated messages
             if step.channel in MESSAGE_CHANNELS:
                 address = recipient_address(person=inquiry.person, inquiry=inquiry, medium=step.channel)
                 if consent_active(person=inquiry.person, medium=step.channel, address=address) is None:

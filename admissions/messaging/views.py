@@ -1,25 +1,37 @@
-"""Public endpoints: the SMS provider's inbound and status webhooks, and email unsubscribe.
+"""Public endpoints: the SMS provider's webhooks, inbound email replies, email unsubscribe; and
+the coordinator's one action on a messaging hold.
 
-None of them has a session: webhooks prove themselves with the provider's
-signature, unsubscribe links with a signed token. Pages say nothing about
+The public ones have no session: webhooks prove themselves with the provider's signature (or
+the email relay's HMAC), unsubscribe links with a signed token. Pages say nothing about
 treatment and nothing about the person.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template import Context, Template
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from admissions.messaging.models import MessagingHold
 from admissions.messaging.services import (
     DuplicateInbound,
+    HoldReleaseError,
+    email_inbound_receive,
     email_unsubscribe,
+    messaging_hold_release,
     sms_inbound_receive,
     sms_status_update,
     unsubscribe_consent,
@@ -30,6 +42,8 @@ from admissions.messaging.webhooks import (
     webhook_signature_valid,
     webhook_timestamp_problem,
 )
+from admissions.selectors import inquiries_visible_to
+from crm.models import User
 
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -139,3 +153,64 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         response = HttpResponse(_PAGE.render(Context({"state": "done"})))
     response["Cache-Control"] = "no-store"
     return response
+
+
+def email_signature(*, secret: str, timestamp: str, body: bytes) -> str:
+    """``X-Webhook-Signature`` of an inbound email: hex HMAC-SHA256 of "<timestamp>." + raw body."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+@csrf_exempt
+@require_POST
+def email_inbound(request: HttpRequest) -> HttpResponse:
+    """An email reply relayed as JSON (message_id, from, to, subject, text), signed with
+    ``EMAIL_WEBHOOK_SECRET`` over its timestamp and body; stale or replayed requests are refused."""
+    secret = settings.EMAIL_WEBHOOK_SECRET
+    stamp = request.headers.get("X-Webhook-Timestamp", "")
+    given = request.headers.get("X-Webhook-Signature", "").removeprefix("sha256=")
+    expected = email_signature(secret=secret, timestamp=stamp, body=request.body) if secret else ""
+    if not secret or not given or not hmac.compare_digest(expected, given):
+        return _text("invalid signature", 403)
+    problem = webhook_timestamp_problem({"Timestamp": stamp}, now=timezone.now())
+    if problem:
+        return _text(problem, 403)
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return _text("body must be a JSON object", 400)
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k, ""), str) for k in ("message_id", "from")
+    ):
+        return _text("body must be a JSON object", 400)
+    if not data.get("message_id") or not data.get("from"):
+        return _text("message_id and from are required", 400)
+    try:
+        email_inbound_receive(
+            provider_message_id=data["message_id"],
+            from_address=data["from"],
+            to_address=str(data.get("to", "")),
+            subject=str(data.get("subject", "")),
+            text=str(data.get("text", "")),
+        )
+    except DuplicateInbound:
+        return _text("duplicate message_id", 409)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def hold_release(request: HttpRequest, pk: int) -> HttpResponse:
+    """Allow automated messages again (a clinician after a crisis; a coordinator after asking)."""
+    user: User = request.user  # type: ignore[assignment]
+    visible = inquiries_visible_to(user).values("person_id")
+    hold = get_object_or_404(MessagingHold.objects.filter(person_id__in=visible), pk=pk)
+    inquiry_id = (
+        hold.inquiry_id or visible.filter(person_id=hold.person_id).values_list("pk", flat=True).first()
+    )
+    try:
+        messaging_hold_release(hold=hold, actor=user, note=request.POST.get("note", ""))
+    except HoldReleaseError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Automated messages are allowed again.")
+    return HttpResponseRedirect(reverse("admissions:inquiry", args=[inquiry_id]) + "#messaging")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from admissions.messaging.models import SendingRule
 from admissions.models import ContactConsent, Person
 from tests.followups.sinks import ACCOUNT_SID, AUTH_TOKEN, SmsApi, sms_api_sink, smtp_sink
 
@@ -49,7 +51,17 @@ def smtp(settings):  # type: ignore[no-untyped-def]
 def always_open(settings):  # type: ignore[no-untyped-def]
     """Sending hours that cover the whole day, for tests that run at the wall-clock time."""
     settings.MESSAGING_QUIET_HOURS_DEFAULT = "00:00-23:59:59.999999"
-    settings.MESSAGING_STATE_RULES = {}
+    SendingRule.objects.update(is_active=False)
+
+
+@pytest.fixture
+def statute_rules():  # type: ignore[no-untyped-def]
+    """The federal, Florida and Oklahoma rules as migration 0018 installs them (a transactional
+    test's flush removes rows that data migrations wrote)."""
+    seed = importlib.import_module("admissions.migrations.0018_messaging_compliance")
+    for rule in seed.RULES:
+        SendingRule.objects.update_or_create(place=rule["place"], defaults={**rule, "is_active": True})
+    return {r.place: r for r in SendingRule.objects.all()}
 
 
 def consent(person: Person, medium: str, address: str | None = None) -> ContactConsent:

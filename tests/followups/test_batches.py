@@ -39,9 +39,9 @@ def test_statements_per_message_do_not_grow(facility, sms_api, smtp, always_open
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    # per batch: start (select, update), follow-ups, templates, program names;
-    # per message: person lock, follow-up + consent + reply check, message, timeline, follow-up
-    assert len(statements) == 5 + 5 * len(ids)
+    # per batch: start (select, update), follow-ups, templates, program names, sending rules;
+    # per message: person lock, follow-up + consent + reply + hold check, message, timeline, follow-up
+    assert len(statements) == 6 + 5 * len(ids)
     assert len(sms_api.ledger.unique) == count
     assert len(smtp.unique) == count
 

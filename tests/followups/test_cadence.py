@@ -130,7 +130,7 @@ def test_quiet_hours_defer_the_message_to_the_next_allowed_minute(facility, sms_
 
 
 @pytest.mark.django_db
-def test_florida_caps_three_messages_per_day_on_one_subject(facility, coordinator, sms_api):
+def test_florida_caps_three_messages_per_day_on_one_subject(facility, coordinator, sms_api, statute_rules):
     inquiry = web_lead(facility, email=False, state="FL", time_zone="America/New_York")
     noon = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # 12:00 in Tampa
     texts = [coordinator_text_send(inquiry=inquiry, actor=coordinator, body=f"Hello {n}") for n in range(4)]
@@ -146,7 +146,7 @@ def test_florida_caps_three_messages_per_day_on_one_subject(facility, coordinato
     fourth = FollowUp.objects.get(pk=texts[3].followup_id)
     # 24 h after the first (+1 min), inside Florida's 8:00-20:00
     assert fourth.due_at == noon + timedelta(hours=24, minutes=1)
-    assert fourth.outcome == "deferred: FL 24-hour cap"
+    assert fourth.outcome == "deferred: 3 texts in 24 hours (FL)"
     assert len(sms_api.ledger.raw) == 3
 
 
@@ -197,12 +197,14 @@ def test_nurture_touch_is_monthly_and_stops_when_the_person_is_worked_again(
 
 @pytest.mark.django_db
 def test_referral_out_gets_a_check_in_task(facility, coordinator):
-    inquiry = web_lead(facility, sms=False, email=False)
+    inquiry = web_lead(facility, sms=False, email=False, state="NY", postal_code="10001")
     inquiry_advance(inquiry=inquiry, to=Stage.REFERRED_OUT, actor=coordinator, destination="Bayview Hospital")
     cadences_plan()
     check_in = inquiry.followups.get(kind=FollowUp.Kind.REFERRAL_CHECK_IN)
     assert check_in.channel == "task"
-    assert _deliver(check_in, now=check_in.due_at) == FollowUp.State.DONE
+    midday = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # 12:00 in New York: inside the calling hours
+    FollowUp.objects.filter(pk=check_in.pk).update(due_at=midday)
+    assert followup_deliver(followup_id=check_in.pk, channels=default_channels(), now=midday) == "done"
     note = InquiryEvent.objects.get(inquiry=inquiry, kind="note", data__followup=check_in.pk)
     assert note.body.startswith("Check in:")
 
