@@ -310,6 +310,7 @@ def _task_deliver(
             actor_label="follow-up",
             body=body,
             data={"followup": followup.pk, "kind": followup.kind, "alert": True},
+            at=now,
         )
         cadence_repeat(followup=followup)
         return _finish(followup, FollowUp.State.DONE, "alert posted", now)

@@ -140,7 +140,7 @@ def _parse_number(phone: str) -> phonenumbers.PhoneNumber | None:
 def recipient_signals(*, time_zone: str, state: str, postal_code: str, phone: str) -> Signals:
     """The location signals of a person's record (a message's address is its phone number)."""
     place = place_of_postal_code(postal_code) if postal_code else None
-    area_state, area_zones = "", ()
+    area_state, area_zones = "", tuple[str, ...]()
     number = _parse_number(phone) if phone else None
     if number is not None:
         name = geocoder.description_for_number(number, "en").split(",")[-1].strip()

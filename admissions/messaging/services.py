@@ -216,7 +216,7 @@ def person_reach(
     )
 
 
-def hold_reason(person_id: object) -> Case:
+def hold_reason(person_id: int | OuterRef) -> Case:
     """An expression giving why automated messages to the person are held, or "".
 
     ``person_id``: the person's id, or an ``OuterRef`` to it in the query annotated. Held: an
@@ -224,11 +224,12 @@ def hold_reason(person_id: object) -> Case:
     person crisis-routed after the newest crisis hold started, or with none at all), so a
     routing that bypassed ``inquiry_advance`` still stops marketing.
     """
-    active = MessagingHold.objects.filter(person_id=person_id, released_at__isnull=True)
+    of_person = Q(person_id=person_id)  # an int or an OuterRef
+    active = MessagingHold.objects.filter(of_person, released_at__isnull=True)
     crisis_holds = MessagingHold.objects.filter(
         person_id=OuterRef("person_id"), reason=MessagingHold.Reason.CRISIS
     )
-    uncovered = Inquiry.objects.filter(person_id=person_id, crisis_routed_at__isnull=False).filter(
+    uncovered = Inquiry.objects.filter(of_person, crisis_routed_at__isnull=False).filter(
         Q(crisis_routed_at__gt=Subquery(crisis_holds.order_by("-started_at").values("started_at")[:1]))
         | ~Exists(crisis_holds)
     )
