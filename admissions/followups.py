@@ -452,7 +452,7 @@ def _hand_over(followup: FollowUp, *, message: OutboundMessage | None, reason: s
     coordinator_review_create(
         inquiry=followup.inquiry,
         key=f"followup:{followup.pk}",
-        note=f"An automated {what} ({label}) was not sent, {reason}"[:120],
+        note=f"{what.capitalize()} not sent ({label}): {reason}"[:120],
         now=now,
     )
     log.info("follow-up %s handed to a coordinator: %s", followup.pk, reason)

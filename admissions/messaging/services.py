@@ -390,15 +390,14 @@ def _timing(
                 f"{reach.max_per_24h} texts in 24 hours ({places})",
             )
     if until is None:
-        return Decision(
-            "handover", f"no minute allowed in every zone the person may be in: {reach.describe()}"
-        )
+        zones = f"{len(reach.zones)} zones" if len(reach.zones) > 1 else "the zone"
+        return Decision("handover", f"no allowed minute in {zones} of {reach.signals.describe()}")
     if until <= now:
         return None
     deadline = (followup.deferred_from or followup.due_at) + deferral_limit()
     if until > deadline:
         hours = int(deferral_limit().total_seconds() // 3600)
-        return Decision("handover", f"could not go within {hours} hours ({why}): {reach.describe()}")
+        return Decision("handover", f"not sendable within {hours} hours ({why})")
     return Decision("defer", why, until=until)
 
 

@@ -16,7 +16,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template import Context, Template
@@ -198,6 +198,7 @@ def email_inbound(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@permission_required("admissions.view_inquiry", raise_exception=True)
 @require_POST
 def hold_release(request: HttpRequest, pk: int) -> HttpResponse:
     """Allow automated messages again (a clinician after a crisis; a coordinator after asking)."""

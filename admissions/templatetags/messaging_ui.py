@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils import timezone
 
 from admissions.messaging.models import MessagingHold
+from admissions.messaging.quiet_hours import next_allowed
 from admissions.messaging.services import deferral_limit, person_reach
 from admissions.models import FollowUp
 from crm.roles import Role, has_role
@@ -60,6 +62,7 @@ def messaging_section(context: template.Context) -> dict[str, Any] | None:
         "pending": pending,
         "handed_over": handed_over,
         "reach": reach,
+        "no_common_minute": next_allowed(timezone.now(), reach=reach) is None,
         "zones": ", ".join(z.key for z in reach.zones[:4])
         + (f" and {len(reach.zones) - 4} more" if len(reach.zones) > 4 else ""),
         "limit_hours": int(limit.total_seconds() // 3600),

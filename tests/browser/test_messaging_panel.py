@@ -31,11 +31,13 @@ def test_clinician_lifts_a_crisis_hold_and_sees_deferrals_and_hand_overs(
     night = datetime(2026, 6, 10, 3, 0, tzinfo=UTC)  # 23:00 in New York
     FollowUp.objects.filter(pk=ack.pk).update(due_at=night)
     assert followup_deliver(followup_id=ack.pk, channels=default_channels(), now=night) == "deferred"
-    parked = web_lead(facility, email=False, first_name="Alex", phone="+18005550177")
+    parked = web_lead(facility, email=False, first_name="Alex", phone="+18005550177", state="", time_zone="")
     cadences_plan()
-    assert followup_deliver(
-        followup_id=parked.followups.get(channel="sms").pk, channels=default_channels(), now=night
-    ) == "handed over"
+    parked_ack = parked.followups.get(channel="sms")
+    FollowUp.objects.filter(pk=parked_ack.pk).update(due_at=night)
+    assert (
+        followup_deliver(followup_id=parked_ack.pk, channels=default_channels(), now=night) == "handed over"
+    )
     inquiry_advance(inquiry=parked, to=Stage.CRISIS_ROUTED, actor=coordinator, reason="called 911")
 
     sign_in(page, "coordinator")
@@ -56,10 +58,15 @@ def test_clinician_lifts_a_crisis_hold_and_sees_deferrals_and_hand_overs(
     page.goto(f"/inquiries/{parked.pk}/")
     panel.get_by_label("Why messages may go again").fill("Safe at home; agreed to information by email.")
     panel.get_by_role("button", name="Allow automated messages again").click()
-    expect(page.get_by_role("status").filter(has_text="Automated messages are allowed again.")).to_be_visible()
+    expect(
+        page.get_by_role("status").filter(has_text="Automated messages are allowed again.")
+    ).to_be_visible()
     expect(page.locator("#messaging")).not_to_contain_text("Held: Crisis routing")
     expect(page.locator("#timeline")).to_contain_text("Automated messages allowed again (crisis routing)")
     snap(page, "messaging-03-clinician-released")
     hold = MessagingHold.objects.get(person_id=parked.person_id)
-    assert (hold.released_by, hold.release_note) == (clinician, "Safe at home; agreed to information by email.")
+    assert (hold.released_by, hold.release_note) == (
+        clinician,
+        "Safe at home; agreed to information by email.",
+    )
     assert InquiryEvent.objects.filter(inquiry=parked, actor=clinician, data__released=True).count() == 1

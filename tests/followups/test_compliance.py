@@ -106,15 +106,19 @@ def test_toll_free_number_without_a_state_is_handed_to_a_coordinator(lead_token,
     assert deliver(ack, at(16)) == "handed over"
     ack.refresh_from_db()
     assert ack.state == FollowUp.State.CANCELLED
-    assert ack.outcome.startswith("handed to a coordinator: no minute allowed in every zone")
+    assert ack.outcome == (
+        "handed to a coordinator: no allowed minute in 42 zones of a non-geographic number "
+        "(42 possible zones)"
+    )
     assert sms_api.ledger.raw == []
     review = inquiry.followups.get(kind=FollowUp.Kind.COORDINATOR_REVIEW)
     assert (review.channel, review.state, review.due_at) == ("task", "scheduled", at(16))
     assert deliver(review, at(16)) == "done"
     alert = InquiryEvent.objects.get(inquiry=inquiry, kind="note", data__followup=review.pk)
     assert alert.data["alert"] is True
-    assert alert.body.startswith(
-        "An automated text (acknowledge a new inquiry) was not sent, no minute allowed"
+    assert alert.body == (
+        "Text not sent (acknowledge a new inquiry): no allowed minute in 42 zones of a non-geographic "
+        "number (42 possible zones)"
     )
 
 
@@ -146,6 +150,7 @@ def test_deferrals_and_hand_overs_show_on_the_inquiry_page(
     assert deliver(ack_sms(parked), at(16)) == "handed over"
     page = coordinator_client.get(reverse("admissions:inquiry", args=[parked.pk])).content.decode()
     assert "Handed to a coordinator" in page
+    assert "No minute is allowed in every zone this person may be in" in page
     assert "a non-geographic number (42 possible zones)" in page
 
 

@@ -91,7 +91,10 @@ EXPECT: dict[str, str] = {
     # provider webhooks: signed requests only; unsubscribe links: a valid signed token only
     "messaging/sms/inbound": "GET 405 405 405 405 405 405 405 405 | POST 403 403 403 403 403 403 403 403",
     "messaging/sms/status": "GET 405 405 405 405 405 405 405 405 | POST 403 403 403 403 403 403 403 403",
+    "messaging/email/inbound": "GET 405 405 405 405 405 405 405 405 | POST 403 403 403 403 403 403 403 403",
     "messaging/unsubscribe/<str:token>": "GET 404 404 404 404 404 404 404 404 | POST 404 404 404 404 404 404 404 404",
+    # releasing a messaging hold: staff who see inquiries; filled with an inquiry id, no such hold: 404
+    "messaging/holds/<int:pk>/release": "GET 302 405 405 405 405 403 403 405 | POST 302 404 404 404 404 403 403 404",
     # the API description is public (no data); the lead API needs a key (401 for everyone else,
     # staff sessions included); marketing is the key here
     "api/schema/": "GET 200 200 200 200 200 200 200 200 | POST 405 405 405 405 405 405 405 405",
