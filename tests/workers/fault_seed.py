@@ -19,11 +19,15 @@ def main(run: str, count: int, base: int, mixed: bool = False) -> None:
     from django.db import transaction
     from django.utils import timezone
 
+    from admissions.messaging.models import SendingRule
     from admissions.models import ContactConsent, FollowUp, Inquiry, Person
     from crm.models import Facility
 
     now = timezone.now()
     with transaction.atomic():
+        # These runs test delivery under faults at any hour: the sending rules stand aside, as the
+        # product default does (MESSAGING_QUIET_HOURS_DEFAULT in faultkit.service_env).
+        SendingRule.objects.update(is_active=False)
         facility, _ = Facility.objects.get_or_create(
             name="Fault Test Facility",
             defaults={
