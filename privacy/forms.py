@@ -61,7 +61,7 @@ class ConsentForm(forms.Form):
         required=False,
         max_length=160,
         label="Recipient's name",
-        help_text="The VOB company or provider, by name.",
+        help_text="The VOB company, provider or individual, by name.",
     )
     tpo_class = forms.ChoiceField(
         choices=_BLANK + list(TpoClass.choices),
@@ -114,7 +114,8 @@ class ConsentForm(forms.Form):
         kind = data.get("recipient_type")
         if kind == RecipientType.PARTNER and not data.get("recipient_partner"):
             self.add_error("recipient_partner", "Choose the referral partner.")
-        if kind in (RecipientType.VOB_COMPANY, RecipientType.PROVIDER) and not data.get("recipient_name"):
+        named = (RecipientType.VOB_COMPANY, RecipientType.PROVIDER, RecipientType.INDIVIDUAL)
+        if kind in named and not data.get("recipient_name"):
             self.add_error("recipient_name", "Name the recipient.")
         if kind == RecipientType.TPO and not data.get("tpo_class"):
             self.add_error("tpo_class", "Choose the class of recipients.")

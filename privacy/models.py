@@ -32,6 +32,7 @@ class RecipientType(models.TextChoices):
     PARTNER = "partner", "A referral partner"
     VOB_COMPANY = "vob_company", "An outside verification-of-benefits company"
     PROVIDER = "provider", "Another provider, by name"
+    INDIVIDUAL = "individual", "A named individual, such as a family member who called"
     TPO = "tpo", "A treatment, payment or health care operations class"
 
 
@@ -136,7 +137,10 @@ class Part2Consent(models.Model):
             models.CheckConstraint(
                 condition=(
                     (Q(recipient_type="partner") & Q(recipient_partner__isnull=False))
-                    | (Q(recipient_type__in=["vob_company", "provider"]) & ~Q(recipient_name=""))
+                    | (
+                        Q(recipient_type__in=["vob_company", "provider", "individual"])
+                        & ~Q(recipient_name="")
+                    )
                     | (Q(recipient_type="tpo") & ~Q(tpo_class=""))
                 ),
                 name="part2_consent_names_recipient",

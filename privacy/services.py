@@ -185,7 +185,7 @@ def consent_record(
         else None,
         recipient_name=(
             values.get("recipient_name", "")
-            if recipient_type in (RecipientType.VOB_COMPANY, RecipientType.PROVIDER)
+            if recipient_type in (RecipientType.VOB_COMPANY, RecipientType.PROVIDER, RecipientType.INDIVIDUAL)
             else ""
         ),
         tpo_class=values.get("tpo_class", "") if recipient_type == RecipientType.TPO else "",

@@ -59,6 +59,15 @@ def _inquiry_url(inquiry: Inquiry) -> str:
     return f"{reverse('admissions:inquiry', args=[inquiry.pk])}#part2"
 
 
+# Fields a link may fill in beforehand (the pre-screen's "record the person's consent to share with
+# the caller"); the coordinator still reads every element to the person and completes the rest.
+CONSENT_PREFILL = ("recipient_type", "recipient_name", "purpose")
+
+
+def consent_prefill(query: Any) -> dict[str, str]:
+    return {name: str(query[name])[:160] for name in CONSENT_PREFILL if query.get(name)}
+
+
 @permission("privacy.add_part2consent")
 @require_http_methods(["GET", "POST"])
 def consent_new(request: HttpRequest, pk: int) -> HttpResponse:
@@ -67,7 +76,7 @@ def consent_new(request: HttpRequest, pk: int) -> HttpResponse:
     form = ConsentForm(
         request.POST if request.method == "POST" else None,
         facilities=facilities,
-        initial={"discloser": inquiry.facility_id},
+        initial={"discloser": inquiry.facility_id, **consent_prefill(request.GET)},
     )
     if request.method == "POST" and form.is_valid():
         consent = consent_record(
