@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -51,6 +52,7 @@ from admissions.pipeline import OPEN_STAGES, STAGE_TIMESTAMP_FIELD, LostReason, 
 from admissions.services import TOUCH_ATTRIBUTION_FIELDS
 from crm.fields import EncryptedJSONField, EncryptedTextField
 from crm.models import Facility, User
+from crm.places import place_of_postal_code
 from crm.roles import Role
 from programs.models import CapacityHold, Census, LevelOfCare, Payer, Program, Specialty
 
@@ -71,8 +73,6 @@ class FacilitySpec:
     postal_code: str
     time_zone: str
     phone: str
-    latitude: str
-    longitude: str
     edition: str
     weight: float
     # (program name, level code, capacity, gender, min age, max age, specialty codes, payers)
@@ -91,13 +91,11 @@ FACILITIES: tuple[FacilitySpec, ...] = (
         "33606",
         "America/New_York",
         "+18135550100",
-        "27.93000",
-        "-82.48000",
         "ASAM 3",
         0.45,
         (
             ("Medical Detox", "3.7-WM", 18, _ANY, 18, None, ("co-occurring", "mat"), "commercial"),
-            ("Women's Detox", "3.7-WM", 8, _WOMEN, 18, None, ("women", "mat"), "commercial"),
+            ("Women's Detox", "3.7-WM", 8, _WOMEN, 18, None, ("women", "mat", "pregnancy"), "commercial"),
             (
                 "Hospital-Level Withdrawal",
                 "4-WM",
@@ -105,7 +103,7 @@ FACILITIES: tuple[FacilitySpec, ...] = (
                 _ANY,
                 18,
                 None,
-                ("co-occurring",),
+                ("co-occurring", "medical"),
                 "commercial",
             ),
             ("Residential Treatment", "3.5", 40, _ANY, 18, None, ("trauma",), "commercial"),
@@ -159,8 +157,6 @@ FACILITIES: tuple[FacilitySpec, ...] = (
         "28801",
         "America/New_York",
         "+18285550100",
-        "35.59000",
-        "-82.55000",
         "ASAM 4",
         0.33,
         (
@@ -223,8 +219,6 @@ FACILITIES: tuple[FacilitySpec, ...] = (
         "85251",
         "America/Phoenix",
         "+14805550100",
-        "33.49000",
-        "-111.92000",
         "ASAM 3",
         0.22,
         (
@@ -243,6 +237,7 @@ FACILITIES: tuple[FacilitySpec, ...] = (
 
 SPECIALTIES: tuple[tuple[str, str], ...] = (
     ("co-occurring", "Co-occurring mental health"),
+    ("medical", "Enhanced medical care"),
     ("mat", "Medication for addiction treatment (MAT)"),
     ("pregnancy", "Pregnant and postpartum"),
     ("young-adult", "Young adults"),
@@ -1079,6 +1074,13 @@ class _Reference:
     substances: dict[str, int]
 
 
+def _coordinates(postal_code: str) -> dict[str, Decimal]:
+    place = place_of_postal_code(postal_code)
+    if place is None or place.latitude is None or place.longitude is None:
+        return {}
+    return {"latitude": Decimal(f"{place.latitude:.5f}"), "longitude": Decimal(f"{place.longitude:.5f}")}
+
+
 def _reference_data(*, rng: random.Random, password: str, now: datetime) -> _Reference:
     """Facilities, programs, payers, sources, partners and staff (get or create by name)."""
     levels = {(lv.edition, lv.code): lv for lv in LevelOfCare.objects.all()}
@@ -1105,8 +1107,8 @@ def _reference_data(*, rng: random.Random, password: str, now: datetime) -> _Ref
                 "postal_code": spec.postal_code,
                 "time_zone": spec.time_zone,
                 "phone": spec.phone,
-                "latitude": spec.latitude,
-                "longitude": spec.longitude,
+                # Coordinates from the postal code (the data the zipcodes package ships), never typed.
+                **_coordinates(spec.postal_code),
             },
         )
         facilities.append(facility)

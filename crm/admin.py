@@ -1,9 +1,12 @@
+from decimal import Decimal
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 
 from crm.audit import audit_record
 from crm.models import AuditEvent, Facility, User
+from crm.places import place_of_postal_code
 from crm.scoping import scope_to_user
 
 
@@ -12,6 +15,18 @@ class FacilityAdmin(admin.ModelAdmin):
     list_display = ["name", "city", "state", "time_zone", "neutral_sender_name", "is_active"]
     list_filter = ["state", "is_active"]
     search_fields = ["name", "city"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        """Coordinates left blank, or not changed with the postal code, come from the postal code
+        (``crm.places``): program matching ranks by distance from them."""
+        typed = {"latitude", "longitude"} & set(form.changed_data)
+        moved = "postal_code" in form.changed_data and not typed
+        if moved or obj.latitude is None or obj.longitude is None:
+            place = place_of_postal_code(obj.postal_code or "")
+            if place is not None and place.latitude is not None and place.longitude is not None:
+                obj.latitude = Decimal(f"{place.latitude:.5f}")
+                obj.longitude = Decimal(f"{place.longitude:.5f}")
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(User)

@@ -17,6 +17,7 @@ from django.db.models import Count, F, FilteredRelation, IntegerField, Min, Q, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from crm.places import place_of_postal_code
 from programs.models import Program
 
 # Census only knows how many discharges are expected in the next 7 days, not when.
@@ -111,6 +112,13 @@ def next_free_date(
     return min(options)
 
 
+def facility_coordinates(postal_code: str) -> tuple[float | None, float | None]:
+    """Where a facility is when its own coordinates are not filled in: its postal code's
+    (``crm.places``, from the data the ``zipcodes`` package ships)."""
+    place = place_of_postal_code(postal_code or "")
+    return (place.latitude, place.longitude) if place else (None, None)
+
+
 def program_facts_active(
     *, at: datetime | None = None, payer_ids: Collection[int] | None = None
 ) -> list[ProgramFacts]:
@@ -139,6 +147,7 @@ def program_facts_active(
         "facility__state",
         "facility__latitude",
         "facility__longitude",
+        "facility__postal_code",
         "level_of_care_id",
         "level_of_care__code",
         "level_of_care__name",
@@ -182,6 +191,7 @@ def program_facts_active(
         facility_state,
         latitude,
         longitude,
+        postal_code,
         level_id,
         level_code,
         level_name,
@@ -193,6 +203,8 @@ def program_facts_active(
             free_now=free_now, next_hold_end=next_hold_end, discharges_7d=discharges_7d, today=today
         )
         accepted = payers.get(pk, {})
+        if latitude is None or longitude is None:
+            latitude, longitude = facility_coordinates(postal_code)
         facts.append(
             ProgramFacts(
                 id=pk,
