@@ -14,17 +14,22 @@ Answers are a JSON object of sections, each an object of items::
 
 A ``null`` clears an answer. Items marked ``safety`` must all be answered before a
 screen is complete; an item with ``ask_if`` is only asked when that other item of the
-same section holds the given value, and the substance grid only for the substances
-named in ``use.substances_30d``.
+same section (or substance) holds the given value, and the substance grid only for the
+substances named in ``use.substances_30d``. From version 2 a safety item may also be
+answered ``"unknown"``: the caller refused or does not know (the rules count it as the risk
+it could be). Cross-item checks (an amount against its unit's bound) run on the answers as
+they will be stored (``check_together``).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +37,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from admissions.catalogue import SUBSTANCES
+from crm.places import place_of_postal_code, postal_code_five
 
 DIMENSIONS: dict[int, str] = {
     1: "Intoxication, withdrawal and addiction medications",
@@ -616,7 +622,169 @@ _FORM_V1: dict[str, Any] = {
     ],
 }
 
-FORMS: dict[int, dict[str, Any]] = {1: _FORM_V1}
+# The answer to a safety item that the caller refused or does not know (form version 2 on). It
+# counts as answered (the screen can be complete) and, for routing, as the risk it could be.
+UNKNOWN = "unknown"
+
+# Long-acting agents, by generic and common brand names, matched in the "which drug" answer.
+_LONG_ACTING_BENZODIAZEPINES = [
+    "diazepam",
+    "valium",
+    "clonazepam",
+    "klonopin",
+    "chlordiazepoxide",
+    "librium",
+    "clorazepate",
+    "tranxene",
+    "flurazepam",
+    "clobazam",
+]
+
+
+def _item_of(form: dict[str, Any], section: str, code: str) -> dict[str, Any]:
+    for sec in form["sections"]:
+        if sec["code"] == section:
+            for item in sec["items"]:
+                if item["code"] == code:
+                    return dict(item)
+    raise KeyError(f"{section}.{code}")
+
+
+def _replace_item(form: dict[str, Any], section: str, item: dict[str, Any]) -> None:
+    for sec in form["sections"]:
+        if sec["code"] == section:
+            sec["items"] = [item if i["code"] == item["code"] else i for i in sec["items"]]
+            return
+    raise KeyError(section)
+
+
+def _form_v2() -> dict[str, Any]:
+    """Version 2: version 1 with the refinements careful clinicians apply (docs/screening.md,
+    "What changed in version 2"). Built as edits of version 1 so the difference reads in one place."""
+    form = copy.deepcopy(_FORM_V1)
+    form["version"] = 2
+    form["unknown_answer"] = UNKNOWN
+    form["thresholds"].update(
+        {
+            # Daily use for at least this many months makes stopping risky (unknown months count).
+            "dependence_months": 1,
+            # Withdrawal levels up to this intensity (ambulatory) run alongside the treatment program;
+            # above it the first placement must provide withdrawal management.
+            "ambulatory_withdrawal_max": "2.0",
+            # A last use later than now by more than this (clock drift) is refused.
+            "future_tolerance_minutes": 5,
+        }
+    )
+    # Dimension 1 sets the withdrawal level (below), not the treatment level.
+    form["dimension_minimums"]["1"] = dict.fromkeys(("0", "1", "2", "3", "4"), "1.0")
+    # Dimension 1 rating -> the least intensive withdrawal-management level (none below rating 2).
+    form["withdrawal_minimums"] = {"2": "2.0", "3": "3.7", "4": "4.0"}
+    # After the last dose of a sedative taken regularly for months, withdrawal can still begin or peak
+    # for this many days (longer when they feel withdrawal now, or for long-acting agents).
+    form["withdrawal_windows"] = {
+        "alcohol": {"days": 7, "days_with_symptoms": 14},
+        "benzodiazepines": {
+            "days": 14,
+            "days_with_symptoms": 21,
+            "long_acting": _LONG_ACTING_BENZODIAZEPINES,
+            "long_acting_days": 21,
+            "long_acting_days_with_symptoms": 28,
+        },
+        "barbiturates": {
+            "days": 14,
+            "days_with_symptoms": 21,
+            "long_acting": ["phenobarbital", "luminal", "primidone", "mysoline"],
+            "long_acting_days": 21,
+            "long_acting_days_with_symptoms": 28,
+        },
+        "baclofen": {"days": 7, "days_with_symptoms": 14},
+        "carisoprodol": {"days": 7, "days_with_symptoms": 14},
+        "gabapentinoids": {"days": 7, "days_with_symptoms": 14},
+    }
+    # The most of each unit a day that can be true; more is refused as a typing error.
+    form["amount_bounds"] = {
+        "mg": 20000,
+        "drinks": 200,
+        "pills": 500,
+        "grams": 100,
+        "bags": 200,
+        "ml": 10000,
+        "joints": 100,
+        "other": 10000,
+    }
+    # Clinical needs that follow from the answers, and the program specialty each prefers.
+    form["need_specialties"] = {
+        "pregnancy": "pregnancy",
+        "opioid_medication": "mat",
+        "co_occurring": "co-occurring",
+        "medical": "medical",
+    }
+
+    substances = _item_of(form, "use", "substances_30d")
+    substances["label"] = (
+        "Which of these have they used in the last 30 days, including any they stopped in that time? "
+        "(an empty list means none)"
+    )
+    _replace_item(form, "use", substances)
+
+    grid = next(s for s in form["sections"] if s["code"] == "substances")
+    for item in grid["items"]:
+        if item["code"] == "amount_per_day":
+            item["max"] = max(form["amount_bounds"].values())
+        elif item["code"] == "duration_months":
+            item["label"] = "For how many months at about this level (until they stopped, if they did)?"
+        elif item["code"] == "last_use":
+            item["label"] = "Date and time of last use (when they stopped, if they did)"
+    grid["row_items"]["gabapentinoids"] = [
+        {
+            "code": "agent",
+            "label": "Gabapentin, pregabalin, or both?",
+            "type": "choice",
+            "choices": [["gabapentin", "Gabapentin"], ["pregabalin", "Pregabalin"], ["both", "Both"]],
+            "safety": True,
+        },
+        {
+            "code": "gabapentin_mg_per_day",
+            "label": "Taking both: gabapentin, mg a day",
+            "type": "decimal",
+            "min": 0,
+            "max": form["amount_bounds"]["mg"],
+            "safety": True,
+            "ask_if": {"item": "agent", "is": "both"},
+        },
+        {
+            "code": "pregabalin_mg_per_day",
+            "label": "Taking both: pregabalin, mg a day",
+            "type": "decimal",
+            "min": 0,
+            "max": form["amount_bounds"]["mg"],
+            "safety": True,
+            "ask_if": {"item": "agent", "is": "both"},
+        },
+    ]
+
+    logistics = next(s for s in form["sections"] if s["code"] == "logistics")
+    at = next(i for i, item in enumerate(logistics["items"]) if item["code"] == "latitude")
+    logistics["items"][at:at] = [
+        {
+            "code": "postal_code",
+            "label": "ZIP code where they are now",
+            "type": "postal_code",
+        },
+        {
+            "code": "max_travel_miles",
+            "label": "Furthest they can travel for treatment, in miles",
+            "type": "int",
+            "min": 1,
+            "max": 3000,
+        },
+    ]
+    return form
+
+
+_FORM_V2 = _form_v2()
+
+FORMS: dict[int, dict[str, Any]] = {1: _FORM_V1, 2: _FORM_V2}
 LATEST_VERSION = max(FORMS)
 
 _SLUG = re.compile(r"^[-a-z0-9_]{1,40}$")
@@ -628,6 +796,14 @@ class AnswersInvalid(ValueError):
     def __init__(self, errors: dict[str, list[str]]) -> None:
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
         self.errors = errors
+
+
+@dataclass(frozen=True)
+class Window:
+    """How long after the last dose withdrawal from one drug class can still begin or peak."""
+
+    days: int
+    long_acting: bool
 
 
 @dataclass(frozen=True)
@@ -644,11 +820,32 @@ class FormDefinition:
     def level_edition(self) -> str:
         return str(self.data["level_edition"])
 
+    @property
+    def unknown_answer(self) -> str | None:
+        """The value a safety item takes when the caller refuses or does not know (None: not offered)."""
+        value = self.data.get("unknown_answer")
+        return str(value) if value else None
+
     def threshold(self, name: str) -> Decimal:
         return Decimal(str(self.data["thresholds"][name]))
 
+    def threshold_or(self, name: str, default: str) -> Decimal:
+        return Decimal(str(self.data["thresholds"].get(name, default)))
+
     def dimension_minimum(self, dimension: int, rating: int) -> Decimal:
         return Decimal(self.data["dimension_minimums"][str(dimension)][str(rating)])
+
+    def withdrawal_minimum(self, rating: int) -> Decimal | None:
+        """The least intensive withdrawal level a dimension 1 rating needs (None: none needed).
+
+        Version 1 had no separate table: its dimension 1 minimums were withdrawal levels."""
+        table = self.data.get("withdrawal_minimums")
+        if table is None:
+            if rating < self.withdrawal_management_from_rating:
+                return None
+            return self.dimension_minimum(1, rating)
+        value = table.get(str(rating))
+        return Decimal(value) if value is not None else None
 
     def setting_minimum(self, setting: str) -> Decimal | None:
         value = self.data.get("setting_minimums", {}).get(setting)
@@ -657,6 +854,30 @@ class FormDefinition:
     @property
     def withdrawal_management_from_rating(self) -> int:
         return int(self.data["withdrawal_management_from_rating"])
+
+    def withdrawal_window(self, substance: str, *, drug: str, symptoms_now: bool) -> Window | None:
+        """The withdrawal window of a drug class for the drug named (None: the form has none)."""
+        spec = (self.data.get("withdrawal_windows") or {}).get(substance)
+        if spec is None:
+            return None
+        named = drug.lower()
+        long_acting = any(name in named for name in spec.get("long_acting", ()))
+        prefix = "long_acting_" if long_acting else ""
+        key = f"{prefix}days_with_symptoms" if symptoms_now else f"{prefix}days"
+        return Window(days=int(spec[key]), long_acting=long_acting)
+
+    def amount_bound(self, unit: str | None) -> float | None:
+        """The most of ``unit`` a day that can be true (the largest bound when the unit is not known)."""
+        bounds = self.data.get("amount_bounds")
+        if not bounds:
+            return None
+        if unit in bounds:
+            return float(bounds[unit])
+        return float(max(bounds.values()))
+
+    @property
+    def need_specialties(self) -> dict[str, str]:
+        return dict(self.data.get("need_specialties") or {})
 
     def section(self, code: str) -> dict[str, Any]:
         for section in self.data["sections"]:
@@ -683,37 +904,50 @@ class FormDefinition:
         for section in self.data["sections"]:
             code = section["code"]
             given = answers.get(code) or {}
+            if not isinstance(given, dict):
+                given = {}
             if section.get("grid"):
                 rows_section, _, rows_item = section["rows_from"].partition(".")
                 rows = (answers.get(rows_section) or {}).get(rows_item) or []
-                for row in rows:
+                for row in rows if isinstance(rows, list) else []:
+                    row_answers = given.get(row) or {}
                     for item in self._row_items(section, row):
-                        if item.get("safety"):
+                        if item.get("safety") and _asked(item, row_answers):
                             yield f"{code}.{row}.{item['code']}"
                 continue
             for item in section["items"]:
-                if not item.get("safety"):
-                    continue
-                condition = item.get("ask_if")
-                if condition and given.get(condition["item"]) != condition["is"]:
-                    continue
-                yield f"{code}.{item['code']}"
+                if item.get("safety") and _asked(item, given):
+                    yield f"{code}.{item['code']}"
 
     def missing_safety(self, answers: dict[str, Any]) -> list[str]:
         """Safety items not answered yet (dotted paths), in form order."""
         return [path for path in self.safety_paths(answers) if _lookup(answers, path) is None]
 
-    def clean(self, answers: Any) -> dict[str, Any]:
+    def followups(self) -> Iterator[tuple[str, str, list[str]]]:
+        """(section, trigger item, follow-up items) of every safety question that has follow-ups."""
+        for section in self.data["sections"]:
+            if section.get("grid"):
+                continue
+            by_trigger: dict[str, list[str]] = {}
+            for item in section["items"]:
+                condition = item.get("ask_if")
+                if item.get("safety") and condition and condition.get("is") is True:
+                    by_trigger.setdefault(condition["item"], []).append(item["code"])
+            for trigger, codes in by_trigger.items():
+                yield section["code"], trigger, codes
+
+    def clean(self, answers: Any, *, now: datetime | None = None) -> dict[str, Any]:
         """Check answers against the form and return them normalised; raises AnswersInvalid."""
         errors: dict[str, list[str]] = {}
         if not isinstance(answers, dict):
             raise AnswersInvalid({"answers": ["Send the answers as an object of sections."]})
+        check = _Check(now=now or timezone.now(), unknown=self.unknown_answer, form=self)
         sections = {s["code"]: s for s in self.data["sections"]}
         cleaned: dict[str, Any] = {}
         for section_code, section_answers in answers.items():
             section = sections.get(section_code)
             if section is None:
-                errors[str(section_code)] = [f"Unknown section. Known: {', '.join(sections)}."]
+                errors[_printable(section_code)] = [f"Unknown section. Known: {', '.join(sections)}."]
                 continue
             if section_answers is None:
                 cleaned[section_code] = None
@@ -725,7 +959,7 @@ class FormDefinition:
                 rows = {code for code, _ in section["rows"]}
                 grid: dict[str, Any] = {}
                 for row, row_answers in section_answers.items():
-                    path = f"{section_code}.{row}"
+                    path = f"{section_code}.{_printable(row)}"
                     if row not in rows:
                         errors[path] = ["Unknown substance."]
                     elif row_answers is None:
@@ -734,14 +968,52 @@ class FormDefinition:
                         errors[path] = ["Send this substance's answers as an object."]
                     else:
                         items = {i["code"]: i for i in self._row_items(section, row)}
-                        grid[row] = _clean_items(items, row_answers, path, errors)
+                        grid[row] = _clean_items(items, row_answers, path, errors, check)
                 cleaned[section_code] = grid
             else:
                 items = {i["code"]: i for i in section["items"]}
-                cleaned[section_code] = _clean_items(items, section_answers, section_code, errors)
+                cleaned[section_code] = _clean_items(items, section_answers, section_code, errors, check)
         if errors:
             raise AnswersInvalid(errors)
         return cleaned
+
+    def check_together(self, answers: dict[str, Any]) -> None:
+        """Checks that need several answers at once, run on the answers as they will be stored
+        (a save may send the amount and an earlier one the unit); raises AnswersInvalid."""
+        errors: dict[str, list[str]] = {}
+        grid = answers.get("substances") or {}
+        for row, row_answers in grid.items():
+            if not isinstance(row_answers, dict):
+                continue
+            amount, unit = row_answers.get("amount_per_day"), row_answers.get("unit")
+            if not isinstance(amount, int | float) or isinstance(amount, bool):
+                continue
+            bound = self.amount_bound(unit if isinstance(unit, str) else None)
+            if bound is not None and amount > bound:
+                what = dict(_UNIT_WORDS).get(unit, "of any unit") if isinstance(unit, str) else "of any unit"
+                errors[f"substances.{row}.amount_per_day"] = [
+                    f"More than {bound:g} {what} a day cannot be right; check the amount and the unit."
+                ]
+        if errors:
+            raise AnswersInvalid(errors)
+
+
+_UNIT_WORDS = (
+    ("mg", "mg"),
+    ("drinks", "standard drinks"),
+    ("pills", "pills"),
+    ("grams", "grams"),
+    ("bags", "bags"),
+    ("ml", "ml"),
+    ("joints", "joints or sessions"),
+    ("other", "units"),
+)
+
+
+def _asked(item: dict[str, Any], given: dict[str, Any]) -> bool:
+    """Whether an item is asked, given the other answers of its section (or substance)."""
+    condition = item.get("ask_if")
+    return not condition or given.get(condition["item"]) == condition["is"]
 
 
 def _lookup(answers: dict[str, Any], path: str) -> Any:
@@ -753,12 +1025,29 @@ def _lookup(answers: dict[str, Any], path: str) -> Any:
     return node
 
 
+def _printable(key: Any) -> str:
+    """A key as it may be echoed back in an error (NUL and other control characters escaped)."""
+    text = str(key)
+    return text if text.isprintable() else text.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+@dataclass(frozen=True)
+class _Check:
+    now: datetime
+    unknown: str | None
+    form: FormDefinition
+
+
 def _clean_items(
-    items: dict[str, dict[str, Any]], given: dict[str, Any], prefix: str, errors: dict[str, list[str]]
+    items: dict[str, dict[str, Any]],
+    given: dict[str, Any],
+    prefix: str,
+    errors: dict[str, list[str]],
+    check: _Check,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for code, value in given.items():
-        path = f"{prefix}.{code}"
+        path = f"{prefix}.{_printable(code)}"
         item = items.get(code)
         if item is None:
             errors[path] = ["Unknown item."]
@@ -766,14 +1055,39 @@ def _clean_items(
         if value is None:
             out[code] = None
             continue
+        if check.unknown is not None and item.get("safety") and value == check.unknown:
+            out[code] = check.unknown
+            continue
         try:
-            out[code] = _clean_value(item, value)
+            out[code] = _clean_value(item, value, check)
         except ValueError as exc:
-            errors[path] = [str(exc)]
+            message = str(exc)
+            if check.unknown is not None and item.get("safety"):
+                message += f' Or "{check.unknown}" when they refuse or do not know.'
+            errors[path] = [message]
     return out
 
 
-def _clean_value(item: dict[str, Any], value: Any) -> Any:  # noqa: C901 - one branch per item type
+# Control characters a text answer may hold: tab and line breaks. NUL and the rest cannot be stored
+# (PostgreSQL refuses NUL in text), nor can a lone half of a UTF-16 surrogate pair.
+_TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r")
+EARLIEST_DATE = date(1900, 1, 1)
+
+
+def _check_text(value: str) -> None:
+    if value.isprintable():
+        return
+    for ch in value:
+        if ch in _TEXT_CONTROLS_ALLOWED:
+            continue
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            raise ValueError("Must not contain control characters such as NUL.")
+        if category == "Cs":
+            raise ValueError("Must not contain unpaired surrogate characters.")
+
+
+def _clean_value(item: dict[str, Any], value: Any, check: _Check) -> Any:  # noqa: C901 - one branch per item type
     kind = item["type"]
     if kind == "bool":
         if not isinstance(value, bool):
@@ -787,9 +1101,14 @@ def _clean_value(item: dict[str, Any], value: Any) -> Any:  # noqa: C901 - one b
     if kind == "decimal":
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError("Must be a number.")
+        if isinstance(value, int):
+            _check_range(item, value)  # before float(): a 400-digit integer overflows a float
+            return value
+        if isinstance(value, str):
+            _check_text(value)
         try:
             number = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError("Must be a number.") from None
         if not math.isfinite(number):
             raise ValueError("Must be a finite number.")
@@ -818,23 +1137,49 @@ def _clean_value(item: dict[str, Any], value: Any) -> Any:  # noqa: C901 - one b
             raise ValueError("Must be text.")
         if len(value) > int(item.get("max_length", 500)):
             raise ValueError(f"At most {item.get('max_length', 500)} characters.")
+        _check_text(value)
         return value.strip()
+    if kind == "postal_code":
+        if not isinstance(value, str):
+            raise ValueError("Must be a five-digit ZIP code.")
+        five = postal_code_five(value) if len(value) <= 10 else ""
+        if not five:
+            raise ValueError("Must be a five-digit ZIP code.")
+        if place_of_postal_code(five) is None:
+            raise ValueError(f"{five} is not a US ZIP code we know.")
+        return five
     if kind == "date":
-        parsed_date = parse_date(value) if isinstance(value, str) else None
+        parsed_date = _parse_or_none(parse_date, value)
         if parsed_date is None:
             raise ValueError("Must be a date as YYYY-MM-DD.")
+        if parsed_date < EARLIEST_DATE:
+            raise ValueError(f"Must be on or after {EARLIEST_DATE.isoformat()}.")
+        if parsed_date > timezone.localdate(check.now):
+            raise ValueError("Must not be in the future.")
         return parsed_date.isoformat()
     if kind == "datetime":
-        try:
-            parsed = parse_datetime(value) if isinstance(value, str) else None
-        except ValueError:
-            parsed = None
+        parsed = _parse_or_none(parse_datetime, value)
         if parsed is None:
             raise ValueError("Must be a date and time as YYYY-MM-DDTHH:MM (ISO 8601).")
+        if parsed.date() < EARLIEST_DATE:
+            raise ValueError(f"Must be on or after {EARLIEST_DATE.isoformat()}.")
         if timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed)
+        tolerance = timedelta(minutes=int(check.form.threshold_or("future_tolerance_minutes", "5")))
+        if parsed > check.now + tolerance:
+            raise ValueError("Must not be in the future.")
         return parsed.isoformat()
     raise ValueError(f"Unknown item type {kind!r}.")  # pragma: no cover - the form is ours
+
+
+def _parse_or_none(parse: Any, value: Any) -> Any:
+    """A date or datetime parsed from text, or None (out-of-range parts raise in Django's parsers)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return parse(value)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _check_range(item: dict[str, Any], number: float) -> None:
@@ -853,8 +1198,8 @@ def definition_load(version: int | None = None, data: dict[str, Any] | None = No
 
 def answer_datetime(value: Any) -> datetime | None:
     """A stored datetime answer back as a datetime."""
-    return parse_datetime(value) if isinstance(value, str) else None
+    return _parse_or_none(parse_datetime, value)
 
 
 def answer_date(value: Any) -> date | None:
-    return parse_date(value) if isinstance(value, str) else None
+    return _parse_or_none(parse_date, value)

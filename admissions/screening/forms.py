@@ -30,7 +30,7 @@ from programs.models import LevelOfCare, Program
 # Posted by a safety multi-choice item's "none of these" box: the answer is an empty list.
 NONE_OF_THESE = "__none__"
 YES, NO = "yes", "no"
-_WHOLE_NUMBER = re.compile(r"^[+-]?\d{1,18}$")
+_WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
 _SLUG_SPLIT = re.compile(r"[\s,;]+")
 
 Values = Mapping[str, str | list[str]]
@@ -51,6 +51,8 @@ class Field:
     minimum: Any = None
     maximum: Any = None
     max_length: int | None = None
+    # The value of a "refused / not known" answer, when this safety item offers one.
+    unknown: str = ""
     # Items asked only when this one is answered "yes" (``ask_if`` in the catalogue).
     followups: list[Field] = field(default_factory=list)
     # Substance rows of a grid section whose rows come from this multi-choice item.
@@ -72,6 +74,10 @@ class Field:
     @property
     def answered(self) -> bool:
         return bool(self.value or self.values)
+
+    @property
+    def is_unknown(self) -> bool:
+        return bool(self.unknown) and (self.value == self.unknown or self.unknown in self.values)
 
 
 @dataclass
@@ -160,7 +166,7 @@ def _display(item: dict[str, Any], value: Any) -> str | list[str]:
     if kind == "multi":
         if isinstance(value, list):
             return [str(v) for v in value] or ([NONE_OF_THESE] if item.get("safety") else [])
-        return []
+        return [str(value)] if isinstance(value, str) else []
     if kind == "slugs":
         return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
     if kind == "datetime":
@@ -210,9 +216,14 @@ def _row_items(section: dict[str, Any], row: str) -> list[dict[str, Any]]:
 # --- the fields of the page --------------------------------------------------------------------
 
 
-def _field(path: str, item: dict[str, Any], values: Values, errors: Mapping[str, list[str]]) -> Field:
+def _field(
+    path: str, item: dict[str, Any], values: Values, errors: Mapping[str, list[str]], unknown: str | None
+) -> Field:
     value = values.get(path, [] if item["type"] == "multi" else "")
     as_list = value if isinstance(value, list) else ([value] if value else [])
+    if item["type"] != "multi" and isinstance(value, list):
+        # A number or date posted with its "not known" box: show the box ticked.
+        value = unknown if unknown and unknown in value else next((v for v in value if v), "")
     return Field(
         path=path,
         label=str(item["label"]),
@@ -225,6 +236,7 @@ def _field(path: str, item: dict[str, Any], values: Values, errors: Mapping[str,
         minimum=item.get("min"),
         maximum=item.get("max"),
         max_length=item.get("max_length"),
+        unknown=(unknown or "") if item.get("safety") else "",
     )
 
 
@@ -240,6 +252,7 @@ def screening_fields(
     its rows come from, so each substance's questions sit under its checkbox.
     """
     errors = errors or {}
+    unknown = definition.unknown_answer
     used: set[str] = set()
     sections: list[Section] = []
     grids = {s["rows_from"]: s for s in definition.data["sections"] if s.get("grid")}
@@ -250,11 +263,11 @@ def screening_fields(
         fields: dict[str, Field] = {}
         for item in section["items"]:
             path = f"{code}.{item['code']}"
-            f = _field(path, item, values, errors)
+            f = _field(path, item, values, errors, unknown)
             used.add(path)
             grid = grids.get(path)
             if grid is not None:
-                f.rows = _grid_rows(grid, f, values, errors, used)
+                f.rows = _grid_rows(grid, f, values, errors, used, unknown)
             condition = item.get("ask_if")
             parent = fields.get(condition["item"]) if condition else None
             if parent is not None and condition is not None and condition["is"] is True:
@@ -281,6 +294,7 @@ def _grid_rows(
     values: Values,
     errors: Mapping[str, list[str]],
     used: set[str],
+    unknown: str | None,
 ) -> list[GridRow]:
     rows = []
     code = grid["code"]
@@ -288,7 +302,7 @@ def _grid_rows(
         fields = []
         for item in _row_items(grid, row):
             path = f"{code}.{row}.{item['code']}"
-            fields.append(_field(path, item, values, errors))
+            fields.append(_field(path, item, values, errors, unknown))
             used.add(path)
         used.add(f"{code}.{row}")
         rows.append(
@@ -307,23 +321,28 @@ def _grid_rows(
 # --- posted fields -> answers ------------------------------------------------------------------
 
 
-def _parse(item: dict[str, Any], data: QueryDict, path: str) -> tuple[Any, str | None]:
+def _parse(item: dict[str, Any], data: QueryDict, path: str, unknown: str | None) -> tuple[Any, str | None]:
     """One posted field as an answer (None clears it), or the raw text for the catalogue to refuse."""
     kind = item["type"]
+    sent = [v.strip() for v in data.getlist(path) if v.strip()]
     if kind == "multi":
-        picked = [v.strip() for v in data.getlist(path) if v.strip()]
-        if NONE_OF_THESE in picked:
-            if len(picked) > 1:
-                return None, "Tick either “none of these” or what they use, not both."
-            return [], None
-        return (picked or None), None
-    raw = data.get(path, "").strip()
+        if NONE_OF_THESE in sent or (unknown and unknown in sent):
+            if len(sent) > 1:
+                return None, "Tick one of “none of these”, “will not say” or what they use."
+            return ([] if NONE_OF_THESE in sent else unknown), None
+        return (sent or None), None
+    if unknown and item.get("safety") and unknown in sent:
+        return unknown, None  # the "refused / not known" box wins over a half-typed value
+    raw = sent[-1] if sent else ""
     if raw == "":
         return None, None
     if kind == "bool":
         return {YES: True, NO: False}.get(raw, raw), None
-    if kind == "int":
-        return (int(raw) if _WHOLE_NUMBER.match(raw) else raw), None
+    if kind == "int" and _WHOLE_NUMBER.match(raw):
+        try:
+            return int(raw), None
+        except ValueError:  # more digits than Python converts: the catalogue refuses the text
+            return raw, None
     if kind == "slugs":
         return [s.lower() for s in _SLUG_SPLIT.split(raw) if s], None
     return raw, None
@@ -340,11 +359,12 @@ def answers_from_post(
     """
     answers: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
+    unknown = definition.unknown_answer
 
     def take(code: str, item: dict[str, Any], path: str, into: dict[str, Any]) -> None:
         if path not in data:
             return
-        value, error = _parse(item, data, path)
+        value, error = _parse(item, data, path, unknown)
         if error:
             errors[path] = [error]
         else:
@@ -356,8 +376,10 @@ def answers_from_post(
             grid: dict[str, Any] = {}
             for row, _name in section["rows"]:
                 row_answers: dict[str, Any] = {}
-                for item in _row_items(section, row):
+                items = _row_items(section, row)
+                for item in items:
                     take(item["code"], item, f"{code}.{row}.{item['code']}", row_answers)
+                _clear_unasked(items, row_answers)
                 if row_answers:
                     grid[row] = row_answers
             if grid:
@@ -366,10 +388,7 @@ def answers_from_post(
         given: dict[str, Any] = {}
         for item in section["items"]:
             take(item["code"], item, f"{code}.{item['code']}", given)
-        for item in section["items"]:
-            condition = item.get("ask_if")
-            if condition and given.get(condition["item"]) not in (None, condition["is"]):
-                given[item["code"]] = None
+        _clear_unasked(section["items"], given)
         if given:
             answers[code] = given
     for grid_section in (s for s in definition.data["sections"] if s.get("grid")):
@@ -386,6 +405,14 @@ def answers_from_post(
                 # Every question of a ticked substance left blank: clear the row (not an empty one).
                 grid[row] = None
     return answers, errors
+
+
+def _clear_unasked(items: list[dict[str, Any]], given: dict[str, Any]) -> None:
+    """Follow-ups whose question was answered otherwise are cleared: hidden answers must not count."""
+    for item in items:
+        condition = item.get("ask_if")
+        if condition and given.get(condition["item"]) not in (None, condition["is"]):
+            given[item["code"]] = None
 
 
 # --- sign-off and match override ---------------------------------------------------------------
