@@ -40,3 +40,7 @@ LEVELS: tuple[tuple[str, str, str, str, str, bool], ...] = (
     ("ASAM 4", "3.7", "Medically managed residential", "withdrawal", "3.7", True),
     ("ASAM 4", "4", "Medically managed inpatient (hospital)", "withdrawal", "4.0", True),
 )
+
+# Editions whose withdrawal-management levels are also treatment levels (the 4th edition folds
+# withdrawal management into 1.7, 2.7, 3.7 and 4). A program at such a level provides both.
+INTEGRATED_EDITIONS: frozenset[str] = frozenset({"ASAM 4"})
