@@ -47,7 +47,13 @@ from admissions.forms import (
 from admissions.messaging.services import coordinator_text_send, message_decide
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, InsurancePolicy, Person
 from admissions.pipeline import Stage, TransitionError
-from admissions.screening.services import SCREENING_ROLES, SIGNOFF_ROLES, screening_latest
+from admissions.screening.services import (
+    SCREENING_ROLES,
+    SIGNOFF_ROLES,
+    caller_consent,
+    recommendation_withheld,
+    screening_latest,
+)
 from admissions.selectors import inquiries_visible_to
 from admissions.services import (
     call_log,
@@ -301,6 +307,12 @@ def _page(
         "open_action": bound[0] if bound else "",
         "screening": screening,
         "red_flags": (screening.result.get("safety_flags", []) if screening else []),
+        "screening_withheld": (
+            recommendation_withheld(result=screening.result or {}, complete=screening.complete)
+            if screening
+            else None
+        ),
+        "caller_consent": caller_consent(inquiry=inquiry),
         "policies": list(InsurancePolicy.objects.filter(inquiry=inquiry).select_related("payer")),
         "consents": (
             list(

@@ -15,7 +15,9 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.fields import empty
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -58,8 +60,19 @@ class RatingSerializer(serializers.Serializer):
     dimension = serializers.IntegerField(min_value=1, max_value=6)
     name = serializers.CharField()
     rating = serializers.IntegerField(min_value=0, max_value=4)
-    minimum_intensity = serializers.CharField()
+    minimum_intensity = serializers.CharField(help_text="The least treatment intensity this rating allows.")
+    withdrawal_minimum = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="Dimension 1: the least withdrawal-management intensity its rating needs (null: none).",
+    )
     reasons = serializers.ListField(child=serializers.CharField())
+
+
+class NeedSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="pregnancy, opioid_medication, co_occurring or medical.")
+    name = serializers.CharField(help_text="The need in words.")
+    reason = serializers.CharField(help_text="The answers it follows from.")
 
 
 class LevelSerializer(serializers.Serializer):
@@ -85,11 +98,33 @@ class MatchSerializer(serializers.Serializer):
     free_now = serializers.IntegerField()
     next_free_on = serializers.DateField(allow_null=True)
     distance_km = serializers.FloatField(allow_null=True)
+    distance_miles = serializers.FloatField(allow_null=True)
+    provides = serializers.CharField(
+        allow_blank=True,
+        help_text='The part of the care it provides: "both", "withdrawal" or "treatment" ("" when excluded).',
+    )
 
 
 class ReferOutSerializer(serializers.Serializer):
     proposed = serializers.BooleanField()
     reason = serializers.CharField(allow_blank=True)
+
+
+class WithheldSerializer(serializers.Serializer):
+    why = serializers.ChoiceField(
+        choices=["incomplete", "emergency"],
+        help_text="incomplete: a safety item is unanswered; emergency: call 911 first.",
+    )
+    reason = serializers.CharField()
+
+
+class LevelsSerializer(serializers.Serializer):
+    provisional = LevelSerializer(allow_null=True, help_text="The first placement.")
+    withdrawal = LevelSerializer(allow_null=True, help_text="Withdrawal management, from dimension 1.")
+    treatment = LevelSerializer(allow_null=True, help_text="The treatment level, from the highest minimum.")
+    integrated = LevelSerializer(
+        allow_null=True, help_text="Both in one level of the 4th edition catalogue (1.7, 2.7, 3.7, 4)."
+    )
 
 
 class SignoffSerializer(serializers.Serializer):
@@ -114,12 +149,24 @@ class ScreeningOutputSerializer(serializers.Serializer):
     missing_safety_items = serializers.ListField(child=serializers.CharField())
     answers = serializers.JSONField()
     ratings = RatingSerializer(many=True)
-    provisional_level = LevelSerializer(allow_null=True)
-    minimum_intensity = serializers.CharField()
+    provisional_level = LevelSerializer(
+        allow_null=True, help_text="The first placement; null until every safety item is answered."
+    )
+    levels = LevelsSerializer(allow_null=True, help_text="null until every safety item is answered.")
+    minimum_intensity = serializers.CharField(help_text="The least intensity of the first placement.")
+    treatment_minimum = serializers.CharField()
+    withdrawal_minimum = serializers.CharField(allow_null=True)
+    withdrawal_first = serializers.BooleanField(
+        help_text="Withdrawal management must come first (else it runs alongside the treatment program)."
+    )
     modifiers = serializers.ListField(child=serializers.CharField())
+    needs = NeedSerializer(many=True, help_text="Clinical needs that rank programs with the specialty first.")
     reasons = serializers.ListField(child=serializers.CharField())
     safety_flags = SafetyFlagSerializer(many=True)
-    matches = MatchSerializer(many=True)
+    matches = MatchSerializer(many=True, help_text="Empty while the recommendation is withheld.")
+    recommendation_withheld = WithheldSerializer(
+        allow_null=True, help_text="Why no program is recommended yet (null when programs are matched)."
+    )
     refer_out = ReferOutSerializer()
     signoff = SignoffSerializer(allow_null=True)
     match_override = OverrideSerializer(allow_null=True)
@@ -155,12 +202,15 @@ def _match(m: ProgramMatch) -> dict[str, Any]:
         "free_now": m.free_now,
         "next_free_on": m.next_free_on,
         "distance_km": m.distance_km,
+        "distance_miles": m.distance_miles,
+        "provides": m.provides,
     }
 
 
 def screening_payload(screening: Screening, matches: MatchResult) -> dict[str, Any]:
     """The response body of every screening endpoint."""
     result = screening.result
+    minimum = result.get("minimum_intensity", "1.0")
     return {
         "id": screening.pk,
         "inquiry": screening.inquiry_id,
@@ -170,11 +220,19 @@ def screening_payload(screening: Screening, matches: MatchResult) -> dict[str, A
         "answers": screening.answers,
         "ratings": result.get("ratings", []),
         "provisional_level": _level(screening.provisional_level),
-        "minimum_intensity": result.get("minimum_intensity", "1.0"),
+        "levels": result.get("levels") if screening.complete else None,
+        "minimum_intensity": minimum,
+        "treatment_minimum": result.get("treatment_minimum", minimum),
+        "withdrawal_minimum": result.get("withdrawal_minimum"),
+        "withdrawal_first": bool(result.get("withdrawal_first", result.get("withdrawal_management", False))),
         "modifiers": result.get("modifiers", []),
+        "needs": result.get("needs", []),
         "reasons": result.get("reasons", []),
         "safety_flags": result.get("safety_flags", []),
         "matches": [_match(m) for m in matches.matches],
+        "recommendation_withheld": (
+            {"why": matches.withheld, "reason": matches.withheld_reason} if matches.withheld else None
+        ),
         "refer_out": {"proposed": matches.refer_out, "reason": matches.refer_out_reason},
         "signoff": (
             {
@@ -208,9 +266,33 @@ def _render(screening: Screening, matches: MatchResult, code: int = status.HTTP_
 # --- input shapes ------------------------------------------------------------------------
 
 
+class ScreeningJSONParser(JSONParser):
+    """DRF's JSON parser, with nesting too deep for the decoder and an unknown charset answered
+    as 400 (DRF catches only ``ValueError``, so both were 500s)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except (RecursionError, LookupError) as exc:
+            raise ParseError("JSON parse error - the body is nested too deeply or not UTF-8.") from exc
+
+
+# DRF's defaults with the JSON parser above (a form post still gets the 400 of a missing object).
+PARSERS = [ScreeningJSONParser, FormParser, MultiPartParser]
+
+
+class AnswersField(serializers.DictField):
+    """A JSON object. A form-encoded body is taken as it was sent (DRF would build an empty object
+    out of ``answers=1`` and save an empty screen), so it is refused like any other non-object."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        return dictionary.get(self.field_name, empty)
+
+
 class ScreeningInputSerializer(serializers.Serializer):
-    answers = serializers.DictField(
-        help_text="Sections of answers (see docs/screening.md); partial answers are merged, null clears."
+    answers = AnswersField(
+        help_text="Sections of answers (see docs/screening.md); partial answers are merged, null clears, "
+        '"unknown" answers a safety item the caller refused or does not know.'
     )
 
 
@@ -335,7 +417,8 @@ SCREENING_EXAMPLE_RESPONSE = {
             "dimension": 1,
             "name": "Intoxication, withdrawal and addiction medications",
             "rating": 3,
-            "minimum_intensity": "3.7",
+            "minimum_intensity": "1.0",
+            "withdrawal_minimum": "3.7",
             "reasons": ["Sedative-hypnotic withdrawal risk (see the safety flag)."],
         }
     ],
@@ -346,8 +429,36 @@ SCREENING_EXAMPLE_RESPONSE = {
         "edition": "ASAM 3",
         "intensity": "3.7",
     },
+    "levels": {
+        "provisional": {
+            "id": 12,
+            "code": "3.7-WM",
+            "name": "Inpatient withdrawal management, medically monitored",
+            "edition": "ASAM 3",
+            "intensity": "3.7",
+        },
+        "withdrawal": {
+            "id": 12,
+            "code": "3.7-WM",
+            "name": "Inpatient withdrawal management, medically monitored",
+            "edition": "ASAM 3",
+            "intensity": "3.7",
+        },
+        "treatment": {"id": 1, "code": "1", "name": "Outpatient", "edition": "ASAM 3", "intensity": "1.0"},
+        "integrated": {
+            "id": 22,
+            "code": "3.7",
+            "name": "Medically managed residential",
+            "edition": "ASAM 4",
+            "intensity": "3.7",
+        },
+    },
     "minimum_intensity": "3.7",
+    "treatment_minimum": "1.0",
+    "withdrawal_minimum": "3.7",
+    "withdrawal_first": True,
     "modifiers": ["withdrawal_management"],
+    "needs": [],
     "reasons": [
         "Minimum 3.7 set by: Safety: Daily baclofen 80 mg; stopping abruptly can cause seizures, ..."
     ],
@@ -374,15 +485,17 @@ SCREENING_EXAMPLE_RESPONSE = {
             "rank": 1,
             "excluded": False,
             "reasons": [
-                "level 3.7-WM meets required 3.7",
+                "level 3.7-WM meets required 3.7 for withdrawal management",
                 "2 beds free now",
                 "accepts Aetna",
-                "in their state",
+                "8 miles away",
             ],
             "exclusion_reasons": [],
             "free_now": 2,
             "next_free_on": "2026-11-24",
-            "distance_km": None,
+            "distance_km": 12.4,
+            "distance_miles": 7.7,
+            "provides": "withdrawal",
         },
         {
             "program": 5,
@@ -398,9 +511,12 @@ SCREENING_EXAMPLE_RESPONSE = {
             "exclusion_reasons": ["level 2.5 below required 3.7"],
             "free_now": 4,
             "next_free_on": "2026-11-24",
-            "distance_km": None,
+            "distance_km": 12.4,
+            "distance_miles": 7.7,
+            "provides": "",
         },
     ],
+    "recommendation_withheld": None,
     "refer_out": {"proposed": False, "reason": ""},
     "signoff": None,
     "match_override": None,
@@ -417,6 +533,7 @@ class InquiryScreeningApi(APIView):
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated, CanScreen]
+    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="inquiry_screening_read",
@@ -479,6 +596,7 @@ class ScreeningSignoffApi(APIView):
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated, CanSignOff]
+    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="inquiry_screening_signoff",
@@ -515,6 +633,7 @@ class ScreeningMatchOverrideApi(APIView):
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated, CanOverride]
+    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="inquiry_screening_match_override",

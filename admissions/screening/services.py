@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -20,24 +21,29 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from admissions.models import Inquiry, InquiryEvent, InsurancePolicy, Person
+from admissions.models import Caller, FollowUp, Inquiry, InquiryEvent, InsurancePolicy, Person
 from admissions.pipeline import Stage, TransitionError, check_transition
-from admissions.screening.definition import FORMS, LATEST_VERSION, AnswersInvalid
+from admissions.screening.definition import FORMS, LATEST_VERSION, AnswersInvalid, FormDefinition
 from admissions.screening.models import Screening, ScreeningForm
 from admissions.screening.rules import (
+    NEED_LABELS,
+    Flag,
     LevelChoice,
+    LevelsChosen,
     Modifier,
     RulesOutcome,
     SafetyFlag,
     evaluate,
     level_allows,
-    level_pick,
+    levels_pick,
 )
 from admissions.services import followups_cancel, inquiry_advance, inquiry_event
 from crm.audit import audit_record
 from crm.models import AuditEvent, User
+from crm.places import place_of_postal_code
 from crm.roles import Role, has_role
-from programs.matching import MatchResult, Needs, programs_match
+from programs.catalogue import INTEGRATED_EDITIONS
+from programs.matching import MatchResult, Needs, matches_withheld, programs_match
 from programs.models import LevelOfCare, Payer, Program
 
 log = logging.getLogger(__name__)
@@ -105,9 +111,15 @@ def screening_latest(*, inquiry_id: int, inquiry: Inquiry | None = None) -> Scre
     return screening
 
 
-def _levels(edition: str) -> list[LevelChoice]:
-    return [
-        LevelChoice(
+def _levels(edition: str) -> tuple[list[LevelChoice], list[LevelChoice]]:
+    """The active levels of ``edition``, and those of the integrated editions (one query)."""
+    rows = LevelOfCare.objects.filter(
+        edition__in=[edition, *sorted(INTEGRATED_EDITIONS - {edition})], is_active=True
+    ).order_by("edition", "intensity", "code")
+    levels: list[LevelChoice] = []
+    integrated: list[LevelChoice] = []
+    for lv in rows:
+        choice = LevelChoice(
             id=lv.pk,
             code=lv.code,
             name=lv.name,
@@ -115,8 +127,8 @@ def _levels(edition: str) -> list[LevelChoice]:
             intensity=lv.intensity,
             withdrawal_management=lv.withdrawal_management,
         )
-        for lv in LevelOfCare.objects.filter(edition=edition, is_active=True)
-    ]
+        (levels if lv.edition == edition else integrated).append(choice)
+    return levels, integrated
 
 
 def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +175,49 @@ def _age(born: date | None, today: date) -> int | None:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+@dataclass(frozen=True)
+class Location:
+    """Where the person is, as far as the screen and the lead tell."""
+
+    latitude: float | None
+    longitude: float | None
+    state: str
+
+
+def person_location(*, logistics: dict[str, Any], person: Person) -> Location:
+    """Coordinates from the screen's location items, else its ZIP code, else the lead's ZIP code
+    (``crm.places``); the state from the screen, the ZIP code or the person's record."""
+    place = None
+    for code in (logistics.get("postal_code"), person.postal_code):
+        if isinstance(code, str) and code:
+            place = place_of_postal_code(code)
+            if place is not None:
+                break
+    latitude, longitude = logistics.get("latitude"), logistics.get("longitude")
+    if (latitude is None or longitude is None) and place is not None:
+        latitude, longitude = place.latitude, place.longitude
+    state = logistics.get("state") or (place.state if place else "") or person.state or ""
+    return Location(
+        latitude=float(latitude) if latitude is not None and longitude is not None else None,
+        longitude=float(longitude) if latitude is not None and longitude is not None else None,
+        state=str(state).upper(),
+    )
+
+
+def _preferred_specialties(definition: FormDefinition, result: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(specialty code, why) for each clinical need of the result the form maps to a specialty."""
+    mapping = definition.need_specialties
+    out = []
+    for need in result.get("needs") or []:
+        specialty = mapping.get(need.get("code"))
+        if specialty:
+            label = NEED_LABELS.get(need["code"], need["code"])
+            out.append((specialty, f"{label} ({str(need.get('reason', '')).rstrip('.').lower()})"))
+    if not mapping and Modifier.BIOMEDICAL in (result.get("modifiers") or []):
+        out.append(("medical", "enhanced medical care (physical health needs)"))  # results of form version 1
+    return tuple(out)
+
+
 def screening_needs(*, screening: Screening, outcome_json: dict[str, Any] | None = None) -> Needs:
     """Turn a screening (and its inquiry's person and insurance) into a plain ``Needs``."""
     result = outcome_json if outcome_json is not None else screening.result
@@ -184,27 +239,145 @@ def screening_needs(*, screening: Screening, outcome_json: dict[str, Any] | None
         payer_name = Payer.objects.filter(pk=payer_id).values_list("name", flat=True).first() or payer_name
     modifiers = set(result.get("modifiers") or [])
     preferred = [readiness["preferred_setting"]] if readiness.get("preferred_setting") else []
+    where = person_location(logistics=logistics, person=person)
+    withdrawal_min = result.get("withdrawal_minimum")
+    treatment_min = result.get("treatment_minimum")
     return Needs(
         min_intensity=Decimal(result.get("minimum_intensity") or "1.0"),
         withdrawal_management=bool(result.get("withdrawal_management")),
+        withdrawal_min=Decimal(withdrawal_min) if withdrawal_min else None,
+        treatment_min=Decimal(treatment_min) if treatment_min else None,
+        # Results saved before the two were told apart always put withdrawal management first.
+        withdrawal_first=bool(result.get("withdrawal_first", True)),
         co_occurring_enhanced=Modifier.CO_OCCURRING_ENHANCED in modifiers,
-        biomedical=Modifier.BIOMEDICAL in modifiers,
+        preferred_specialties=_preferred_specialties(screening.form.loaded(), result),
         payer_id=payer_id,
         payer_name=payer_name,
         self_pay=bool(insurance.get("self_pay")),
         age=_age(person.date_of_birth, timezone.localdate()) or logistics.get("age"),
         gender=logistics.get("gender") or _gender(person.gender),
         specialties_wanted=frozenset(logistics.get("specialties_wanted") or []),
-        latitude=logistics.get("latitude"),
-        longitude=logistics.get("longitude"),
-        state=(logistics.get("state") or person.state or "").upper(),
+        latitude=where.latitude,
+        longitude=where.longitude,
+        state=where.state,
         preferred_settings=tuple(dict.fromkeys([*preferred, *(readiness.get("willing_settings") or [])])),
+        max_distance_miles=logistics.get("max_travel_miles"),
     )
 
 
+EMERGENCY_NO_PROGRAMS = (
+    "Emergency now: call 911 and send the person to the nearest emergency department. "
+    "Programs are matched after the emergency is handled."
+)
+
+
+def recommendation_withheld(*, result: dict[str, Any], complete: bool) -> MatchResult | None:
+    """No program list while an emergency is on, or until every safety item is answered."""
+    if any(flag.get("code") == Flag.EMERGENCY_NOW for flag in result.get("safety_flags") or []):
+        return matches_withheld(why="emergency", reason=EMERGENCY_NO_PROGRAMS)
+    if not complete:
+        missing = len(result.get("missing_safety") or [])
+        return matches_withheld(
+            why="incomplete",
+            reason=f"{missing} safety question{'s' if missing != 1 else ''} not answered yet: no level "
+            "and no program until every safety question is answered (or marked refused / not known).",
+        )
+    return None
+
+
 def screening_matches(*, screening: Screening, at: datetime | None = None) -> MatchResult:
-    """Rank every active program for a saved screening (live capacity, a constant number of queries)."""
+    """Rank every active program for a saved screening (live capacity, a constant number of queries);
+    none while the screen is incomplete or an emergency is on."""
+    withheld = recommendation_withheld(result=screening.result or {}, complete=screening.complete)
+    if withheld is not None:
+        return withheld
     return programs_match(needs=screening_needs(screening=screening), at=at)
+
+
+# --- callers who are not the person ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallerConsent:
+    """Whether the person's details may be shared with whoever called about them."""
+
+    caller: Caller | None
+    on_file: bool
+
+    @property
+    def needed(self) -> bool:
+        """The caller is someone else and no consent of the person lets us share with them."""
+        return self.caller is not None and not self.on_file
+
+    @property
+    def caller_label(self) -> str:
+        if self.caller is None:
+            return ""
+        detail = self.caller.relationship_detail or self.caller.get_relationship_display().lower()
+        return f"{self.caller.name} ({detail})" if self.caller.name else f"a {detail}"
+
+    def consent_query(self) -> str:
+        """Query string that fills the privacy app's consent form in for this caller."""
+        values = {"recipient_type": "individual", "purpose": "patient_request"}
+        if self.caller is not None and self.caller.name:
+            values["recipient_name"] = self.caller.name
+        return urlencode(values)
+
+
+def _same_name(a: str, b: str) -> bool:
+    return bool(a.strip()) and " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def caller_consent(*, inquiry: Inquiry) -> CallerConsent:
+    """The caller of an inquiry when it is not the person, and whether a valid Part 2 consent of the
+    person names them (a named individual or provider) for this facility.
+
+    Part 2 consents are read through the person's reverse relation: the privacy app builds on
+    admissions, never the reverse (``retention_purge`` reads them the same way).
+    """
+    caller = inquiry.caller
+    if caller is None or caller.relationship == Caller.Relationship.SELF:
+        return CallerConsent(caller=None, on_file=False)
+    consents = getattr(inquiry.person, "part2_consents", None)
+    if consents is None:
+        return CallerConsent(caller=caller, on_file=False)
+    today = timezone.localdate()
+    rows = (
+        consents.filter(
+            revoked_at__isnull=True,
+            discloser_id=inquiry.facility_id,
+            recipient_type__in=["individual", "provider"],
+        )
+        .exclude(expires_on__lt=today)
+        .values_list("recipient_name", flat=True)
+    )
+    names = [n for n in (caller.name, caller.organisation) if n.strip()]
+    on_file = any(not names or any(_same_name(name, given) for given in names) for name in rows)
+    return CallerConsent(caller=caller, on_file=on_file)
+
+
+# Automated messages to whoever gave the inquiry's number or address: stopped while the caller is not
+# the person and no consent lets us share with them (coordinator texts are checked one by one).
+CALLER_MESSAGE_KINDS = (FollowUp.Kind.ACKNOWLEDGEMENT, FollowUp.Kind.NURTURE_TOUCH)
+
+
+def _stop_messages_to_caller(*, inquiry: Inquiry, actor: User) -> None:
+    """The screen has just recorded the person's answers with someone else on the line: stop the
+    automated texts and emails still planned, as a red flag does, until the person consents."""
+    if not caller_consent(inquiry=inquiry).needed:
+        return
+    cancelled = followups_cancel(
+        inquiry=inquiry, kinds=CALLER_MESSAGE_KINDS, reason="caller is not the person; no consent to share"
+    )
+    if cancelled:
+        inquiry_event(
+            inquiry=inquiry,
+            kind=InquiryEvent.Kind.NOTE,
+            actor=actor,
+            body="Automated texts and emails stopped: the caller is not the person, and the person's "
+            "consent to share their details with the caller is not on file.",
+            data={"followups_cancelled": cancelled, "why": "caller_consent"},
+        )
 
 
 def _clinical_reviewer_emails(*, facility_id: int) -> list[str]:
@@ -305,6 +478,14 @@ def _copy_to_records(*, inquiry: Inquiry, given: dict[str, Any], actor: User) ->
         for code, field in _PERSON_ANSWERS.items()
         if logistics.get(code) not in (None, "") and getattr(inquiry.person, field) != logistics[code]
     }
+    place = place_of_postal_code(logistics["postal_code"]) if logistics.get("postal_code") else None
+    if place is not None and not inquiry.person.postal_code:
+        # Where they are, for distance; the time zone also serves quiet hours when the lead had no state.
+        person_changes["postal_code"] = place.postal_code
+        if not inquiry.person.state:
+            person_changes["state"] = place.state
+        if not inquiry.person.time_zone and place.time_zone:
+            person_changes["time_zone"] = place.time_zone
     if person_changes:
         Person.objects.filter(pk=inquiry.person_id).update(**person_changes)
         for field, value in person_changes.items():
@@ -334,6 +515,12 @@ def _copy_to_records(*, inquiry: Inquiry, given: dict[str, Any], actor: User) ->
     )
 
 
+def screening_levels(*, form: FormDefinition, outcome: RulesOutcome) -> LevelsChosen:
+    """The provisional levels of an outcome from the level catalogue (one query)."""
+    levels, integrated = _levels(form.level_edition)
+    return levels_pick(outcome=outcome, levels=levels, integrated=integrated)
+
+
 @transaction.atomic
 def screening_save(
     *,
@@ -343,7 +530,9 @@ def screening_save(
     request: HttpRequest | None = None,
 ) -> ScreeningSaved:
     """Merge answers into the inquiry's open screen, run the rules, act on red flags and rank programs."""
-    inquiry = Inquiry.objects.select_for_update(of=("self",)).select_related("person").get(pk=inquiry_id)
+    inquiry = (
+        Inquiry.objects.select_for_update(of=("self",)).select_related("person", "caller").get(pk=inquiry_id)
+    )
     screening = (
         Screening.objects.select_related("form", "provisional_level")
         .filter(inquiry=inquiry, signed_at__isnull=True)
@@ -360,21 +549,22 @@ def screening_save(
         )
     screening.inquiry = inquiry
     form = screening.form.loaded()
-    cleaned = form.clean(answers)
+    now = timezone.now()
+    # Every check runs before the first write: a refused save leaves the stored answers as they were.
+    cleaned = form.clean(answers, now=now)
     payer_id = (cleaned.get("insurance") or {}).get("payer_id")
     if payer_id is not None and not Payer.objects.filter(pk=payer_id).exists():
         raise AnswersInvalid({"insurance.payer_id": [f"No payer with id {payer_id}."]})
     before_answers, before_flags = screening.answers, set(screening.safety_flags)
     was_complete, before_level = screening.complete, screening.provisional_level_id
     merged = _merge(before_answers, cleaned)
-    outcome = evaluate(answers=merged, form=form)
-    level = level_pick(
-        levels=_levels(form.level_edition),
-        minimum=outcome.minimum_intensity,
-        withdrawal_management=outcome.withdrawal_management,
-    )
-    now = timezone.now()
+    form.check_together(merged)
+    outcome = evaluate(answers=merged, form=form, now=now)
+    # No level until every safety item is answered: what is missing is shown instead.
+    chosen = screening_levels(form=form, outcome=outcome) if outcome.complete else None
+    level = chosen.provisional if chosen else None
     result = outcome.to_json()
+    result["levels"] = chosen.to_json() if chosen else None
     screening.answers = merged
     screening.complete = outcome.complete
     screening.result = result
@@ -422,8 +612,11 @@ def screening_save(
     new_flags = tuple(f for f in outcome.flags if f.code not in before_flags)
     if new_flags:
         _route_red_flags(screening=screening, new_flags=new_flags, all_flags=outcome.flags, actor=actor)
-    matches = programs_match(needs=screening_needs(screening=screening))
-    if outcome.complete and matches.refer_out and screening.refer_out_proposed_at is None:
+    _stop_messages_to_caller(inquiry=inquiry, actor=actor)
+    matches = recommendation_withheld(result=result, complete=outcome.complete) or programs_match(
+        needs=screening_needs(screening=screening)
+    )
+    if outcome.recommendable and matches.refer_out and screening.refer_out_proposed_at is None:
         screening.refer_out_proposed_at = now
         Screening.objects.filter(pk=screening.pk).update(refer_out_proposed_at=now)
         inquiry_event(
@@ -503,6 +696,31 @@ def screening_signoff(
     return screening
 
 
+def _below_minimum(*, level: LevelOfCare, result: dict[str, Any]) -> str:
+    """Why a program's level does not provide what the answers (so far) require, or "".
+
+    Withdrawal management and treatment run concurrently: when withdrawal management can run
+    alongside, a level that provides either part is enough; when it comes first, the level must
+    reach the first placement's minimum."""
+    minimum = Decimal(result.get("minimum_intensity") or "1.0")
+    treatment = Decimal(result.get("treatment_minimum") or minimum)
+    withdrawal = result.get("withdrawal_minimum")
+    if result.get("withdrawal_first", True) or not withdrawal:
+        if level.intensity < minimum:
+            return f"Level {level.code} is below the minimum {minimum} the answers require."
+        return ""
+    hospital = level.intensity >= Decimal("4.0")
+    integrated = level.withdrawal_management and level.edition in INTEGRATED_EDITIONS
+    treats = (not level.withdrawal_management or integrated or hospital) and level.intensity >= treatment
+    manages = (level.withdrawal_management or hospital) and level.intensity >= Decimal(withdrawal)
+    if treats or manages:
+        return ""
+    return (
+        f"Level {level.code} is below the minimum the answers require: treatment {treatment}, "
+        f"or withdrawal management {withdrawal}."
+    )
+
+
 @transaction.atomic
 def match_override(
     *,
@@ -529,11 +747,17 @@ def match_override(
     if not program.is_active:
         raise ScreeningError(f"{program.name} is not taking admissions.", field="program")
     level = program.level_of_care
-    problems = level_allows(
+    result = screening.result or {}
+    withheld = recommendation_withheld(result=result, complete=screening.complete)
+    problems = [f"{withheld.withheld_reason}"] if withheld is not None else []
+    problems += level_allows(
         intensity=level.intensity,
         withdrawal_management=level.withdrawal_management,
-        flags=screening.result.get("safety_flags") or [],
+        flags=result.get("safety_flags") or [],
     )
+    below = _below_minimum(level=level, result=result)
+    if below and not any("below the minimum" in p for p in problems):
+        problems.append(below)
     if screening.final_level is not None and level.intensity < screening.final_level.intensity:
         problems.append(f"Level {level.code} is below the signed-off level {screening.final_level.code}.")
     if problems:

@@ -51,6 +51,7 @@ from admissions.screening.services import (
     SCREENING_ROLES,
     SIGNOFF_ROLES,
     ScreeningError,
+    caller_consent,
     match_override,
     screening_form_current,
     screening_latest,
@@ -119,7 +120,7 @@ def _require_role(request: HttpRequest, roles: tuple[Role, ...]) -> None:
 def _inquiry_or_404(request: HttpRequest, inquiry_id: int) -> Inquiry:
     """The inquiry if the user's facilities include it; 404 otherwise (never 403: no leak)."""
     inquiry = (
-        scope_to_user(Inquiry.objects.select_related("person", "facility"), _user(request))
+        scope_to_user(Inquiry.objects.select_related("person", "facility", "caller"), _user(request))
         .filter(pk=inquiry_id)
         .first()
     )
@@ -185,6 +186,29 @@ class Recommendation:
         return list(self.result.get("missing_safety") or [])
 
     @property
+    def emergency(self) -> list[dict[str, Any]]:
+        return [f for f in self.flags if f["code"] == "emergency_now"]
+
+    @property
+    def levels(self) -> dict[str, Any]:
+        """The provisional levels (first placement, withdrawal, treatment, integrated), once complete."""
+        if self.screening is None or not self.screening.complete:
+            return {}
+        return dict(self.result.get("levels") or {})
+
+    @property
+    def needs(self) -> list[dict[str, Any]]:
+        return list(self.result.get("needs") or [])
+
+    @property
+    def withheld(self) -> str:
+        return self.matches.withheld if self.matches else ""
+
+    @property
+    def withheld_reason(self) -> str:
+        return self.matches.withheld_reason if self.matches else ""
+
+    @property
     def fitting(self) -> list[Any]:
         return [m for m in self.matches.matches if not m.excluded] if self.matches else []
 
@@ -247,7 +271,10 @@ def _screening_context(
         "rec": recommendation,
         "missing": _missing_labels(definition, recommendation.missing),
         "red_flag": inquiry.has_red_flag or bool(recommendation.flags),
-        "can_override": has_role(user, *OVERRIDE_ROLES) and screening is not None,
+        "can_override": has_role(user, *OVERRIDE_ROLES)
+        and screening is not None
+        and not recommendation.withheld,
+        "caller_consent": caller_consent(inquiry=inquiry),
         "can_sign_off": has_role(user, *SIGNOFF_ROLES) and screening is not None,
         "override_form": override_form or MatchOverrideForm(),
         "saved": saved,
