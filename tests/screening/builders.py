@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 from typing import Any
 
-LAST_NIGHT = "2026-11-23T21:00:00-05:00"
-THIS_MORNING = "2026-11-24T07:30:00-05:00"
+from django.utils import timezone
+
+
+def ago(**delta: float) -> str:
+    """A last use that long before now, as the API takes it (the rules judge recency against now)."""
+    return timezone.localtime(timezone.now() - timedelta(**delta)).replace(microsecond=0).isoformat()
+
+
+LAST_NIGHT = ago(hours=12)
+THIS_MORNING = ago(hours=2)
 
 
 def all_clear() -> dict[str, Any]:

@@ -105,18 +105,39 @@ def test_get_without_a_screening_is_404(inquiry, coordinator_client):
     [
         (
             {"medical": {"pregnant": "maybe"}},
-            {"medical.pregnant": ["Choose one of: yes, no, unsure, not_applicable."]},
+            {
+                "medical.pregnant": [
+                    "Choose one of: yes, no, unsure, not_applicable. "
+                    'Or "unknown" when they refuse or do not know.'
+                ]
+            },
         ),
         (
             {"substances": {"alcohol": {"days_used_30": "lots"}}},
-            {"substances.alcohol.days_used_30": ["Must be a whole number."]},
+            {
+                "substances.alcohol.days_used_30": [
+                    'Must be a whole number. Or "unknown" when they refuse or do not know.'
+                ]
+            },
         ),
         ({"substances": {"glue": {}}}, {"substances.glue": ["Unknown substance."]}),
-        ({"emergency": {"overdose_now": "no"}}, {"emergency.overdose_now": ["Must be true or false."]}),
+        (
+            {"emergency": {"overdose_now": "no"}},
+            {
+                "emergency.overdose_now": [
+                    'Must be true or false. Or "unknown" when they refuse or do not know.'
+                ]
+            },
+        ),
         ({"emergency": ["x"]}, {"emergency": ["Send this section as an object of answers."]}),
         (
             {"substances": {"alcohol": {"last_use": "yesterday"}}},
-            {"substances.alcohol.last_use": ["Must be a date and time as YYYY-MM-DDTHH:MM (ISO 8601)."]},
+            {
+                "substances.alcohol.last_use": [
+                    "Must be a date and time as YYYY-MM-DDTHH:MM (ISO 8601). "
+                    'Or "unknown" when they refuse or do not know.'
+                ]
+            },
         ),
         ({"insurance": {"payer_id": 987654}}, {"insurance.payer_id": ["No payer with id 987654."]}),
     ],

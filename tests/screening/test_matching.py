@@ -88,7 +88,9 @@ def test_every_program_appears_with_reasons_or_exclusions(catalogue):
     assert by_name["Tampa PHP"].exclusion_reasons == ("level 2.5 below required 3.7",)
     assert by_name["Tampa Residential"].exclusion_reasons == ("level 3.5 below required 3.7",)
     assert not by_name["Tampa Medical Detox"].excluded
-    assert "level 3.7-WM meets required 3.7" in by_name["Tampa Medical Detox"].reasons
+    assert (
+        "level 3.7-WM meets required 3.7 for withdrawal management" in by_name["Tampa Medical Detox"].reasons
+    )
     assert "10 beds free now" in by_name["Tampa Medical Detox"].reasons
     for m in result.matches:
         assert m.reasons or m.exclusion_reasons

@@ -285,7 +285,7 @@ BAD_INPUTS = [
     ({"logistics.latitude": "91"}, "err-logistics-latitude", "Must be at most 90."),
     ({"logistics.specialties_wanted": "vet$, x"}, "err-logistics-specialties_wanted", "lower-case codes"),
     ({"use.substances_30d": ["", "glue"]}, "err-use-substances_30d", "Must be a list of: alcohol"),
-    ({"use.substances_30d": ["", "alcohol", NONE_OF_THESE]}, "err-use-substances_30d", "not both"),
+    ({"use.substances_30d": ["", "alcohol", NONE_OF_THESE]}, "err-use-substances_30d", "Tick one of"),
     ({"withdrawal.mat_now": ["", "heroin"]}, "err-withdrawal-mat_now", "Must be a list of: methadone"),
 ]
 

@@ -104,7 +104,11 @@ def test_bad_answers_change_nothing(catalogue, inquiry, coordinator):
             answers={"substances": {"alcohol": {"days_used_30": 45}}, "insurance": {"payer_id": 999999}},
             actor=coordinator,
         )
-    assert exc.value.errors == {"substances.alcohol.days_used_30": ["Must be at most 30."]}
+    assert exc.value.errors == {
+        "substances.alcohol.days_used_30": [
+            'Must be at most 30. Or "unknown" when they refuse or do not know.'
+        ]
+    }
     with pytest.raises(AnswersInvalid) as exc:
         screening_save(inquiry_id=inquiry.pk, answers={"insurance": {"payer_id": 999999}}, actor=coordinator)
     assert exc.value.errors == {"insurance.payer_id": ["No payer with id 999999."]}

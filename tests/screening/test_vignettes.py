@@ -18,7 +18,7 @@ import pytest
 from admissions.models import Inquiry, Person
 from admissions.pipeline import Stage
 from admissions.screening.services import screening_save
-from tests.screening.builders import THIS_MORNING, screen, use
+from tests.screening.builders import THIS_MORNING, ago, screen, use
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,9 @@ class Vignette:
     full: list[str] = field(default_factory=list)
     born: date | None = date(1990, 5, 1)
     reason_contains: str = ""
+    # The concurrent levels, when the vignette is about them: withdrawal ("" = none) and treatment.
+    withdrawal: str | None = None
+    treatment: str = ""
 
 
 def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
@@ -254,14 +257,107 @@ VIGNETTES: dict[str, Vignette] = {
     ),
     "heroin_on_methadone": Vignette(
         "I'm on methadone but still use heroin most days, injecting.",
+        # Ambulatory withdrawal management (2-WM) alongside a day program: not residential detox.
         screen(
             use("heroin_fentanyl", 25, 0.5, "grams", route="injected"),
             withdrawal={"mat_now": ["methadone"]},
         ),
-        "3.2-WM",
+        "2.5",
         set(),
-        "Tampa Medical Detox",
+        "Tampa PHP",
         PRESCREENED,
+        withdrawal="2-WM",
+        treatment="2.5",
+    ),
+    "oxycodone_withdrawal_home_and_job": Vignette(
+        "I take oxycodone every day, I'm sick when I miss it; my wife supports me and I work.",
+        screen(
+            use("rx_opioids", 30, 60, "mg", drug="oxycodone", prescribed=False),
+            withdrawal={"symptoms_now": True},
+            environment={"living": "supportive", "safe_at_home": True, "sober_supports": True},
+            logistics={"gender": "man"},
+        ),
+        "2.1",
+        set(),
+        "Tampa IOP",
+        PRESCREENED,
+        withdrawal="2-WM",
+        treatment="2.1",
+        reason_contains="runs alongside treatment at least 2.1",
+    ),
+    "clonazepam_stopped_two_weeks_ago": Vignette(
+        "I took Klonopin every day for six years and stopped two weeks ago; I'm shaking and can't sleep.",
+        screen(
+            use("benzodiazepines", 16, 4, "mg", drug="clonazepam", duration_months=72, last=ago(days=14)),
+            withdrawal={"symptoms_now": True},
+            **SUPPORTIVE,
+        ),
+        "3.7-WM",
+        {SEDATIVE},
+        "Tampa Medical Detox",
+        REVIEW,
+        reason_contains="withdrawal can still begin or peak up to 28 days after the last dose (long-acting",
+    ),
+    "xanax_stopped_twelve_days_ago_no_symptoms": Vignette(
+        "Xanax every day for three years; I quit cold turkey twelve days ago and feel fine so far.",
+        screen(
+            use("benzodiazepines", 18, 2, "mg", drug="alprazolam", duration_months=36, last=ago(days=12)),
+            **SUPPORTIVE,
+        ),
+        "3.7-WM",
+        {SEDATIVE},
+        "Tampa Medical Detox",
+        REVIEW,
+        reason_contains="withdrawal can still begin or peak up to 14 days after the last dose",
+    ),
+    "xanax_weekends_last_month_only": Vignette(
+        "I took a Xanax on a few weekends last month, nothing for three weeks now.",
+        screen(
+            use("benzodiazepines", 4, 1, "mg", drug="alprazolam", duration_months=6, last=ago(days=21)),
+            **SUPPORTIVE,
+        ),
+        "1",
+        set(),
+        "Tampa Outpatient",
+        PRESCREENED,
+    ),
+    "suicidal_thoughts_follow_ups_refused": Vignette(
+        "Yes, I think about killing myself. I don't want to talk about how.",
+        screen(
+            use("cannabis", 10, 1, "joints"),
+            suicide={
+                "wish_dead": True,
+                "thoughts": True,
+                "method": "unknown",
+                "intent": "unknown",
+                "plan": "unknown",
+            },
+        ),
+        "4",
+        {SUICIDE},
+        None,
+        CRISIS,
+        reason_contains="method, intent and plan refused or not known",
+    ),
+    "gabapentin_and_pregabalin_together": Vignette(
+        "Gabapentin 1200 a day and Lyrica 200 a day, both from different doctors; I have epilepsy.",
+        screen(
+            use(
+                "gabapentinoids",
+                30,
+                6,
+                "pills",
+                agent="both",
+                gabapentin_mg_per_day=1200,
+                pregabalin_mg_per_day=200,
+            ),
+            medical={"seizure_disorder": True},
+        ),
+        "3.7-WM",
+        {SEDATIVE},
+        "Tampa Medical Detox",
+        REVIEW,
+        reason_contains="gabapentin 1200 mg and pregabalin 200 mg a day (together at or above",
     ),
     "fentanyl_injecting_recent_overdose": Vignette(
         "Fentanyl every day, I inject, I overdosed in the summer and have no Narcan.",
@@ -469,8 +565,20 @@ def test_vignette(name, catalogue, inquiry, coordinator, facility):
     assert (top.program_name if top else None) == v.top, [
         (m.program_name, m.exclusion_reasons) for m in saved.matches.matches
     ]
-    assert saved.matches.refer_out is (v.top is None)
-    assert len(saved.matches.matches) == len(catalogue.programs)
+    if EMERGENCY in v.flags:
+        # Matches are for after the emergency: no program list, no referral proposed.
+        assert (saved.matches.withheld, saved.matches.matches, saved.matches.refer_out) == (
+            "emergency",
+            (),
+            False,
+        )
+    else:
+        assert saved.matches.refer_out is (v.top is None)
+        assert len(saved.matches.matches) == len(catalogue.programs)
+    if v.withdrawal is not None:
+        levels = screening.result["levels"]
+        assert (levels["withdrawal"] or {}).get("code") == v.withdrawal, levels
+        assert levels["treatment"]["code"] == v.treatment, levels
     refreshed = Inquiry.objects.get(pk=inquiry.pk)
     assert refreshed.stage == v.stage
     assert refreshed.has_red_flag is bool(v.flags)
