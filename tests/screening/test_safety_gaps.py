@@ -916,3 +916,29 @@ def test_bad_input_on_the_page_is_shown_at_its_field_and_stores_nothing(
     assert found
     assert message in found.group(1)
     assert not Screening.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("tail", "who", "body", "field"),
+    [
+        ("signoff/", "clinician", {"level": BIG}, "level"),
+        ("signoff/", "clinician", {"level": "3.7-WM"}, "level"),
+        ("signoff/", "clinician", {"level": 1, "note": "ok\x00"}, "note"),
+        ("match-override/", "coordinator", {"program": BIG, "reason": "Closer to her family."}, "program"),
+        ("match-override/", "coordinator", {"program": -1, "reason": "Closer to her family."}, "program"),
+        ("match-override/", "coordinator", {"program": 1, "reason": "Closer to\x00 family."}, "reason"),
+        ("match-override/", "coordinator", {"program": 1, "reason": "Closer \ud800 family."}, "reason"),
+    ],
+)
+def test_sign_off_and_override_refuse_bad_input_with_the_field_named(
+    tail, who, body, field, request, catalogue, inquiry, coordinator
+):
+    screening_save(inquiry_id=inquiry.pk, answers=screen(use("alcohol", 30, 4, "drinks")), actor=coordinator)
+    client = request.getfixturevalue(f"{who}_client")
+    response = client.generic(
+        "POST", _url(inquiry.pk, tail), json.dumps(body).encode(), content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    screening = Screening.objects.get(inquiry=inquiry)
+    assert (screening.signed_at, screening.override_program) == (None, None)
