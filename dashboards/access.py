@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from crm.models import User
 
 DASHBOARD_ROLES = (Role.MANAGER, Role.ADMINISTRATOR)
-EXPORT_PERMISSION = "crm.export_records"
 
 
 def can_see_dashboards(user: User | AnonymousUser) -> bool:

@@ -5,14 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from crm.exports import neutralise
 from dashboards.reports import Table, format_value
-
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell: str) -> str:
-    """Prefix a cell a spreadsheet would run as a formula with a quote (CSV injection)."""
-    return "'" + cell if cell.startswith(_FORMULA_PREFIXES) else cell
 
 
 def table_csv(table: Table) -> str:

@@ -14,9 +14,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from crm.audit import audit_record
+from crm.exports import EXPORT_PERMISSION
 from crm.models import AuditEvent
 from dashboards import selectors
-from dashboards.access import EXPORT_PERMISSION, can_see_dashboards
+from dashboards.access import can_see_dashboards
 from dashboards.csv_export import table_csv
 from dashboards.forms import DashboardFilterForm
 from dashboards.models import DashboardExport

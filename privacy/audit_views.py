@@ -21,9 +21,8 @@ from django.views.decorators.http import require_GET
 
 from admissions.selectors import inquiries_visible_to
 from crm.audit import audit_record
+from crm.exports import EXPORT_PERMISSION, neutralise
 from crm.models import AuditEvent, User
-from dashboards.access import EXPORT_PERMISSION
-from dashboards.csv_export import neutralise
 from privacy import selectors
 from privacy.forms import UserActivityForm
 
