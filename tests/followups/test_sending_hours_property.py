@@ -136,7 +136,8 @@ def test_texts_and_call_tasks_go_inside_the_window_or_to_a_coordinator(
     at = instant(day, minute, zones)
     n = next(_counter)
     own = phone[:-4] + f"{n % 10000:04d}"  # the same area code, a number of its own (one open inquiry each)
-    inquiry = web_lead(facility, email=False, state=state, postal_code=postal_code, phone=own)
+    # No time zone on file (the factory's default would be one more signal the oracle does not know).
+    inquiry = web_lead(facility, email=False, state=state, postal_code=postal_code, phone=own, time_zone="")
     text = FollowUp.objects.create(
         inquiry=inquiry,
         kind="acknowledgement",
