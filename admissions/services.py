@@ -636,7 +636,7 @@ def dispatcher_kick() -> None:
     on its way and asks neither the cache nor the broker again until S is over. Without the
     cache every process kicks once a second (never fewer sweeps than writes need).
     """
-    from workers.tasks import followups_dispatch  # noqa: PLC0415 - workers imports admissions
+    from celery import current_app  # noqa: PLC0415 - by task name: admissions never imports workers
 
     def kick() -> None:
         global _kicked_second  # noqa: PLW0603 - per process, as the cache key is per second
@@ -649,7 +649,9 @@ def dispatcher_kick() -> None:
         except Exception:  # noqa: BLE001 - a cache outage must not cost a sweep
             first = True
         if first:
-            followups_dispatch.apply_async(countdown=second + DISPATCH_KICK_SECONDS - now)
+            current_app.send_task(
+                "workers.tasks.followups_dispatch", countdown=second + DISPATCH_KICK_SECONDS - now
+            )
         _kicked_second = second
 
     transaction.on_commit(kick)
