@@ -1,20 +1,27 @@
-"""Starting and carrying out follow-ups. Called by the worker tasks in ``workers.tasks``.
+"""The follow-up state machine: claim, lease, start, deliver, retry, give up. One place for all of it.
 
-PostgreSQL is the record: a row is SCHEDULED until due, then leased to the
-broker by the dispatcher (``workers.dispatch``), QUEUED with a run lease once a
-worker starts it, then DONE, CANCELLED, BLOCKED or FAILED. A lost task (worker
-killed, Redis restarted) leaves its lease to run out; the dispatcher then claims
-the row again. Each start counts an attempt (committed before anything is
-sent), so a message that keeps crashing its worker ends FAILED after
-``FOLLOWUP_MAX_ATTEMPTS`` instead of looping for ever.
+PostgreSQL is the record: a row is SCHEDULED until due; the dispatcher then leases it to the
+broker (``followups_claim``: a ``DispatchLease`` row, a primary key and a time, rather than a
+new version of the wide follow-up row), a worker starts it (``followups_start``: QUEUED, one
+more attempt, a run lease), and it ends DONE, CANCELLED, BLOCKED or FAILED, or goes back to
+SCHEDULED, deferred or for a retry. A lost task (worker killed, Redis restarted) leaves its
+lease to run out and the row is claimed again. Each start counts an attempt (committed before
+anything is sent), so a message that keeps crashing its worker ends FAILED after
+``FOLLOWUP_MAX_ATTEMPTS`` instead of looping for ever. Leases are shorter than the broker's
+visibility timeout (``crm.settings`` refuses otherwise), so a lost task is published again
+from the database before the broker would re-deliver it, and a second copy of a task finds its
+rows started or finished (``followups_start`` takes each row once) and does nothing.
 
-A worker takes a batch of ids: it starts them in one statement and reads what
-does not decide anything (inquiry, facility, templates, program names) in a few
-queries for the whole batch. Each message is then sent in its own short
-transaction that holds the recipient's row lock while consent, quiet hours, the
-daily cap and the follow-up's state are read again and the message goes out; a
-crash after the provider accepted a message but before commit re-sends only
-that one message, with the same idempotency key, which the provider (or SMTP
+How the dependency runs: the Celery tasks in ``workers.tasks`` call ``followups_dispatch_due``
+(with the function that publishes a batch) and ``followups_deliver`` (with the channels that
+carry messages out); nothing here imports ``workers``.
+
+A worker takes a batch of ids: it starts them in one statement and reads what does not decide
+anything (inquiry, facility, templates, program names) in a few queries for the whole batch.
+Each message is then sent in its own short transaction that holds the recipient's row lock
+while consent, quiet hours, the daily cap and the follow-up's state are read again and the
+message goes out; a crash after the provider accepted a message but before commit re-sends
+only that one message, with the same idempotency key, which the provider (or SMTP
 Message-ID) dedupes.
 """
 
@@ -23,11 +30,12 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -53,7 +61,7 @@ from admissions.messaging.services import (
     sending_rules,
     templates_for,
 )
-from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, Person
+from admissions.models import ContactConsent, DispatchLease, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import inquiry_event
 
@@ -83,6 +91,131 @@ _FOLLOWUP_FIELDS = tuple(f.name for f in FollowUp._meta.concrete_fields)
 
 def lease() -> timedelta:
     return timedelta(seconds=settings.FOLLOWUP_LEASE_SECONDS)
+
+
+# --- the dispatcher: which due rows go to the broker now, in which batches --------------------
+
+
+# The claim is one statement. It reads the due rows through the partial index followup_due_idx
+# (due_at <= now, so only as far as the due rows go, however many are scheduled later), locks
+# them with SKIP LOCKED so racing dispatchers split them, and leases them with a conditional
+# upsert that never takes over a lease another dispatcher committed meanwhile. Rows out of
+# attempts are returned unleased (the caller gives them up).
+_CLAIM_SQL = """
+WITH picked AS (
+    SELECT f.id, f.attempts, f.due_at
+    FROM admissions_followup f
+    WHERE f.due_at <= %(now)s
+      AND (f.state = 'scheduled' OR (f.state = 'queued' AND f.lease_until < %(now)s))
+      AND NOT EXISTS (
+          SELECT 1 FROM admissions_dispatchlease l
+          WHERE l.followup_id = f.id AND l.due_at = f.due_at AND l.lease_until >= %(now)s
+      )
+    ORDER BY f.due_at
+    LIMIT %(limit)s
+    FOR UPDATE OF f SKIP LOCKED
+), leased AS (
+    INSERT INTO admissions_dispatchlease (followup_id, due_at, lease_until)
+    SELECT id, due_at, %(until)s FROM picked WHERE attempts < %(max_attempts)s
+    ON CONFLICT (followup_id) DO UPDATE SET due_at = EXCLUDED.due_at, lease_until = EXCLUDED.lease_until
+        WHERE admissions_dispatchlease.lease_until < %(now)s
+           OR admissions_dispatchlease.due_at <> EXCLUDED.due_at
+    RETURNING followup_id
+)
+SELECT p.id, p.attempts, l.followup_id IS NOT NULL
+FROM picked p LEFT JOIN leased l ON l.followup_id = p.id
+ORDER BY p.due_at, p.id
+"""
+
+
+def followups_claim(*, limit: int = 500, now: datetime | None = None) -> list[tuple[int, int]]:
+    """Lease due follow-ups for the broker; returns ``(id, attempts)`` of each leased row, earliest due first.
+
+    Claimable: due, and SCHEDULED, or QUEUED with a run lease that ran out (its worker died),
+    with no live dispatch lease for that due time. Rows that used up ``FOLLOWUP_MAX_ATTEMPTS``
+    end FAILED here instead. At most ``FOLLOWUP_MAX_IN_FLIGHT`` leases are live at a time, so
+    the broker's backlog stays shorter than a lease.
+
+    Hand-written (``_CLAIM_SQL``) because it pays: the plain ORM claim (the locked SELECT, a
+    second read of the leases, ``bulk_create(update_conflicts=True)``) sends every lease's id
+    and due time through Python and back, and ``bench/followups.py`` measured it several times
+    slower per sweep. tests/followups/test_claim.py compares this statement with the ORM's answer.
+    """
+    now = now or timezone.now()
+    limit = min(
+        limit, settings.FOLLOWUP_MAX_IN_FLIGHT - DispatchLease.objects.filter(lease_until__gte=now).count()
+    )
+    if limit <= 0:
+        return []
+    params = {
+        "now": now,
+        "until": now + lease(),
+        "limit": limit,
+        "max_attempts": settings.FOLLOWUP_MAX_ATTEMPTS,
+    }
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, params)
+            rows = [(int(pk), int(attempts), bool(leased)) for pk, attempts, leased in cursor.fetchall()]
+        exhausted = [pk for pk, attempts, _ in rows if attempts >= settings.FOLLOWUP_MAX_ATTEMPTS]
+        if exhausted:
+            followups_give_up(
+                ids=exhausted, now=now, why=f"gave up after {settings.FOLLOWUP_MAX_ATTEMPTS} attempts"
+            )
+    return [(pk, attempts) for pk, attempts, leased in rows if leased]
+
+
+def followups_claim_due(*, limit: int = 500, now: datetime | None = None) -> list[int]:
+    """Lease due follow-ups for the broker; returns their ids, earliest due first."""
+    return [pk for pk, _ in followups_claim(limit=limit, now=now)]
+
+
+def dispatch_batches(claimed: list[tuple[int, int]], *, size: int) -> list[list[int]]:
+    """Split claimed rows into task batches; a row that already used an attempt goes alone.
+
+    A worker counts an attempt for every row of a batch as it starts it, so if
+    one message kills its worker the others of that batch come back with an
+    attempt used; sending them alone afterwards keeps one bad message from
+    using up its neighbours' attempts.
+    """
+    fresh = [pk for pk, attempts in claimed if attempts == 0]
+    batches = [fresh[i : i + size] for i in range(0, len(fresh), size)]
+    batches.extend([pk] for pk, attempts in claimed if attempts > 0)
+    return batches
+
+
+def followups_dispatch_due(
+    *, publish: Callable[[list[int]], object], limit: int = 500, rounds: int = 20
+) -> int:
+    """Lease the due follow-ups and hand them to ``publish`` a task batch at a time; returns how many.
+
+    Claims up to ``limit`` rows a round (each round commits its leases before publishing), for
+    at most ``rounds`` rounds, and stops at the first round that finds fewer than ``limit``.
+    """
+    dispatch_leases_purge()
+    total = 0
+    for _ in range(rounds):
+        claimed = followups_claim(limit=limit)
+        for ids in dispatch_batches(claimed, size=settings.FOLLOWUP_BATCH_SIZE):
+            publish(ids)
+        total += len(claimed)
+        if len(claimed) < limit:
+            break
+    return total
+
+
+def dispatch_leases_release(*, ids: list[int]) -> None:
+    """Drop the dispatch leases of a batch a worker is done with."""
+    DispatchLease.objects.filter(followup_id__in=ids).delete()
+
+
+def dispatch_leases_purge(*, now: datetime | None = None) -> int:
+    """Delete leases that ran out (their task was lost); the claim would overwrite them anyway."""
+    deleted, _ = DispatchLease.objects.filter(lease_until__lt=now or timezone.now()).delete()
+    return deleted
+
+
+# --- a worker: start a batch, carry each follow-up out, finish it --------------------------------
 
 
 def followups_start(*, ids: list[int], now: datetime | None = None) -> list[int]:
@@ -212,12 +345,14 @@ def followups_deliver(
 
     Returns the outcome per id ("not queued" for ids another worker has or
     that are no longer pending). Stops starting new messages after
-    ``FOLLOWUP_BATCH_SECONDS`` and hands the rest back, due at once.
+    ``FOLLOWUP_BATCH_SECONDS`` and hands the rest back, due at once. The batch's dispatch
+    leases are dropped at the end (an error on the way keeps them until they run out).
     """
     deadline = time.monotonic() + settings.FOLLOWUP_BATCH_SECONDS
     results = dict.fromkeys(ids, "not queued")
     started = followups_start(ids=ids, now=now)
     if not started:
+        dispatch_leases_release(ids=ids)
         return results
     batch = _batch_read(started)
     for n, pk in enumerate(started):
@@ -233,6 +368,7 @@ def followups_deliver(
             raise ValueError("Sending a message needs channels (see workers.channels).")
         else:
             results[pk] = _message_deliver(known=followup, batch=batch, channels=channels, now=now)
+    dispatch_leases_release(ids=ids)
     return results
 
 

@@ -655,6 +655,33 @@ class FollowUp(models.Model):
         return f"{self.get_kind_display()} for inquiry {self.inquiry_id} at {self.due_at:%Y-%m-%d %H:%M}"
 
 
+class DispatchLease(models.Model):
+    """A follow-up handed to the broker: the dispatcher skips it until ``lease_until``.
+
+    Kept beside the follow-up rather than on it so that a claim writes one narrow
+    row per message instead of a new version of a wide row with nine indexes.
+    A lease holds only for the due time it was taken for: a row deferred or
+    rescheduled for a retry is claimable again at its new due time. A worker
+    deletes the leases of its batch when it is done with it; a lease whose task
+    was lost simply runs out and the row is claimed again.
+    """
+
+    followup = models.OneToOneField(
+        FollowUp,
+        on_delete=models.DO_NOTHING,
+        primary_key=True,
+        related_name="+",
+        db_constraint=False,  # no foreign-key check per claimed row; a stale lease just runs out
+    )
+    due_at = models.DateTimeField(
+        help_text="The follow-up's due time when leased; a new due time ends the lease."
+    )
+    lease_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Follow-up {self.followup_id} dispatched until {self.lease_until:%H:%M:%S}"
+
+
 class LeadSourceKey(models.Model):
     """An API key of a lead source. Only a short prefix and a SHA-256 of the key are stored.
 

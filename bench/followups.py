@@ -64,13 +64,13 @@ def seed_claim_rows(db: psycopg.Connection, *, total: int, due: int) -> None:
 
 def claim_cost(*, total: int, due: int, rounds: int = 5) -> tuple[float, str]:
     from django.db import connection, transaction
-    from django.utils import timezone
+    from django.test.utils import CaptureQueriesContext
 
-    from workers.dispatch import _CLAIM_SQL, followups_claim_due
+    from admissions.followups import followups_claim_due
 
     with psycopg.connect(f"{SERVER}/{DB}", autocommit=True) as db:
         seed_claim_rows(db, total=total, due=due)
-        db.execute("TRUNCATE workers_dispatchlease")
+        db.execute("TRUNCATE admissions_dispatchlease")
         timings = []
         for _ in range(rounds):
             start = time.perf_counter()
@@ -78,13 +78,13 @@ def claim_cost(*, total: int, due: int, rounds: int = 5) -> tuple[float, str]:
             timings.append((time.perf_counter() - start) * 1000)
             if len(ids) != due:
                 raise RuntimeError(f"claimed {len(ids)} rows, expected {due}")
-            db.execute("TRUNCATE workers_dispatchlease")  # the batch is done: claim the same rows again
-        now = timezone.now()
+            db.execute("TRUNCATE admissions_dispatchlease")  # the batch is done: claim the same rows again
+        with CaptureQueriesContext(connection) as queries:
+            followups_claim_due(limit=due)
+        db.execute("TRUNCATE admissions_dispatchlease")
+        statement = next(q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"])
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "EXPLAIN (ANALYZE, COSTS OFF) " + _CLAIM_SQL,
-                {"now": now, "until": now, "limit": due, "max_attempts": 6},
-            )
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + statement.replace("%", "%%"))
             lines = [row[0] for row in cursor.fetchall()]
             transaction.set_rollback(True)
     plan = " / ".join(
@@ -110,10 +110,9 @@ def queries_per_delivery(*, messages: int, env: dict[str, str]) -> tuple[float, 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext, override_settings
 
-    from admissions.followups import followups_deliver
+    from admissions.followups import followups_claim_due, followups_deliver
     from tests.followups.sinks import sms_api_sink, smtp_sink
     from workers.channels import default_channels
-    from workers.dispatch import followups_claim_due
 
     with psycopg.connect(f"{SERVER}/{DB}", autocommit=True) as db:
         db.execute("UPDATE admissions_followup SET state = 'done' WHERE state IN ('scheduled', 'queued')")

@@ -1,10 +1,11 @@
 """Celery tasks. Each loads rows by id and calls a service; payloads never carry PHI.
 
-Dependency direction: ``workers`` imports ``admissions`` and ``programs``
-services; admissions reaches back only through ``transaction.on_commit``
-callbacks that import this module lazily. Channels (email, SMS) live in
-``workers.channels`` and are passed into ``followups_deliver``; the dispatcher's
-claim and its leases live in ``workers.dispatch``.
+How the dependency runs: ``workers`` imports the services of ``admissions`` and ``programs``,
+never the other way. Admissions enqueues these tasks by name (``current_app.send_task``,
+e.g. ``admissions.services.dispatcher_kick``) and the follow-up state machine
+(``admissions.followups``) is handed what only a worker has: the function that publishes a
+batch (``followups_run.delay``) and the channels that carry messages out
+(``workers.channels``).
 
 Redis is never the only copy: a follow-up's state, due time and lease live in
 the database. Retries of message delivery are rows rescheduled in the database
@@ -18,20 +19,13 @@ import logging
 import socket
 
 from celery import shared_task
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from admissions.followups import followups_deliver
+from admissions.followups import followups_deliver, followups_dispatch_due
 from admissions.messaging.services import cadences_plan
 from programs.services import capacity_holds_expire as expire_holds
 from workers.channels import default_channels
-from workers.dispatch import (
-    dispatch_batches,
-    dispatch_leases_purge,
-    dispatch_leases_release,
-    followups_claim,
-)
 from workers.models import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -58,16 +52,7 @@ def capacity_holds_expire() -> int:
 def followups_dispatch(batch: int = 500, max_batches: int = 20) -> int:
     """Plan cadences for new triggers, lease due follow-ups and hand them to ``followups_run`` in batches."""
     cadences_plan()
-    dispatch_leases_purge()
-    total = 0
-    for _ in range(max_batches):
-        claimed = followups_claim(limit=batch)  # committed: the rows are leased to the broker
-        for ids in dispatch_batches(claimed, size=settings.FOLLOWUP_BATCH_SIZE):
-            followups_run.delay(ids)
-        total += len(claimed)
-        if len(claimed) < batch:
-            break
-    return total
+    return followups_dispatch_due(publish=followups_run.delay, limit=batch, rounds=max_batches)
 
 
 @shared_task(
@@ -83,7 +68,6 @@ def followups_run(followup_ids: list[int]) -> int:
     """Carry out a batch of follow-ups, each after re-checking under lock that it is still wanted."""
     with default_channels() as channels:
         results = followups_deliver(ids=[int(pk) for pk in followup_ids], channels=channels)
-    dispatch_leases_release(ids=list(results))
     return sum(1 for outcome in results.values() if outcome != "not queued")
 
 

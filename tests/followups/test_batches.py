@@ -6,13 +6,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from admissions.followups import followups_deliver
+from admissions.followups import dispatch_batches, followups_claim_due, followups_deliver
 from admissions.messaging.services import cadences_plan
 from admissions.models import FollowUp
 from tests.followups.helpers import web_lead
 from tests.followups.sinks import header
 from workers.channels import default_channels
-from workers.dispatch import dispatch_batches, followups_claim_due
 
 
 def _due_messages(facility, count: int) -> list[int]:  # type: ignore[no-untyped-def]
@@ -39,9 +38,10 @@ def test_statements_per_message_do_not_grow(facility, sms_api, smtp, always_open
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    # per batch: start (select, update), follow-ups, templates, program names, sending rules;
-    # per message: person lock, follow-up + consent + reply + hold check, message, timeline, follow-up
-    assert len(statements) == 6 + 5 * len(ids)
+    # per batch: start (select, update), follow-ups, templates, program names, sending rules, the
+    # dispatch leases dropped; per message: person lock, follow-up + consent + reply + hold check,
+    # message, timeline, follow-up
+    assert len(statements) == 7 + 5 * len(ids)
     assert len(sms_api.ledger.unique) == count
     assert len(smtp.unique) == count
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from admissions.followups import followup_deliver
+from admissions.followups import followup_deliver, followups_claim_due
 from admissions.messaging.models import CadenceStep, OutboundMessage
 from admissions.messaging.services import cadences_plan, coordinator_text_send, optout_apply
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent
@@ -18,7 +18,6 @@ from tests.factories import ProgramFactory
 from tests.followups.conftest import consent
 from tests.followups.helpers import web_lead
 from workers.channels import default_channels
-from workers.dispatch import followups_claim_due
 
 
 def _deliver(followup: FollowUp, now: datetime | None = None) -> str:

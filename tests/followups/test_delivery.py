@@ -14,14 +14,13 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.utils import timezone
 
-from admissions.followups import followup_deliver, followup_start, retry_delay
+from admissions.followups import followup_deliver, followup_start, followups_claim_due, retry_delay
 from admissions.messaging.models import OutboundMessage
 from admissions.models import FollowUp, InquiryEvent
 from crm.celery import app
 from tests.followups.helpers import message_rows, wait_for, web_lead
 from tests.followups.sinks import ACCOUNT_SID, AUTH_TOKEN, header
 from workers.channels import default_channels
-from workers.dispatch import followups_claim_due
 
 
 @pytest.fixture

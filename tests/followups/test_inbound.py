@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from admissions.followups import followup_deliver
+from admissions.followups import followup_deliver, followups_claim_due
 from admissions.messaging.models import InboundMessage, OutboundMessage
 from admissions.messaging.services import (
     RESUBSCRIBED_TEXT,
@@ -23,7 +23,6 @@ from admissions.models import ContactConsent, FollowUp, InquiryEvent
 from tests.followups.helpers import web_lead
 from tests.followups.sinks import AUTH_TOKEN
 from workers.channels import default_channels
-from workers.dispatch import followups_claim_due
 
 STOP_VARIANTS = [
     "STOP", "stop", "Stop.", "  sToP!! ", "STOP ALL", "quit", "END", "Revoke", "OPT OUT", "opt-out", "optout",

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from admissions.followups import followup_deliver
+from admissions.followups import followup_deliver, followups_claim_due
 from admissions.messaging.content import content_problems
 from admissions.messaging.models import MessageTemplate, OutboundMessage
 from admissions.messaging.services import cadences_plan
@@ -15,7 +15,6 @@ from tests.factories import ProgramFactory
 from tests.followups.helpers import web_lead
 from tests.signin import login_verified
 from workers.channels import default_channels
-from workers.dispatch import followups_claim_due
 
 REVEALING = [
     "Your detox bed is ready",

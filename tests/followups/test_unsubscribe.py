@@ -7,14 +7,13 @@ import re
 import pytest
 from django.conf import settings
 
-from admissions.followups import followup_deliver
+from admissions.followups import followup_deliver, followups_claim_due
 from admissions.messaging.models import MessageTemplate
 from admissions.messaging.services import cadences_plan
 from admissions.models import ContactConsent, FollowUp
 from tests.followups.helpers import web_lead
 from tests.followups.sinks import header
 from workers.channels import default_channels
-from workers.dispatch import followups_claim_due
 
 
 @pytest.mark.django_db

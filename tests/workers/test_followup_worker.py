@@ -9,15 +9,14 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
-from admissions.followups import followup_deliver, followup_start
-from admissions.models import FollowUp, InquiryEvent
+from admissions.followups import followup_deliver, followup_start, followups_claim_due
+from admissions.models import DispatchLease, FollowUp, InquiryEvent
 from admissions.pipeline import Stage
 from admissions.services import TouchData, inquiry_advance, inquiry_create
 from crm.celery import app
 from tests.factories import LeadSourceFactory, PersonFactory
 from workers import tasks
-from workers.dispatch import followups_claim_due
-from workers.models import DispatchLease, Heartbeat
+from workers.models import Heartbeat
 
 
 def _new_inquiry(facility):
