@@ -8,13 +8,13 @@ Two sources, on purpose:
 - ``CadenceStep`` rows (data, editable in the admin): acknowledgements by text
   or email, reminders before an admission, the monthly nurture touch, the
   check-in after a referral out. The dispatcher plans them from the timeline
-  (``admissions.messaging.services.cadences_plan``). The defaults are installed by the
+  (``admissions.messaging.cadences.cadences_plan``). The defaults are installed by the
   data migration ``0007_messaging_defaults``.
 
 Every cadence stops by itself: the send-time checks in ``admissions.followups``
-and ``admissions.messaging.services.message_decide`` cancel a follow-up whose
+and ``admissions.messaging.decision.message_decide`` cancel a follow-up whose
 inquiry advanced, closed, was crisis-routed or red-flagged, whose person
-replied, or whose consent was revoked.
+replied, or whose consent was revoked. The sets of kinds below say which rule stops which.
 """
 
 from __future__ import annotations
@@ -34,3 +34,17 @@ NEW_INQUIRY_CADENCE: tuple[tuple[str, timedelta, str], ...] = (
 
 # Alerts about a missing first contact stop mattering once someone has tried.
 STOPS_AFTER_FIRST_ATTEMPT = frozenset({FollowUp.Kind.COORDINATOR_ALERT, FollowUp.Kind.MANAGER_ESCALATION})
+
+# Automated kinds that a reply from the person makes pointless.
+STOPPED_BY_REPLY = frozenset(
+    {FollowUp.Kind.ACKNOWLEDGEMENT, FollowUp.Kind.NURTURE_TOUCH, FollowUp.Kind.REFERRAL_CHECK_IN}
+)
+# Answers to a text the person just sent: no consent or quiet-hour check (carrier rules expect them).
+DIRECT_REPLIES = frozenset({FollowUp.Kind.HELP_REPLY, FollowUp.Kind.OPT_OUT_CONFIRMATION})
+# Automated messages a hold (crisis, unclear reply) stops: everything but direct replies and the
+# one-to-one texts a coordinator writes.
+NOT_AUTOMATED = DIRECT_REPLIES | {FollowUp.Kind.COORDINATOR_TEXT}
+# Follow-ups that message the person (the others are staff alerts and tasks).
+MESSAGE_CHANNELS = (FollowUp.Channel.SMS, FollowUp.Channel.EMAIL)
+# Follow-ups still to run: what an opt-out, a hold or a stage change cancels.
+PENDING = (FollowUp.State.SCHEDULED, FollowUp.State.QUEUED)

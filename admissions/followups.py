@@ -41,7 +41,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from admissions.followup_policy import STOPS_AFTER_FIRST_ATTEMPT
+from admissions.messaging.cadences import cadence_repeat
+from admissions.messaging.consent import recipient_address
+from admissions.messaging.decision import SendFacts, message_decide, person_reach, sending_rules
 from admissions.messaging.envelope import Channels, PermanentSendError, TransientSendError
+from admissions.messaging.holds import hold_reason
 from admissions.messaging.models import (
     InboundMessage,
     MessageTemplate,
@@ -49,18 +53,8 @@ from admissions.messaging.models import (
     facilities_forbidden_terms,
 )
 from admissions.messaging.quiet_hours import Rule, next_allowed
-from admissions.messaging.services import (
-    SendFacts,
-    cadence_repeat,
-    coordinator_review_create,
-    envelope_build,
-    hold_reason,
-    message_decide,
-    person_reach,
-    recipient_address,
-    sending_rules,
-    templates_for,
-)
+from admissions.messaging.reviews import coordinator_review_create
+from admissions.messaging.templates import envelope_build, templates_for
 from admissions.models import ContactConsent, DispatchLease, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import inquiry_event

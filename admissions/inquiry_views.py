@@ -44,7 +44,8 @@ from admissions.forms import (
     StageForm,
     staff_for,
 )
-from admissions.messaging.services import coordinator_text_send, message_decide
+from admissions.messaging.coordinator_texts import coordinator_text_send
+from admissions.messaging.decision import message_decide
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, InsurancePolicy, Person
 from admissions.pipeline import Stage, TransitionError
 from admissions.screening.services import (

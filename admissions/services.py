@@ -719,7 +719,7 @@ def inquiry_advance(
         at=now,
     )
     if to == Stage.CRISIS_ROUTED:  # however it was routed: marketing stops until a clinician allows it
-        from admissions.messaging.services import crisis_hold_start  # noqa: PLC0415 - it imports this module
+        from admissions.messaging.holds import crisis_hold_start  # noqa: PLC0415 - it imports this module
 
         crisis_hold_start(inquiry=inquiry, actor=actor, at=now)
     if to != Stage.NEW:

@@ -23,7 +23,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from admissions.followups import followups_deliver, followups_dispatch_due
-from admissions.messaging.services import cadences_plan
+from admissions.messaging.cadences import cadences_plan
 from programs.services import capacity_holds_expire as expire_holds
 from workers.channels import default_channels
 from workers.models import Heartbeat

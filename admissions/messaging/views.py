@@ -25,17 +25,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from admissions.messaging.delivery_status import sms_status_update
+from admissions.messaging.holds import HoldReleaseError, messaging_hold_release
+from admissions.messaging.inbound import DuplicateInbound, email_inbound_receive, sms_inbound_receive
 from admissions.messaging.models import MessagingHold
-from admissions.messaging.services import (
-    DuplicateInbound,
-    HoldReleaseError,
-    email_inbound_receive,
-    email_unsubscribe,
-    messaging_hold_release,
-    sms_inbound_receive,
-    sms_status_update,
-    unsubscribe_consent,
-)
+from admissions.messaging.unsubscribe import email_unsubscribe, unsubscribe_consent
 from admissions.messaging.webhooks import (
     webhook_signature_claim,
     webhook_signature_forget,

@@ -7,9 +7,9 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from admissions.messaging.decision import deferral_limit, person_reach
 from admissions.messaging.models import MessagingHold
 from admissions.messaging.quiet_hours import next_allowed
-from admissions.messaging.services import deferral_limit, person_reach
 from admissions.models import FollowUp
 from crm.roles import Role, has_role
 

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from admissions.followups import followup_deliver
+from admissions.messaging.cadences import cadences_plan
 from admissions.messaging.models import MessagingHold
-from admissions.messaging.services import cadences_plan
 from admissions.models import FollowUp, InquiryEvent
 from admissions.pipeline import Stage
 from admissions.services import inquiry_advance

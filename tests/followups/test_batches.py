@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from admissions.followups import dispatch_batches, followups_claim_due, followups_deliver
-from admissions.messaging.services import cadences_plan
+from admissions.messaging.cadences import cadences_plan
 from admissions.models import FollowUp
 from tests.followups.helpers import web_lead
 from tests.followups.sinks import header

@@ -9,8 +9,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from admissions.followups import followup_deliver, followups_claim_due
+from admissions.messaging.cadences import cadences_plan
+from admissions.messaging.coordinator_texts import coordinator_text_send
 from admissions.messaging.models import CadenceStep, OutboundMessage
-from admissions.messaging.services import cadences_plan, coordinator_text_send, optout_apply
+from admissions.messaging.opt_out import optout_apply
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent
 from admissions.pipeline import Stage
 from admissions.services import call_log, inquiry_advance, inquiry_schedule_admission

@@ -15,6 +15,8 @@ from django.urls import reverse
 
 from admissions.followups import followup_deliver
 from admissions.leads import lead_source_key_create
+from admissions.messaging.cadences import cadences_plan
+from admissions.messaging.coordinator_texts import coordinator_text_send
 from admissions.messaging.models import (
     InboundMessage,
     MessageTemplate,
@@ -22,7 +24,7 @@ from admissions.messaging.models import (
     OutboundMessage,
     SendingRule,
 )
-from admissions.messaging.services import cadences_plan, coordinator_text_send, inbound_meaning
+from admissions.messaging.replies import inbound_meaning
 from admissions.messaging.views import email_signature
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import Stage

@@ -71,7 +71,7 @@ def test_web_lead_gets_one_text_and_one_email_through_the_worker(
 
 
 def _due_ack(facility, **kw):  # type: ignore[no-untyped-def]
-    from admissions.messaging.services import cadences_plan
+    from admissions.messaging.cadences import cadences_plan
 
     inquiry = web_lead(facility, email=False, **kw)
     cadences_plan()

@@ -11,13 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from admissions.followups import followup_deliver, followups_claim_due
+from admissions.messaging.cadences import cadences_plan
 from admissions.messaging.models import InboundMessage, OutboundMessage
-from admissions.messaging.services import (
-    RESUBSCRIBED_TEXT,
-    cadences_plan,
-    inbound_meaning,
-    inbound_resubscribes,
-)
+from admissions.messaging.replies import inbound_meaning, inbound_resubscribes
+from admissions.messaging.templates import RESUBSCRIBED_TEXT
 from admissions.messaging.webhooks import webhook_signature
 from admissions.models import ContactConsent, FollowUp, InquiryEvent
 from tests.followups.helpers import web_lead

@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from admissions.followups import followup_deliver, followups_claim_due
+from admissions.messaging.cadences import cadences_plan
 from admissions.messaging.content import content_problems
 from admissions.messaging.models import MessageTemplate, OutboundMessage
-from admissions.messaging.services import cadences_plan
 from admissions.models import FollowUp
 from tests.factories import ProgramFactory
 from tests.followups.helpers import web_lead

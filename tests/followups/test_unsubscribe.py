@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 
 from admissions.followups import followup_deliver, followups_claim_due
+from admissions.messaging.cadences import cadences_plan
 from admissions.messaging.models import MessageTemplate
-from admissions.messaging.services import cadences_plan
 from admissions.models import ContactConsent, FollowUp
 from tests.followups.helpers import web_lead
 from tests.followups.sinks import header
@@ -73,7 +73,7 @@ def test_after_unsubscribing_no_email_is_sent(client, facility, smtp, always_ope
     cadences_plan()
     email = inquiry.followups.get(channel="email")
     consent = ContactConsent.objects.get(person=inquiry.person)
-    from admissions.messaging.services import unsubscribe_url
+    from admissions.messaging.unsubscribe import unsubscribe_url
 
     followups_claim_due()
     client.post(unsubscribe_url(consent_id=consent.pk).removeprefix(settings.CRM_PUBLIC_URL))
