@@ -44,7 +44,5 @@ DIRECT_REPLIES = frozenset({FollowUp.Kind.HELP_REPLY, FollowUp.Kind.OPT_OUT_CONF
 # Automated messages a hold (crisis, unclear reply) stops: everything but direct replies and the
 # one-to-one texts a coordinator writes.
 NOT_AUTOMATED = DIRECT_REPLIES | {FollowUp.Kind.COORDINATOR_TEXT}
-# Follow-ups that message the person (the others are staff alerts and tasks).
-MESSAGE_CHANNELS = (FollowUp.Channel.SMS, FollowUp.Channel.EMAIL)
 # Follow-ups still to run: what an opt-out, a hold or a stage change cancels.
 PENDING = (FollowUp.State.SCHEDULED, FollowUp.State.QUEUED)

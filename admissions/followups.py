@@ -42,10 +42,11 @@ from django.utils import timezone
 
 from admissions.followup_policy import STOPS_AFTER_FIRST_ATTEMPT
 from admissions.messaging.cadences import cadence_repeat
-from admissions.messaging.consent import recipient_address
+from admissions.messaging.consent import consents_active
 from admissions.messaging.decision import SendFacts, message_decide, person_reach, sending_rules
 from admissions.messaging.envelope import Channels, PermanentSendError, TransientSendError
 from admissions.messaging.holds import hold_reason
+from admissions.messaging.mediums import envelope_build, medium_for
 from admissions.messaging.models import (
     InboundMessage,
     MessageTemplate,
@@ -54,8 +55,8 @@ from admissions.messaging.models import (
 )
 from admissions.messaging.quiet_hours import Rule, next_allowed
 from admissions.messaging.reviews import coordinator_review_create
-from admissions.messaging.templates import envelope_build, templates_for
-from admissions.models import ContactConsent, DispatchLease, FollowUp, Inquiry, InquiryEvent, Person
+from admissions.messaging.templates import templates_for
+from admissions.models import DispatchLease, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import inquiry_event
 
@@ -359,7 +360,7 @@ def followups_deliver(
         if followup.channel == FollowUp.Channel.TASK:
             results[pk] = _task_deliver(followup_id=pk, known=followup, rules=batch.rules, now=now)
         elif channels is None:
-            raise ValueError("Sending a message needs channels (see workers.channels).")
+            raise ValueError("Sending a message needs channels (workers.channels.default_channels).")
         else:
             results[pk] = _message_deliver(known=followup, batch=batch, channels=channels, now=now)
     dispatch_leases_release(ids=ids)
@@ -453,17 +454,8 @@ def _locked_message(*, known: FollowUp, person: Person) -> FollowUp | None:
     replied since it was planned come in the same statement, so everything the
     send-time rules read is read under the lock.
     """
-    address = recipient_address(person=person, inquiry=known.inquiry, medium=known.channel)
-    by_address = (
-        {"address__iexact": address} if known.channel == FollowUp.Channel.EMAIL else {"address": address}
-    )
-    consent = (
-        ContactConsent.objects.filter(
-            person_id=person.pk, medium=known.channel, revoked_at__isnull=True, **by_address
-        )
-        .order_by("-captured_at")
-        .values("pk")[:1]
-    )
+    address = medium_for(known.channel).address(person=person, inquiry=known.inquiry)
+    consent = consents_active(person_id=person.pk, medium=known.channel, address=address).values("pk")[:1]
     replied = InboundMessage.objects.filter(person_id=person.pk, received_at__gte=OuterRef("created_at"))
     found = list(
         FollowUp.objects.select_for_update(of=("self",))
@@ -560,7 +552,7 @@ def _message_deliver(*, known: FollowUp, batch: _Batch, channels: Channels, now:
             kind=InquiryEvent.Kind.MESSAGE,
             actor=sender,
             actor_label="" if sender else "follow-up",
-            body=message.body if message.medium == "sms" else f"{message.subject}\n\n{message.body}",
+            body=medium_for(message.medium).timeline_body(message),
             data={
                 "direction": "outbound",
                 "channel": message.medium,
@@ -577,7 +569,7 @@ def _message_deliver(*, known: FollowUp, batch: _Batch, channels: Channels, now:
 
 def _hand_over(followup: FollowUp, *, message: OutboundMessage | None, reason: str, now: datetime) -> str:
     """The rules leave no time to send it: a coordinator gets a task saying why, at once."""
-    what = {"sms": "text", "email": "email"}.get(followup.channel, "message")
+    what = medium_for(followup.channel).noun
     label = FollowUp.Kind(followup.kind).label.lower()
     coordinator_review_create(
         inquiry=followup.inquiry,

@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from admissions.leads import email_normalise, phone_normalise, text_clean
+from admissions.messaging.mediums import medium_for
 from admissions.messaging.models import MessageTemplate
 from admissions.models import Caller, InquiryEvent, InsurancePolicy, LeadSource, Substance
 from admissions.pipeline import REQUIRES, LostReason, Stage, allowed_targets
@@ -289,8 +290,8 @@ class MessageForm(forms.Form):
             self.add_error("template", "Choose a template or write a text.")
         elif code and self.templates.get(code) != medium:
             self.add_error("template", "That template is not for this kind of message.")
-        elif body and medium != MessageTemplate.Medium.SMS:
-            self.add_error("body", "Emails are sent from templates only.")
+        elif body and medium and not medium_for(medium).own_words:
+            self.add_error("body", f"{medium_for(medium).noun.capitalize()}s are sent from templates only.")
         return data
 
 

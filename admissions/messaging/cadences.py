@@ -10,9 +10,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from admissions.followup_policy import MESSAGE_CHANNELS
-from admissions.messaging.consent import consent_active, recipient_address
+from admissions.messaging.consent import consent_active
 from admissions.messaging.holds import people_held
+from admissions.messaging.mediums import MEDIUMS
 from admissions.messaging.models import CadencePlanMark, CadenceStep
 from admissions.models import FollowUp, Inquiry, InquiryEvent
 from admissions.pipeline import Stage
@@ -81,10 +81,10 @@ def cadences_plan(*, now: datetime | None = None, limit: int = 1000) -> int:
         for step in steps:
             if step.trigger != trigger or not _step_matches(step, inquiry):
                 continue
-            if step.channel in MESSAGE_CHANNELS and inquiry.person_id in held:
+            if step.channel in MEDIUMS and inquiry.person_id in held:
                 continue  # a crisis or an unclear reply holds automated messages
-            if step.channel in MESSAGE_CHANNELS:
-                address = recipient_address(person=inquiry.person, inquiry=inquiry, medium=step.channel)
+            if step.channel in MEDIUMS:
+                address = MEDIUMS[step.channel].address(person=inquiry.person, inquiry=inquiry)
                 if consent_active(person=inquiry.person, medium=step.channel, address=address) is None:
                     continue  # only with consent; the send-time check runs again anyway
             due = _step_due(step, inquiry, event, now)

@@ -1,37 +1,28 @@
-"""Where a message to a person goes, and whether the person consented to it there."""
+"""Consent to messages: which ``ContactConsent`` row, if any, lets a message go to an address.
+
+Prior express written consent is per medium and per number or address (TCPA); the medium
+decides how an address matches (``admissions.messaging.mediums``).
+"""
 
 from __future__ import annotations
 
-import phonenumbers
+from django.db.models import QuerySet
 
-from admissions.models import ContactConsent, FollowUp, Inquiry, Person
-
-
-def e164(phone: object) -> str:
-    """A phone number as E.164 text, or "" when it is not a valid number."""
-    if not phone:
-        return ""
-    try:
-        number = phonenumbers.parse(str(phone), "US")
-    except phonenumbers.NumberParseException:
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+from admissions.messaging.mediums import medium_for
+from admissions.models import ContactConsent, Person
 
 
-def recipient_address(*, person: Person, inquiry: Inquiry | None, medium: str) -> str:
-    """The number or email a message to the person goes to."""
-    if medium == FollowUp.Channel.SMS:
-        return e164(person.phone) or e164(inquiry.phone if inquiry else "")
-    return (person.email or (inquiry.email if inquiry else "")).strip().lower()
+def consents_active(*, person_id: int, medium: str, address: str) -> QuerySet[ContactConsent]:
+    """The person's unrevoked consents for ``medium`` at ``address``, newest first."""
+    return (
+        ContactConsent.objects.filter(medium_for(medium).consent_covers(address))
+        .filter(person_id=person_id, revoked_at__isnull=True)
+        .order_by("-captured_at")
+    )
 
 
 def consent_active(*, person: Person, medium: str, address: str) -> ContactConsent | None:
     """The active consent of ``person`` for ``medium`` at ``address``, if there is one."""
     if not address:
         return None
-    lookup = {"address__iexact": address} if medium == FollowUp.Channel.EMAIL else {"address": address}
-    return (
-        ContactConsent.objects.filter(person=person, medium=medium, revoked_at__isnull=True, **lookup)
-        .order_by("-captured_at")
-        .first()
-    )
+    return consents_active(person_id=person.pk, medium=medium, address=address).first()

@@ -9,9 +9,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from admissions.messaging.consent import consent_active, recipient_address
+from admissions.messaging.consent import consent_active
 from admissions.messaging.content import content_problems
 from admissions.messaging.decision import person_reach
+from admissions.messaging.mediums import medium_for
 from admissions.messaging.models import OutboundMessage, facility_forbidden_terms
 from admissions.messaging.quiet_hours import next_allowed
 from admissions.models import FollowUp, Inquiry, Person
@@ -31,13 +32,18 @@ def coordinator_text_send(*, inquiry: Inquiry, actor: User, body: str) -> Outbou
             {"body": "Must not reveal substance use or treatment; remove: " + ", ".join(found)}
         )
     person = Person.objects.select_for_update().get(pk=inquiry.person_id)
-    address = recipient_address(person=person, inquiry=inquiry, medium=FollowUp.Channel.SMS)
-    if consent_active(person=person, medium=FollowUp.Channel.SMS, address=address) is None:
+    texts = medium_for(FollowUp.Channel.SMS)
+    address = texts.address(person=person, inquiry=inquiry)
+    if consent_active(person=person, medium=texts.name, address=address) is None:
         raise ValidationError("This person has not consented to texts at this number.")
-    if person.ok_to_text is False:
+    if texts.refusal(person):
         raise ValidationError("This person said it is not OK to text them.")
     now = timezone.now()
-    reach = person_reach(person=person, phone=address, fallback_zone=inquiry.facility.time_zone)
+    reach = person_reach(
+        person=person,
+        phone=texts.place_phone(address=address, person=person, inquiry=inquiry),
+        fallback_zone=inquiry.facility.time_zone,
+    )
     if next_allowed(now, reach=reach) is None:
         raise ValidationError(
             "No time of day is allowed in every zone this person may be in "
@@ -46,7 +52,7 @@ def coordinator_text_send(*, inquiry: Inquiry, actor: User, body: str) -> Outbou
     followup = FollowUp.objects.create(
         inquiry=inquiry,
         kind=FollowUp.Kind.COORDINATOR_TEXT,
-        channel=FollowUp.Channel.SMS,
+        channel=texts.name,
         due_at=now,
         dedupe_key=f"inquiry:{inquiry.pk}:text:{uuid.uuid4().hex}",
     )
@@ -54,7 +60,7 @@ def coordinator_text_send(*, inquiry: Inquiry, actor: User, body: str) -> Outbou
         person=person,
         inquiry=inquiry,
         followup=followup,
-        medium=FollowUp.Channel.SMS,
+        medium=texts.name,
         to_address=address,
         sender_name=inquiry.facility.neutral_sender_name,
         body=body,

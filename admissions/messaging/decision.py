@@ -15,8 +15,9 @@ from typing import Literal
 from django.conf import settings
 
 from admissions.followup_policy import DIRECT_REPLIES, NOT_AUTOMATED, STOPPED_BY_REPLY
-from admissions.messaging.consent import consent_active, recipient_address
+from admissions.messaging.consent import consent_active
 from admissions.messaging.holds import HOLD_REASONS, messaging_held
+from admissions.messaging.mediums import CAPPED, Medium, medium_for
 from admissions.messaging.models import (
     InboundMessage,
     MessageTemplate,
@@ -31,7 +32,6 @@ from admissions.messaging.templates import (
     template_for,
     template_needed,
 )
-from admissions.messaging.unsubscribe import unsubscribe_url
 from admissions.models import FollowUp, Inquiry, Person
 from admissions.pipeline import Stage
 
@@ -123,14 +123,15 @@ def _still_wanted_message(
 
 
 def _cap_until(*, person: Person, cap: int, now: datetime) -> datetime | None:
-    """When the next text to the person may go under a per-24-hour cap, or None if it may now.
+    """When the next capped message (a text) to the person may go under a per-24-hour cap, or None
+    if it may now.
 
-    Every text to the person counts, whichever inquiry it was about (the statutes count calls to
-    a person on one subject; all of ours are about the same inquiry for treatment)."""
+    Every such message to the person counts, whichever inquiry it was about (the statutes count
+    calls to a person on one subject; all of ours are about the same inquiry for treatment)."""
     recent = list(
         OutboundMessage.objects.filter(
             person_id=person.pk,
-            medium=FollowUp.Channel.SMS,
+            medium__in=CAPPED,
             sent_at__gt=now - timedelta(hours=24),
             status__in=[
                 OutboundMessage.Status.SENT,
@@ -163,22 +164,23 @@ def message_decide(
     )
     if why:
         return Decision("cancel", why)
-    medium = followup.channel
-    address = recipient_address(person=person, inquiry=inquiry, medium=medium)
+    medium = medium_for(followup.channel)
+    address = medium.address(person=person, inquiry=inquiry)
     if not address:
-        return Decision("block", f"no {medium} address")
+        return Decision("block", f"no {medium.name} address")
     direct = followup.kind in DIRECT_REPLIES
     consent_id: int | None = None
     if not direct:
         if facts is not None and facts.address == address:
             consent_id = facts.consent_id
         else:
-            consent = consent_active(person=person, medium=medium, address=address)
+            consent = consent_active(person=person, medium=medium.name, address=address)
             consent_id = consent.pk if consent is not None else None
         if consent_id is None:
-            return Decision("block", f"no active {medium} consent for this address")
-        if medium == FollowUp.Channel.SMS and person.ok_to_text is False:
-            return Decision("block", "not OK to text")
+            return Decision("block", f"no active {medium.name} consent for this address")
+        refusal = medium.refusal(person)
+        if refusal:
+            return Decision("block", refusal)
     template = None
     if template_needed(followup=followup, existing=message):
         template = (
@@ -198,33 +200,30 @@ def message_decide(
     if not direct:
         reach = person_reach(
             person=person,
-            phone=address if medium == FollowUp.Channel.SMS else str(person.phone or inquiry.phone or ""),
+            phone=medium.place_phone(address=address, person=person, inquiry=inquiry),
             fallback_zone=inquiry.facility.time_zone,
             rules=facts.rules if facts is not None else None,
         )
         timing = _timing(followup=followup, person=person, reach=reach, medium=medium, now=now)
         if timing is not None:
             return timing
-    parts["to"] = address
-    if consent_id is not None and medium == FollowUp.Channel.EMAIL:
-        parts["unsubscribe_url"] = unsubscribe_url(consent_id=consent_id)
-    return Decision("send", envelope_parts=parts)
+    return Decision("send", envelope_parts={**medium.finish(parts, consent_id=consent_id), "to": address})
 
 
 def _timing(
-    *, followup: FollowUp, person: Person, reach: Reach, medium: str, now: datetime
+    *, followup: FollowUp, person: Person, reach: Reach, medium: Medium, now: datetime
 ) -> Decision | None:
     """Defer to the next minute the hours and the cap allow, or hand over when there is none or
     it is past the bound; None when the message may go now."""
     until = next_allowed(now, reach=reach)
     why = "quiet hours"
-    if until is not None and reach.max_per_24h and medium == FollowUp.Channel.SMS:
+    if until is not None and reach.max_per_24h and medium.capped:
         capped = _cap_until(person=person, cap=reach.max_per_24h, now=now)
         if capped is not None and capped > until:
             places = ", ".join(sorted(r.place for r in reach.rules if r.max_per_24h == reach.max_per_24h))
             until, why = (
                 next_allowed(capped, reach=reach),
-                f"{reach.max_per_24h} texts in 24 hours ({places})",
+                f"{reach.max_per_24h} {medium.noun}s in 24 hours ({places})",
             )
     if until is None:
         zones = f"{len(reach.zones)} zones" if len(reach.zones) > 1 else "the zone"

@@ -1,7 +1,9 @@
 """What a channel is given to send, and what it answers. Channels live in ``workers.channels``.
 
 Admissions does not import ``workers``: the worker task passes its channels
-into ``followup_deliver``, which hands each channel one ``Envelope``.
+into ``followups_deliver``, which hands each channel one ``Envelope``. Both sides key their
+registries by the envelope's medium (``admissions.messaging.mediums.MEDIUMS``,
+``workers.channels.TRANSPORTS``) and raise ``UnknownMedium`` for any other.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class TransientSendError(Exception):
 
 class PermanentSendError(Exception):
     """The provider refused the message for good (invalid number, unsubscribed): do not retry."""
+
+
+class UnknownMedium(LookupError):
+    """A medium no registry knows: raised instead of falling back to another medium."""
 
 
 class Channels(Protocol):

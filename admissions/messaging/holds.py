@@ -9,7 +9,8 @@ from django.db import models, transaction
 from django.db.models import Case, Exists, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
-from admissions.followup_policy import MESSAGE_CHANNELS, NOT_AUTOMATED, PENDING
+from admissions.followup_policy import NOT_AUTOMATED, PENDING
+from admissions.messaging.mediums import MEDIUMS
 from admissions.messaging.models import InboundMessage, MessagingHold
 from admissions.messaging.reviews import coordinator_review_create
 from admissions.models import FollowUp, Inquiry, InquiryEvent, Person
@@ -66,7 +67,7 @@ HOLD_REASONS = {
 
 def _automated_pending(person_ids: list[int]) -> models.QuerySet[FollowUp]:
     return FollowUp.objects.filter(
-        inquiry__person_id__in=person_ids, state__in=PENDING, channel__in=MESSAGE_CHANNELS
+        inquiry__person_id__in=person_ids, state__in=PENDING, channel__in=list(MEDIUMS)
     ).exclude(kind__in=NOT_AUTOMATED)
 
 

@@ -8,8 +8,8 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from admissions.followup_policy import PENDING, STOPPED_BY_REPLY
-from admissions.messaging.consent import e164
 from admissions.messaging.holds import unclear_reply_hold
+from admissions.messaging.mediums import e164
 from admissions.messaging.models import InboundMessage, MessageTemplate
 from admissions.messaging.opt_out import optout_apply, resubscribe_apply
 from admissions.messaging.replies import email_reply_text, inbound_meaning, inbound_resubscribes

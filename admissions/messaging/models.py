@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from admissions.messaging.content import TEMPLATE_VARIABLES, content_problems, unknown_variables
+from admissions.messaging.mediums import MEDIUMS, medium_for
 from admissions.models import Channel, FollowUp, Inquiry, InquiryEvent, LeadSource, Person
 from crm.models import Facility
 
@@ -84,13 +85,13 @@ class MessageTemplate(models.Model):
         return f"{self.code} ({self.facility or 'all facilities'})"
 
     def parts(self) -> dict[str, str]:
-        """Every part of the message, by field: a text's body; an email's subject, preview and body
-        (the body is the email's text part, and its HTML part when one is sent)."""
-        if self.medium == self.Medium.SMS:
-            return {"body": self.body}
-        return {"subject": self.subject, "preview": self.preview, "body": self.body}
+        """Every part of the message its medium carries, by field: a text's body; an email's
+        subject, preview and body (the text part, and the HTML part when one is sent)."""
+        return {name: getattr(self, name) for name in medium_for(self.medium).parts}
 
     def clean(self) -> None:
+        if self.medium not in MEDIUMS:
+            return  # the field's own check says so
         errors: dict[str, list[str]] = {}
         extra = facility_forbidden_terms(self.facility)
         for target, text in self.parts().items():
@@ -103,10 +104,13 @@ class MessageTemplate(models.Model):
             unknown = unknown_variables(getattr(self, field))
             if unknown:
                 errors.setdefault(field, []).append("Unknown variables: " + ", ".join(unknown) + ".")
-        if self.medium == self.Medium.EMAIL and not self.subject:
-            errors.setdefault("subject", []).append("An email needs a subject.")
-        if self.medium == self.Medium.SMS and (self.subject or self.preview):
-            errors.setdefault("subject", []).append("Texts have no subject or preview.")
+        medium = medium_for(self.medium)
+        for field in medium.required:
+            if not getattr(self, field):
+                errors.setdefault(field, []).append(f"{medium.noun.capitalize()}s need a {field}.")
+        for field in ("subject", "preview"):
+            if field not in medium.parts and getattr(self, field):
+                errors.setdefault(field, []).append(f"{medium.noun.capitalize()}s have no {field}.")
         if errors:
             raise ValidationError(errors)
 

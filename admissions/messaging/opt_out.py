@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from admissions.followup_policy import DIRECT_REPLIES, MESSAGE_CHANNELS, PENDING
+from admissions.followup_policy import DIRECT_REPLIES, PENDING
+from admissions.messaging.mediums import MEDIUMS
 from admissions.messaging.models import InboundMessage
 from admissions.models import ContactConsent, FollowUp, Person
 
@@ -47,17 +48,17 @@ def resubscribe_apply(*, people: list[Person], address: str, inbound: InboundMes
 
 
 def optout_apply(*, person_ids: list[int], source: str, now: datetime) -> int:
-    """Revoke SMS and email consent of these people, stop texts, cancel pending automated messages."""
+    """Revoke these people's consent to texts and emails, stop texts, cancel pending automated messages."""
     revoked = ContactConsent.objects.filter(
         person_id__in=person_ids,
-        medium__in=[ContactConsent.Medium.SMS, ContactConsent.Medium.EMAIL],
+        medium__in=list(MEDIUMS),  # every medium of messages; consent to calls stays
         revoked_at__isnull=True,
     ).update(revoked_at=now, revocation_source=source[:120])
     stopped_texting = (
         Person.objects.filter(pk__in=person_ids).exclude(ok_to_text=False).update(ok_to_text=False)
     )
     FollowUp.objects.filter(
-        inquiry__person_id__in=person_ids, state__in=PENDING, channel__in=MESSAGE_CHANNELS
+        inquiry__person_id__in=person_ids, state__in=PENDING, channel__in=list(MEDIUMS)
     ).exclude(kind__in=DIRECT_REPLIES).update(
         state=FollowUp.State.CANCELLED, finished_at=now, outcome="person opted out"
     )

@@ -9,7 +9,6 @@ import phonenumbers
 from django.db.models import Q
 
 from admissions.messaging.content import content_problems, render
-from admissions.messaging.envelope import Envelope
 from admissions.messaging.models import MessageTemplate, OutboundMessage
 from admissions.models import FollowUp, Inquiry, Person
 
@@ -109,31 +108,3 @@ def message_compose(
         "preview": render(template.preview, values),
         "body": render(template.body, values),
     }
-
-
-def email_footer(*, inquiry: Inquiry, unsubscribe: str) -> str:
-    """The CAN-SPAM footer: the sender's postal address and a working unsubscribe link."""
-    f = inquiry.facility
-    return (
-        f"\n\n--\n{f.neutral_sender_name}, {f.street}, {f.city}, {f.state} {f.postal_code}\n"
-        f"To stop these emails: {unsubscribe}\n"
-    )
-
-
-def envelope_build(*, message: OutboundMessage, inquiry: Inquiry, parts: dict[str, str]) -> Envelope:
-    """The envelope a channel sends for ``message``."""
-    body = message.body
-    if message.medium == FollowUp.Channel.EMAIL:
-        body += email_footer(inquiry=inquiry, unsubscribe=parts.get("unsubscribe_url", ""))
-    return Envelope(
-        message_id=message.pk,
-        inquiry_id=inquiry.pk,
-        medium=message.medium,
-        to=message.to_address,
-        sender_name=message.sender_name,
-        subject=message.subject,
-        preview=message.preview,
-        body=body,
-        idempotency_key=message.idempotency_key,
-        unsubscribe_url=parts.get("unsubscribe_url", ""),
-    )
