@@ -5,6 +5,8 @@ from __future__ import annotations
 import zoneinfo
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -57,7 +59,8 @@ class User(AbstractUser):
 
 
 class AuditEvent(models.Model):
-    """One read or write of a record. Append-only: triggers refuse UPDATE and DELETE."""
+    """One read or write of a record, or one list of records shown. Append-only and hash-chained
+    in the database (``crm.audit_guard``)."""
 
     class Action(models.TextChoices):
         VIEW = "view", "Viewed"
@@ -67,6 +70,7 @@ class AuditEvent(models.Model):
         API_READ = "api_read", "Read through the API"
         API_WRITE = "api_write", "Written through the API"
         DISCLOSE = "disclose", "Disclosed"
+        LIST = "list", "Listed"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -81,6 +85,9 @@ class AuditEvent(models.Model):
     fields = models.JSONField(default=list, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    # A list page (action "list"): the ids of the ``object_type`` records it showed; NULL otherwise
+    # (nullable, so the hash chain of rows written before it still verifies).
+    listed = ArrayField(models.BigIntegerField(), null=True, blank=True)
 
     class Meta:
         ordering = ["-at"]
@@ -88,6 +95,7 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["object_type", "object_id", "at"], name="audit_object_idx"),
             models.Index(fields=["actor", "at"], name="audit_actor_idx"),
+            GinIndex(fields=["listed"], name="audit_listed_idx"),
         ]
 
     def __str__(self) -> str:
@@ -100,3 +108,36 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValidationError("Audit events cannot be deleted.")
+
+
+class AuditChainLink(models.Model):
+    """One link of the audit hash chain: a row of an audit or ledger table, at its position.
+
+    Written only by the database's commit-time trigger (``crm.audit_guard``); append-only."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    table_name = models.CharField(max_length=63)
+    row_id = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["table_name", "row_id"], name="audit_chain_one_link_per_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seq}: {self.table_name} {self.row_id}"
+
+
+class AuditChainHead(models.Model):
+    """The end of the audit hash chain (one row): its last position and hash. Written only by the
+    database's chain trigger; the application may read it."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"

@@ -241,6 +241,8 @@ CELERY_BEAT_SCHEDULE = {
     "dashboards-refresh": {"task": "dashboards.tasks.dashboards_refresh", "schedule": 30.0},
     "part2-consents-expiry-alert": {"task": "privacy.tasks.part2_consents_expiry_alert", "schedule": 3600.0},
     "idempotency-records-purge": {"task": "workers.tasks.idempotency_records_purge", "schedule": 3600.0},
+    # the audit hash chain's head in the log once a day (docs/privacy.md)
+    "audit-chain-head-log": {"task": "privacy.tasks.audit_chain_head_log", "schedule": 86400.0},
 }
 # Follow-up delivery. The lease must outlast a task (time limit above) and stay under the broker's
 # visibility timeout, so PostgreSQL, not Redis, decides when a lost task is dispatched again:

@@ -71,35 +71,6 @@ def _embedded_redis() -> Iterator[None]:
         process.wait(timeout=10)
 
 
-@pytest.fixture(autouse=True)
-def _audit_guard(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Keep the audit tables append-only in every test, yet let a database reset clear them:
-    PostgreSQL resets with TRUNCATE, allowed only under ``crm.audit_maintenance``."""
-    marker = request.node.get_closest_marker("django_db")
-    uses_db = marker is not None or bool(
-        {"db", "transactional_db", "live_server"} & set(request.fixturenames)
-    )
-    if not uses_db:
-        yield
-        return
-    from django.db import connection
-
-    from crm import audit_guard
-
-    request.getfixturevalue("transactional_db" if _transactional(request) else "db")
-    yield
-    if _transactional(request):
-        with connection.cursor() as cursor:
-            audit_guard.allow_reset(cursor, "postgresql")
-
-
-def _transactional(request: pytest.FixtureRequest) -> bool:
-    marker = request.node.get_closest_marker("django_db")
-    return bool(marker and marker.kwargs.get("transaction")) or bool(
-        {"transactional_db", "live_server"} & set(request.fixturenames)
-    )
-
-
 @pytest.fixture
 def facility(db):  # type: ignore[no-untyped-def]
     return FacilityFactory(name="Harbor Point Tampa")

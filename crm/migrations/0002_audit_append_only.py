@@ -1,4 +1,4 @@
-"""Make the audit table append-only in the database itself, on PostgreSQL and SQLite."""
+"""Make the audit table append-only in the database itself."""
 
 from django.db import migrations
 
@@ -6,15 +6,13 @@ from crm import audit_guard
 
 
 def forwards(apps, schema_editor):
-    audit_guard.install(
-        schema_editor.connection.cursor(), schema_editor.connection.vendor, ["crm_auditevent"]
-    )
+    with schema_editor.connection.cursor() as cursor:
+        audit_guard.install_append_only(cursor, ["crm_auditevent"])
 
 
 def backwards(apps, schema_editor):
-    audit_guard.remove(
-        schema_editor.connection.cursor(), schema_editor.connection.vendor, ["crm_auditevent"], functions=True
-    )
+    with schema_editor.connection.cursor() as cursor:
+        audit_guard.remove_append_only(cursor, ["crm_auditevent"], functions=True)
 
 
 class Migration(migrations.Migration):

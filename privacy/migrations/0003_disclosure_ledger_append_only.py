@@ -6,15 +6,13 @@ from crm import audit_guard
 
 
 def forwards(apps, schema_editor):
-    audit_guard.install(
-        schema_editor.connection.cursor(), schema_editor.connection.vendor, ["privacy_disclosure"]
-    )
+    with schema_editor.connection.cursor() as cursor:
+        audit_guard.install_append_only(cursor, ["privacy_disclosure"])
 
 
 def backwards(apps, schema_editor):
-    audit_guard.remove(
-        schema_editor.connection.cursor(), schema_editor.connection.vendor, ["privacy_disclosure"]
-    )
+    with schema_editor.connection.cursor() as cursor:
+        audit_guard.remove_append_only(cursor, ["privacy_disclosure"])
 
 
 class Migration(migrations.Migration):

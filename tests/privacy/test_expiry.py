@@ -47,7 +47,11 @@ def test_alert_is_posted_once_per_consent(coordinator, inquiry, settings):
 
 def test_beat_schedules_the_task(settings):
     entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"].startswith("privacy.")]
-    assert entries == [{"task": "privacy.tasks.part2_consents_expiry_alert", "schedule": 3600.0}]
+    assert entries == [
+        {"task": "privacy.tasks.part2_consents_expiry_alert", "schedule": 3600.0},
+        {"task": "privacy.tasks.audit_chain_head_log", "schedule": 86400.0},
+    ]
     from crm.celery import app
 
     assert "privacy.tasks.part2_consents_expiry_alert" in app.tasks
+    assert "privacy.tasks.audit_chain_head_log" in app.tasks
