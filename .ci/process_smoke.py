@@ -4,8 +4,10 @@ There is no Docker engine on the CI machine, so this script stands in for
 ``docker compose up``: it reads the migrate, web, worker and beat commands and
 the shared environment from ``compose.yaml`` (the single source of truth),
 interpolates them the way Compose does, and runs them directly against the
-local PostgreSQL (127.0.0.1:5432, scratch database ``crm_process_smoke``) and
-Redis (127.0.0.1:6379, database 11). Besides those two addresses, the static
+local PostgreSQL (127.0.0.1:5432, scratch database ``crm_process_smoke`` with
+its own two roles standing in for ``crm_owner`` and ``crm_app``: migrate runs
+as the owner, web, worker and beat as the application role) and Redis
+(127.0.0.1:6379, database 11). Besides those addresses and role names, the static
 root and ``SECURE_SSL_REDIRECT=false`` (no TLS proxy here), only three things
 differ from compose, and each is printed: the web bind address (a free
 loopback port), a node name per worker (two workers share one host name), and
@@ -15,7 +17,9 @@ Then it drives one inquiry through the processes: a lead source key from
 ``manage.py create_lead_source_key``, ``POST /api/v1/leads/`` (201), the
 inquiry and its follow-ups in the database, the first follow-up made due now,
 and a worker (dispatched by beat) marking it done with an alert note on the
-timeline; beat's heartbeat reaches the database and ``/healthz``. Finally every
+timeline; beat's heartbeat reaches the database and ``/healthz``; the application
+role is refused when it deletes audit rows, and ``audit_verify`` finds the hash
+chain intact. Finally every
 process gets SIGTERM, as ``docker compose stop`` sends it, and must exit 0
 within 30 s. Prints a PASS/FAIL table; exits 1 on any failure, with log tails.
 
@@ -58,6 +62,10 @@ PG_HOST = os.environ.get("SMOKE_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("SMOKE_PG_PORT", "5432"))
 PG_USER = os.environ.get("SMOKE_PG_USER", "postgres")
 SMOKE_DB = "crm_process_smoke"
+# stand-ins for compose.yaml's crm_owner and crm_app, made and dropped with the scratch database
+SMOKE_OWNER = "crm_process_smoke_owner"
+SMOKE_APP = "crm_process_smoke_app"
+COMPOSE_OWNER, COMPOSE_APP = "crm_owner", "crm_app"
 REDIS_HOST = os.environ.get("SMOKE_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("SMOKE_REDIS_PORT", "6379"))
 REDIS_DB = 11
@@ -334,10 +342,18 @@ class Runner:
             raise SmokeError(f"{argv[0]} not found on PATH {self.env['PATH']}")
         return [exe, *argv[1:]]
 
-    def run(self, name: str, argv: list[str], timeout: float, secret_stdout: bool = False) -> str:
+    def run(
+        self,
+        name: str,
+        argv: list[str],
+        timeout: float,
+        secret_stdout: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> str:
         """Run a one-off command to completion; returns stdout; fails on a non-zero exit.
 
-        With ``secret_stdout`` its stdout (a key) is kept out of the log file.
+        With ``secret_stdout`` its stdout (a key) is kept out of the log file; ``env`` replaces
+        the runner's environment (migrate's, which connects as the owner role).
         """
         log_path = self.workdir / f"{name}.log"
         self.oneoff_logs.append(log_path)
@@ -345,7 +361,7 @@ class Runner:
             done = subprocess.run(  # noqa: S603 - argv from compose.yaml / this script
                 self.resolve(argv),
                 cwd=ROOT,
-                env=self.env,
+                env=self.env if env is None else env,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=timeout,
@@ -450,19 +466,29 @@ def pg_admin_url() -> str:
     return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
 
 
-def pg_smoke_url() -> str:
-    return f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{SMOKE_DB}"
+def pg_smoke_url(user: str = PG_USER) -> str:
+    return f"postgres://{user}@{PG_HOST}:{PG_PORT}/{SMOKE_DB}"
 
 
 def scratch_database_create() -> None:
+    """The scratch database and its two roles, as deploy/postgres-init/10-crm-roles.sh makes them."""
+    scratch_database_drop()
     with psycopg.connect(pg_admin_url(), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{SMOKE_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{SMOKE_DB}"')
+        conn.execute(f'CREATE ROLE "{SMOKE_OWNER}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE')
+        conn.execute(f'CREATE ROLE "{SMOKE_APP}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT')
+        conn.execute(f'CREATE DATABASE "{SMOKE_DB}" OWNER "{SMOKE_OWNER}"')
+        conn.execute(f'REVOKE ALL ON DATABASE "{SMOKE_DB}" FROM PUBLIC')
+        conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{SMOKE_DB}" TO "{SMOKE_APP}"')
+    with psycopg.connect(pg_smoke_url().replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute(f'ALTER SCHEMA public OWNER TO "{SMOKE_OWNER}"')
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
 
 
 def scratch_database_drop() -> None:
     with psycopg.connect(pg_admin_url(), autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{SMOKE_DB}" WITH (FORCE)')
+        conn.execute(f'DROP ROLE IF EXISTS "{SMOKE_APP}"')
+        conn.execute(f'DROP ROLE IF EXISTS "{SMOKE_OWNER}"')
 
 
 def redis_client() -> redis.Redis:
@@ -494,10 +520,11 @@ def build_environment(service: Service, variables: Mapping[str, str], workdir: P
         "CRM_VAR_DIR": str(workdir / "var"),
     }
     env.update(service.environment)
-    # where this machine differs from the compose network
+    # where this machine differs from the compose network: the address, and the roles' names
     env.update(
         {
-            "DATABASE_URL": pg_smoke_url(),
+            "DATABASE_URL": pg_smoke_url(SMOKE_APP),
+            "DATABASE_APP_ROLE": SMOKE_APP,
             "REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
             "STATIC_ROOT": str(workdir / "static"),
         }
@@ -609,7 +636,10 @@ def run(args: argparse.Namespace, report: Report) -> None:
             "SECRET_KEY": secrets.token_urlsafe(48)[:64],
             # a Fernet key: 32 random bytes, URL-safe base64
             "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "POSTGRES_PASSWORD": secrets.token_hex(16),  # unused: DATABASE_URL is overridden below
+            # unused: DATABASE_URL is overridden below
+            "POSTGRES_PASSWORD": secrets.token_hex(16),
+            "POSTGRES_OWNER_PASSWORD": secrets.token_hex(16),
+            "POSTGRES_APP_PASSWORD": secrets.token_hex(16),
             "ALLOWED_HOSTS": "127.0.0.1",  # compose appends ",localhost"
             "SECURE_SSL_REDIRECT": "false",  # no TLS proxy in front of gunicorn here
             "EMAIL_URL": "consolemail://",
@@ -627,9 +657,26 @@ def run(args: argparse.Namespace, report: Report) -> None:
             info["detail"] = "identical"
 
         env = build_environment(web, variables, workdir)
+        shared = {k: v for k, v in web.environment.items() if k not in ("WEB_CONCURRENCY", "DATABASE_URL")}
         for svc in (migrate, worker, beat):
-            if svc.environment != {k: v for k, v in web.environment.items() if k != "WEB_CONCURRENCY"}:
+            if {k: v for k, v in svc.environment.items() if k != "DATABASE_URL"} != shared:
                 raise SmokeError(f"{svc.name} environment differs from web's shared environment")
+        with report.step("compose.yaml database roles") as info:
+            roles = {
+                svc.name: re.sub(r"^postgres://([^:@]+).*$", r"\1", svc.environment.get("DATABASE_URL", ""))
+                for svc in (migrate, web, worker, beat)
+            }
+            wanted = {"migrate": COMPOSE_OWNER} | dict.fromkeys(("web", "worker", "beat"), COMPOSE_APP)
+            if roles != wanted or shared.get("DATABASE_APP_ROLE") != COMPOSE_APP:
+                raise SmokeError(
+                    f"DATABASE_URL roles {roles}, DATABASE_APP_ROLE {shared.get('DATABASE_APP_ROLE')!r}; "
+                    f"expected {wanted} and {COMPOSE_APP!r}"
+                )
+            info["detail"] = (
+                f"migrate as {COMPOSE_OWNER}, web/worker/beat as {COMPOSE_APP} "
+                f"(here {SMOKE_OWNER} and {SMOKE_APP})"
+            )
+        migrate_env = {**env, "DATABASE_URL": pg_smoke_url(SMOKE_OWNER)}
         runner = Runner(workdir, env)
 
         port = free_port()
@@ -652,15 +699,17 @@ def run(args: argparse.Namespace, report: Report) -> None:
             db_created = True
             client = redis_client()
             client.flushdb()
-            info["detail"] = f"database {SMOKE_DB} created, redis db {REDIS_DB} flushed"
+            info["detail"] = (
+                f"database {SMOKE_DB} owned by {SMOKE_OWNER}, role {SMOKE_APP}, redis db {REDIS_DB} flushed"
+            )
 
         with report.step("collectstatic (as the image build)") as info:
             runner.run("collectstatic", ["python", "manage.py", "collectstatic", "--noinput"], timeout=180)
             info["detail"] = "manifest storage"
 
-        with report.step("migrate (compose command)") as info:
-            runner.run("migrate", migrate.command, timeout=300)
-            info["detail"] = " ".join(migrate.command)
+        with report.step("migrate (compose command, as the owner role)") as info:
+            runner.run("migrate", migrate.command, timeout=300, env=migrate_env)
+            info["detail"] = f"{' '.join(migrate.command)} as {SMOKE_OWNER}"
 
         with report.step("facility, lead source, coordinator") as info:
             out = shell(runner, "setup", SETUP_CODE)
@@ -830,6 +879,19 @@ def run(args: argparse.Namespace, report: Report) -> None:
                 if body.get("workers") != "ok":
                     raise SmokeError(f"/healthz says workers={body.get('workers')!r}")
                 info["detail"] = f"row written by {host} at {beat_at:%H:%M:%S %Z}; /healthz workers=ok"
+
+            with report.step("audit trail: append-only for the app role, chain intact") as info:
+                app_db = psycopg.connect(pg_smoke_url(SMOKE_APP).replace("postgres://", "postgresql://", 1))
+                try:
+                    app_db.execute("DELETE FROM crm_auditevent")
+                except psycopg.errors.InsufficientPrivilege:
+                    pass
+                else:
+                    raise SmokeError(f"{SMOKE_APP} could delete audit rows")
+                finally:
+                    app_db.close()
+                out = runner.run("audit-verify", ["python", "manage.py", "audit_verify"], timeout=90)
+                info["detail"] = f"DELETE refused to {SMOKE_APP}; {out.strip()}"
         finally:
             db.close()
             http.close()

