@@ -1,4 +1,5 @@
-"""Request ids: one per request, echoed in the response and stamped on logs and audit rows."""
+"""Request ids (one per request, echoed in the response and stamped on logs and audit rows), and
+``Cache-Control: no-store`` on every response."""
 
 from __future__ import annotations
 
@@ -39,3 +40,21 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get()
         return True
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` on every response the application makes.
+
+    Pages and API answers carry PHI or depend on who asks; no browser, proxy or shared cache may
+    keep them. A response that already says ``no-store`` keeps its own header. Static files are
+    answered by WhiteNoise before this middleware and keep their long cache lifetime.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "no-store" not in response.get("Cache-Control", ""):
+            response["Cache-Control"] = "no-store"
+        return response

@@ -7,7 +7,8 @@ and the status must be the one in ``EXPECT``. A route or schema operation that i
 table fails the test until someone writes down who may do what on it.
 
 Nothing changes on denial, nor on an empty POST: the row counts of the PHI tables stay the
-same and no audit row of a write is added.
+same and no audit row of a write is added. Every answer, to every role, says
+``Cache-Control: no-store``.
 
 Reading a row of ``EXPECT``: one status per role, in ``ROLES`` order, for GET then POST. The
 rules behind the rows: a staff page sends the anonymous visitor to sign in (302), refuses a
@@ -253,6 +254,10 @@ def _observe(route: str, world: dict[str, Any]) -> str:
             client = _client(role, world, route)
             before = _counts()
             response = client.get(url) if method == "GET" else client.post(url, {})
+            assert response.get("Cache-Control") in (
+                "no-store",
+                "max-age=0, no-cache, no-store, must-revalidate, private",
+            ), f"{method} {url} as {role}: Cache-Control {response.get('Cache-Control')!r}"
             if method == "POST" or response.status_code >= 300:
                 after = _counts()
                 # the view export is the one read that is a write to the audit trail by design
