@@ -11,6 +11,7 @@ from django.db import models
 
 from crm.middleware import current_request_id
 from crm.models import AuditEvent
+from crm.text import text_safe
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -72,14 +73,15 @@ def audit_values(
     request: HttpRequest | None = None,
 ) -> dict[str, Any]:
     """The values of the row ``audit_record`` appends, by attribute name, for a caller that
-    inserts it along with others."""
+    inserts it along with others. Text a client may have sent (a path, a key's label) is made
+    safe to store first (``crm.text.text_safe``): a NUL would make the audit write fail."""
     return {
         "actor_id": actor.pk if actor is not None and actor.is_authenticated else None,
-        "actor_label": actor_label[:150],
+        "actor_label": text_safe(actor_label[:150]),
         "action": action,
         "object_type": obj._meta.label_lower,
-        "object_id": str(obj.pk),
-        "fields": sorted(fields),
+        "object_id": text_safe(str(obj.pk))[:40],
+        "fields": sorted(text_safe(str(name)) for name in fields),
         "ip": client_ip(request),
         "request_id": current_request_id(),
     }

@@ -385,6 +385,14 @@ if PRODUCTION:
 # --- API ----------------------------------------------------------------------
 
 REST_FRAMEWORK = {
+    # safe error messages, and a 503 for an outage (admissions/api/errors.py)
+    "EXCEPTION_HANDLER": "admissions.api.errors.api_exception_handler",
+    # JSON bodies without NUL or lone surrogates (admissions/api/parsers.py)
+    "DEFAULT_PARSER_CLASSES": [
+        "admissions.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -463,3 +471,6 @@ LOGGING = {
 }
 
 CRM_SPEED_TO_LEAD_TARGET_MINUTES = 5
+# An unreachable database or Redis is a 503 telling clients to retry after this many seconds
+# (crm/outage.py).
+OUTAGE_RETRY_AFTER_SECONDS = env.int("OUTAGE_RETRY_AFTER_SECONDS", default=30)

@@ -8,6 +8,9 @@ from crm import views
 from crm.api_docs import ApiDocsView
 from crm.auth import mfa
 
+handler404 = "crm.views.page_not_found"
+handler500 = "crm.views.server_error"
+
 admin.site.site_header = "Admissions CRM administration"
 admin.site.site_title = "Admissions CRM"
 

@@ -1,16 +1,38 @@
-"""Kernel views: the health check."""
+"""Kernel views: the health check, and the error handlers (404, 500, and 503 for an outage)."""
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from crm.outage import is_outage, outage_response, wants_json
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: an outage of PostgreSQL or Redis is a 503 with Retry-After; any other
+    error a 500, in JSON on the API. Called while the exception is being handled, for errors
+    raised anywhere in the request, middleware included."""
+    if is_outage(sys.exc_info()[1]):
+        return outage_response(request)
+    if wants_json(request):
+        return JsonResponse({"detail": "Server error.", "code": "server_error"}, status=500)
+    return defaults.server_error(request)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: the API answers in its JSON error shape, pages with the site's page."""
+    if wants_json(request):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
 
 
 @never_cache
