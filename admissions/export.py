@@ -5,7 +5,8 @@ key to the person, each inquiry of the person the exporting user may see, and ev
 any model with a foreign key to those inquiries (timeline, touches, screenings, insurance,
 follow-ups, messages, consents and disclosures). A model added later is included without a
 change here. Audit rows are not part of it (they describe staff, not the person). Each export
-writes an ``export`` audit row for the person and for every inquiry included.
+writes an ``export`` audit row for the person and for every inquiry included. Values of a
+category the exporting user may not see are masked, as on the pages (``crm.masking``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.views.decorators.http import require_GET
 from admissions.models import IdempotencyRecord, Inquiry, Person
 from admissions.selectors import inquiries_visible_to
 from crm.audit import audit_record
+from crm.masking import Sees, row_masked, sees_for
 from crm.models import AuditEvent, User
 
 EXPORT_PERMISSION = "admissions.export_person"
@@ -40,13 +42,13 @@ class _Encoder(DjangoJSONEncoder):
             return str(o)  # phone numbers and other value objects
 
 
-def _row(obj: models.Model) -> dict[str, Any]:
+def _row(obj: models.Model, sees: Sees) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in obj._meta.concrete_fields:
         out[field.attname] = field.value_from_object(obj)
     for m2m in obj._meta.many_to_many:
         out[m2m.name] = sorted(o.pk for o in getattr(obj, m2m.name).all())
-    return out
+    return row_masked(obj._meta.label_lower, out, sees)
 
 
 def _related_models(target: type[models.Model]) -> list[tuple[type[models.Model], str]]:
@@ -67,24 +69,29 @@ def person_export(*, person: Person, actor: User, request: HttpRequest | None = 
     if not inquiries:
         raise Http404("No such person at your facilities.")
     ids = [i.pk for i in inquiries]
+    sees = sees_for(actor)
     related: dict[str, list[dict[str, Any]]] = {}
     for model, name in _related_models(Person):
         if model is Inquiry:
             continue  # only the visible ones, below
         rows = model._default_manager.filter(**{name: person}).order_by("pk")
-        related.setdefault(model._meta.label, []).extend(_row(r) for r in rows)
+        related.setdefault(model._meta.label, []).extend(_row(r, sees) for r in rows)
     for model, name in _related_models(Inquiry):
         rows = model._default_manager.filter(**{f"{name}__in": ids}).order_by("pk")
         bucket = related.setdefault(model._meta.label, [])
         seen = {r["id"] for r in bucket if "id" in r}
-        bucket.extend(r for r in map(_row, rows) if r.get("id") not in seen or "id" not in r)
+        bucket.extend(
+            r for r in (_row(row, sees) for row in rows) if r.get("id") not in seen or "id" not in r
+        )
     callers = {i.caller_id for i in inquiries if i.caller_id}
     document = {
         "exported_at": timezone.now(),
         "exported_by": actor.get_username(),
-        "person": _row(person),
-        "inquiries": [_row(i) for i in inquiries],
-        "callers": [_row(c) for c in apps.get_model("admissions", "Caller").objects.filter(pk__in=callers)],
+        "person": _row(person, sees),
+        "inquiries": [_row(i, sees) for i in inquiries],
+        "callers": [
+            _row(c, sees) for c in apps.get_model("admissions", "Caller").objects.filter(pk__in=callers)
+        ],
         "related": {label: rows for label, rows in sorted(related.items()) if rows},
     }
     audit_record(

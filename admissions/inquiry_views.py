@@ -66,6 +66,7 @@ from admissions.services import (
     inquiry_schedule_admission,
 )
 from crm.audit import audit_record
+from crm.masking import sees_for
 from crm.models import AuditEvent, User
 from crm.roles import has_role
 from programs.services import CapacityError
@@ -286,7 +287,7 @@ def _page(
     request: HttpRequest, inquiry: Inquiry, *, bound: tuple[str, forms.BaseForm] | None = None
 ) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    sees_person = user.has_perm("admissions.view_person")
+    sees_person = sees_for(user).name
     show_all = request.GET.get("timeline") == "all"
     events = InquiryEvent.objects.filter(inquiry=inquiry).select_related("actor").order_by("-at", "-pk")
     timeline = list(events if show_all else events[: TIMELINE_LENGTH + 1])

@@ -26,9 +26,10 @@ _DISCLOSE = ("disclose_referral_packet", "disclose_outside_vob", "disclose_partn
 # app_label.model -> actions, per role. Minimum necessary: marketing gets no
 # model permission at all (it reads aggregates through the API only); VOB
 # works insurance; only administrators manage facilities, programs and users.
-# Masked categories are permissions of their own (crm.templatetags.masking):
-# view_clinical_answers (pre-screen answers, clinical notes, the caller's own words)
-# and view_insurance_ids (member, group and subscriber details). Exporting a
+# Masked categories are permissions of their own (crm.masking says which values each covers):
+# view_person (names and contact details), view_clinical_answers (substances, pre-screen
+# answers, flag reasons, clinical notes, the caller's own words) and view_insurance_ids
+# (member, group and subscriber details). Exporting a
 # person's whole record is export_person, separate from any view permission.
 ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     Role.COORDINATOR: {

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from admissions.models import Inquiry, Person, ReferralPartner
+from crm.masking import Category
 from crm.models import Facility
 
 
@@ -26,6 +27,17 @@ class Information(models.TextChoices):
     SUBSTANCE_USE = "substance_use", "Substances named at intake"
     SCREENING = "screening", "Pre-admission screening result and level of care"
     TREATMENT_STATUS = "treatment_status", "Admission status and dates"
+
+
+# The categories of values (crm.masking) each kind of information shows: a disclosed document is
+# shown only to a user who sees all of them.
+INFORMATION_CATEGORIES: dict[str, frozenset[Category]] = {
+    Information.DEMOGRAPHICS: frozenset({Category.NAME, Category.CONTACT}),
+    Information.INSURANCE: frozenset({Category.INSURANCE_IDS}),
+    Information.SUBSTANCE_USE: frozenset({Category.CLINICAL}),
+    Information.SCREENING: frozenset({Category.CLINICAL}),
+    Information.TREATMENT_STATUS: frozenset(),
+}
 
 
 class RecipientType(models.TextChoices):
@@ -222,6 +234,12 @@ class Disclosure(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValidationError("Disclosure ledger rows cannot be deleted.")
+
+    def categories(self) -> frozenset[Category]:
+        """The categories of values (``crm.masking``) the disclosed document shows."""
+        return frozenset().union(
+            *(INFORMATION_CATEGORIES.get(code, frozenset()) for code in self.information)
+        )
 
     def information_labels(self) -> list[str]:
         return [Information(code).label for code in self.information if code in Information.values]

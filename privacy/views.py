@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from admissions.models import Inquiry
 from admissions.selectors import inquiries_visible_to
 from crm.audit import audit_record
+from crm.masking import sees_for
 from crm.models import AuditEvent, Facility, User
 from crm.scoping import scope_to_user
 from privacy import selectors
@@ -90,6 +91,7 @@ def consent_new(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "privacy/consent_form.html", {"inquiry": inquiry, "form": form})
 
 
+
 @permission("privacy.view_part2consent")
 @require_GET
 def consent_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -112,7 +114,6 @@ def _consent_page(request: HttpRequest, consent: Any, form: RevokeForm, status: 
         "disclosures": disclosures,
         "form": form,
         "can_revoke": consent.revoked_at is None and request.user.has_perm("privacy.change_part2consent"),
-        "sees_person": request.user.has_perm("admissions.view_person"),
     }
     return render(request, "privacy/consent_detail.html", context, status=status)
 
@@ -170,7 +171,6 @@ def disclosure_new(request: HttpRequest, pk: int, path: str) -> HttpResponse:
         "path": path,
         "path_label": DisclosurePath(path).label,
         "consents": list(selectors.consents_for(inquiry=inquiry, user=request.user)),
-        "sees_person": request.user.has_perm("admissions.view_person"),
     }
     return render(request, "privacy/disclosure_form.html", context)
 
@@ -180,6 +180,10 @@ def disclosure_new(request: HttpRequest, pk: int, path: str) -> HttpResponse:
 def disclosure_detail(request: HttpRequest, pk: int) -> HttpResponse:
     disclosure = get_object_or_404(selectors.disclosures_visible_to(request.user), pk=pk)
     download = request.GET.get("download") == "1"
+    sees = sees_for(request.user)
+    document_visible = all(category in sees for category in disclosure.categories())
+    if download and not document_visible:
+        raise PermissionDenied("The document holds information your role does not see.")
     audit_record(
         action=AuditEvent.Action.EXPORT if download else AuditEvent.Action.VIEW,
         obj=disclosure,
@@ -192,11 +196,7 @@ def disclosure_detail(request: HttpRequest, pk: int) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="disclosure-{disclosure.pk}.txt"'
         response["Cache-Control"] = "no-store"
         return response
-    context = {
-        "disclosure": disclosure,
-        "inquiry": disclosure.inquiry,
-        "sees_person": request.user.has_perm("admissions.view_person"),
-    }
+    context = {"disclosure": disclosure, "inquiry": disclosure.inquiry, "document_visible": document_visible}
     return render(request, "privacy/disclosure_detail.html", context)
 
 
@@ -215,5 +215,5 @@ def ledger(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(selectors.ledger_for(person_id=inquiry.person_id, user=user), LEDGER_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    context = {"inquiry": inquiry, "page": page, "sees_person": user.has_perm("admissions.view_person")}
+    context = {"inquiry": inquiry, "page": page}
     return render(request, "privacy/ledger.html", context)

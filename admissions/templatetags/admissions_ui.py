@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from admissions.pipeline import Stage
+from crm.masking import sees_for
 from crm.roles import has_role
 
 register = template.Library()
@@ -110,6 +111,13 @@ TIMER_TITLE = "Time since the inquiry arrived, with no contact attempt"
 # template variables each were a quarter of the work queue's time.
 
 
+def _person_name(context: Context, inquiry: Any) -> str:
+    """The person's name in a row, or their number for a role that may not see names (crm.masking)."""
+    if sees_for(context["request"].user).name:
+        return f"{inquiry.person.first_name} {inquiry.person.last_name}"
+    return f"Person #{inquiry.person_id}"
+
+
 @register.simple_tag(takes_context=True)
 def inquiry_row(context: Context, inquiry: Any) -> SafeString:
     """One row of a queue tab or of search results (``admissions/_queue_results.html``)."""
@@ -132,14 +140,13 @@ def inquiry_row(context: Context, inquiry: Any) -> SafeString:
         waiting = format_html('<span class="muted">{} in stage</span>', in_stage)
     owner = inquiry.assigned_to
     return format_html(
-        '<tr>\n      <td><a href="{}">{}</a></td>\n      <td><a href="{}">{} {}</a>{}</td>\n'
+        '<tr>\n      <td><a href="{}">{}</a></td>\n      <td><a href="{}">{}</a>{}</td>\n'
         '      <td><span class="stage stage-{}">{}</span></td>\n      <td>{}</td>\n      <td>{}</td>\n'
         "      <td>{}</td>\n      <td>{}</td>\n    </tr>",
         link,
         inquiry.pk,
         link,
-        inquiry.person.first_name,
-        inquiry.person.last_name,
+        _person_name(context, inquiry),
         RED_FLAG if inquiry.has_red_flag else "",
         inquiry.stage,
         inquiry.get_stage_display(),
@@ -163,15 +170,14 @@ def followup_row(context: Context, followup: Any) -> SafeString:
         else time_format(timezone.localtime(followup.due_at), "g:i A")
     )
     return format_html(
-        '<tr{}>\n      <td><a href="{}">{}</a></td>\n      <td><a href="{}">{} {}</a>{}</td>\n'
+        '<tr{}>\n      <td><a href="{}">{}</a></td>\n      <td><a href="{}">{}</a>{}</td>\n'
         '      <td>{}</td>\n      <td><time datetime="{}">{}</time></td>\n'
         '      <td><span class="stage stage-{}">{}</span></td>\n      <td>{}</td>\n    </tr>',
         mark_safe(' class="overdue"') if overdue else "",  # noqa: S308
         link,
         followup.inquiry_id,
         link,
-        inquiry.person.first_name,
-        inquiry.person.last_name,
+        _person_name(context, inquiry),
         RED_FLAG if inquiry.has_red_flag else "",
         followup.get_kind_display(),
         iso(followup.due_at),

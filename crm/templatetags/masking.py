@@ -1,12 +1,10 @@
-"""Field-level masking in templates: ``{% load masking %}``.
+"""Field-level masking in templates: ``{% load masking %}``, after the one definition in ``crm.masking``.
 
-The permission to see a category of values comes from ``crm.roles`` (for example
-``admissions.view_clinical_answers``, ``admissions.view_insurance_ids``); a template passes
-the user's answer, read from ``perms``, and gets either the value or a fixed mask that
-reveals neither the value nor its length::
+Every page has ``sees`` (``crm.context_processors.masking``): the categories its user may see.
+A template passes the category of a value and gets the value or the fixed mask::
 
-    {{ policy.member_id|mask:perms.admissions.view_insurance_ids }}
-    {{ event|event_body:perms.admissions.view_clinical_answers|linebreaksbr }}
+    {{ policy.member_id|mask:sees.insurance_ids }}
+    {{ event|event_body:sees.clinical|linebreaksbr }}
 """
 
 from __future__ import annotations
@@ -15,28 +13,23 @@ from typing import Any
 
 from django import template
 
+from crm.masking import MASK, event_category, masked
+
 register = template.Library()
 
-MASK = "•••••• (hidden for your role)"
-
-# Timeline entries whose text is the caller's own words or a clinical judgement.
-CLINICAL_EVENT_KINDS = frozenset(
-    {"created", "touch", "screening", "red_flag", "refer_out_proposed", "screening_signoff", "match_override"}
-)
+__all__ = ["MASK", "event_body", "mask"]
 
 
 @register.filter
 def mask(value: Any, allowed: Any) -> Any:
     """The value when ``allowed`` is true; otherwise the mask (an empty value stays empty)."""
-    if allowed or value in (None, ""):
-        return value
-    return MASK
+    return masked(value, allowed)
 
 
 @register.filter
 def event_body(event: Any, allowed: Any) -> Any:
     """A timeline entry's text, masked when it carries clinical or caller-supplied text."""
     body = getattr(event, "body", "")
-    if getattr(event, "kind", "") in CLINICAL_EVENT_KINDS:
-        return mask(body, allowed)
+    if event_category(getattr(event, "kind", "")) is not None:
+        return masked(body, allowed)
     return body

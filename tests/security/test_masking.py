@@ -71,3 +71,72 @@ def test_mask_filter():
     assert mask("x", True) == "x"
     assert mask("x", False) == MASK
     assert mask("", False) == ""
+
+
+# --- every page, every role: the one definition (crm.masking) holds everywhere ------------------
+
+
+def test_no_page_or_api_answer_shows_a_role_a_category_it_may_not_see(facility):
+    """Every page and API answer that shows an inquiry, read by every role, with marker values
+    planted in every category: a marker of a category the role lacks is a failure."""
+    from crm.masking import Category, sees_for
+    from tests.security.planted import ROLES, build, client_for, shown
+
+    world = build(facility)
+    leaks = []
+    for role in ROLES:
+        sees = sees_for(world.users[role])
+        hidden = [category for category in Category if category not in sees]
+        for what, url in world.urls:
+            body = client_for(world, role, url).get(url).content.decode("utf-8", "replace")
+            for category in hidden:
+                if found := shown(body, category, url):
+                    leaks.append(f"{role} sees {category} on {url} ({what}): {found}")
+    assert not leaks, "\n".join(leaks)
+
+
+@pytest.mark.parametrize("role", ["coordinator", "clinician", "vob", "manager"])
+def test_the_inquiry_page_shows_each_role_what_the_definition_gives_it(facility, role):
+    from crm.masking import Category, sees_for
+    from tests.security.planted import MARKERS, build, client_for
+
+    world = build(facility)
+    url = f"/inquiries/{world.inquiry.pk}/"
+    body = client_for(world, role, url).get(url).content.decode()
+    sees = sees_for(world.users[role])
+    # the header's name, the contact line, the caller's words and the flag reasons, the member id
+    probes = {
+        Category.NAME: "Quillonaire",
+        Category.CONTACT: "zephyr.marker@example.org",
+        Category.CLINICAL: "baclofen 77 mg",
+        Category.INSURANCE_IDS: "MEMBMARK4417",
+    }
+    assert {c: probes[c] in body for c in Category} == {c: c in sees for c in Category}
+    assert all(marker in MARKERS[c] for c, marker in probes.items())
+    assert 'id="red-flag"' in body  # the banner itself shows to every role
+
+
+def test_an_export_masks_what_its_author_may_not_see(facility):
+    """The person export applies the same definition (only managers export, and see everything;
+    a user given the export permission alone gets every category masked)."""
+    from django.contrib.auth.models import Permission
+
+    from admissions.export import person_export
+    from crm.masking import MASK
+    from tests.factories import UserFactory
+    from tests.security.planted import build
+
+    world = build(facility)
+    full = person_export(person=world.person, actor=world.users["manager"])
+    assert full["person"]["first_name"] == "Quillonaire"
+    exporter = UserFactory(username="exporter", facilities=[facility])
+    exporter.user_permissions.add(
+        Permission.objects.get(codename="export_person"), Permission.objects.get(codename="view_inquiry")
+    )
+    masked = person_export(person=world.person, actor=exporter)
+    assert masked["person"]["first_name"] == MASK
+    assert masked["person"]["phone"] == MASK
+    assert masked["inquiries"][0]["message"] == MASK
+    assert {row["member_id"] for row in masked["related"]["admissions.InsurancePolicy"]} == {MASK}
+    assert {row["answers"] for row in masked["related"]["admissions.Screening"]} == {MASK}
+    assert masked["inquiries"][0]["stage"] == world.inquiry.stage  # not a masked category
