@@ -394,4 +394,11 @@ def inquiry_act(request: HttpRequest, pk: int, name: str) -> HttpResponse:
             messages.success(request, done)
             return redirect(f"{reverse('admissions:inquiry', args=[inquiry.pk])}#timeline")
     inquiry = inquiry_for(request, pk)
+    audit_record(
+        action=AuditEvent.Action.VIEW,
+        obj=inquiry,
+        actor=request.user,  # type: ignore[arg-type]
+        request=request,
+        fields=["person", "timeline", "insurance", "consents", "screening"],
+    )
     return _page(request, inquiry, bound=(name, form))

@@ -16,7 +16,7 @@ from admissions.casework import CaseworkError, IntakeData, intake_create, open_i
 from admissions.filters import QueueFilter
 from admissions.forms import QuickIntakeForm, yes_no
 from admissions.leads import email_normalise, phone_normalise
-from admissions.models import InsurancePolicy
+from admissions.models import Inquiry, InsurancePolicy
 from admissions.pipeline import OPEN_STAGES
 from admissions.selectors import (
     DUE_COUNT_CAP,
@@ -30,7 +30,7 @@ from admissions.selectors import (
     queue_counts,
     queue_tab,
 )
-from crm.audit import audit_record
+from crm.audit import audit_list, audit_record
 from crm.models import AuditEvent, Facility
 from crm.scoping import facility_ids_for, scope_to_user
 
@@ -84,6 +84,15 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
         page.object_list = inquiry_rows(list(page.object_list))
     elif due_ids is not None:
         page.object_list = followup_rows(list(page.object_list))
+    shown = [row.inquiry_id if due_ids is not None and not query else row.pk for row in page.object_list]
+    audit_list(
+        model=Inquiry,
+        ids=shown,
+        actor=request.user,  # type: ignore[arg-type]
+        what="search" if query else f"queue:{tab}",
+        fields=["person.name", "stage", "owner"],
+        request=request,
+    )
     context["page"] = page
     template = "admissions/_queue_results.html" if request.htmx else "admissions/queue.html"  # type: ignore[attr-defined]
     return render(request, template, context)
@@ -206,4 +215,12 @@ def vob_queue(request: HttpRequest) -> HttpResponse:
         .order_by("vob_requested_at", "pk")
     )
     page = Paginator(policies, PAGE_SIZE).get_page(request.GET.get("page"))
+    audit_list(
+        model=Inquiry,
+        ids=[policy.inquiry_id for policy in page.object_list],
+        actor=request.user,  # type: ignore[arg-type]
+        what="vob queue",
+        fields=["insurance.member_id", "insurance.payer", "insurance.subscriber_name"],
+        request=request,
+    )
     return render(request, "admissions/vob_queue.html", {"page": page, "now": timezone.now()})

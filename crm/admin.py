@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 
-from crm.audit import audit_record
+from crm.audit import audit_list, audit_record
 from crm.models import AuditEvent, Facility, User
 from crm.places import place_of_postal_code
 from crm.scoping import scope_to_user
@@ -68,12 +68,45 @@ class FacilityScopedAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         return scope_to_user(super().get_queryset(request), request.user, facility_field=self.facility_field)
 
+    def changelist_view(self, request, extra_context=None):  # type: ignore[no-untyped-def]
+        """The list (and its search) shows records: one ``list`` row with the ids of the page."""
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and response.status_code == 200:
+            audit_list(
+                model=self.model,
+                ids=[obj.pk for obj in changelist.result_list],
+                actor=request.user,
+                what="admin search" if changelist.query else "admin list",
+                fields=[str(name) for name in self.list_display],
+                request=request,
+            )
+        return response
+
     def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
         response = super().change_view(request, object_id, form_url, extra_context)
-        obj = self.get_object(request, object_id)
-        if obj is not None and request.method == "GET" and response.status_code == 200:
-            audit_record(action=AuditEvent.Action.VIEW, obj=obj, actor=request.user, request=request)
+        self._audit_object_page(request, object_id, response)
         return response
+
+    def history_view(self, request, object_id, extra_context=None):  # type: ignore[no-untyped-def]
+        response = super().history_view(request, object_id, extra_context)
+        self._audit_object_page(request, object_id, response, fields=["history"])
+        return response
+
+    def delete_view(self, request, object_id, extra_context=None):  # type: ignore[no-untyped-def]
+        response = super().delete_view(request, object_id, extra_context)
+        self._audit_object_page(request, object_id, response, fields=["delete confirmation"])
+        return response
+
+    def _audit_object_page(self, request, object_id, response, fields=()):  # type: ignore[no-untyped-def]
+        """A page about one record that answered 200 showed it (a form re-shown with errors too)."""
+        if response.status_code != 200:
+            return
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            audit_record(
+                action=AuditEvent.Action.VIEW, obj=obj, actor=request.user, request=request, fields=fields
+            )
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         super().save_model(request, obj, form, change)

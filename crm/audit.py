@@ -85,3 +85,34 @@ def audit_values(
         "ip": client_ip(request),
         "request_id": current_request_id(),
     }
+
+
+def audit_list(
+    *,
+    model: type[models.Model],
+    ids: Iterable[int],
+    actor: User | None,
+    what: str,
+    fields: Iterable[str] = (),
+    request: HttpRequest | None = None,
+    even_empty: bool = False,
+) -> AuditEvent | None:
+    """Append one ``list`` row for a page that showed records of ``model``: the ids it showed, in
+    ``listed``, and ``what`` (the page: ``queue:new``, ``search``) first in ``fields``, then the
+    fields shown. Nothing when the page showed none, unless ``even_empty`` (a lookup whose asking
+    is itself worth a row). The row names no search text or value."""
+    shown = sorted({int(pk) for pk in ids})
+    if not shown and not even_empty:
+        return None
+    row = AuditEvent(
+        actor_id=actor.pk if actor is not None and actor.is_authenticated else None,
+        action=AuditEvent.Action.LIST,
+        object_type=model._meta.label_lower,
+        object_id="",
+        fields=[f"list:{text_safe(what)}", *sorted(text_safe(str(name)) for name in fields)],
+        listed=shown,
+        ip=client_ip(request),
+        request_id=current_request_id(),
+    )
+    row.save(force_insert=True)
+    return row

@@ -52,7 +52,7 @@ def audit_csv(rows: Iterable[AuditEvent]) -> str:
             _actor(row),
             row.action,
             row.object_type,
-            row.object_id,
+            row.object_id if row.listed is None else " ".join(f"#{pk}" for pk in row.listed),
             " ".join(str(f) for f in row.fields),
             row.ip or "",
             row.request_id,

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import models
-from django.db.models import CharField, Q, QuerySet
+from django.db.models import BooleanField, CharField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from admissions.models import Inquiry, InsurancePolicy, Person
@@ -57,10 +58,23 @@ def disclosures_visible_to(user: User | AnonymousUser) -> QuerySet[Disclosure]:
     )
 
 
+def _listed_at(facility_ids: list[int]) -> RawSQL:
+    """Audit rows of list pages that showed an inquiry of one of the facilities. (The ORM has no
+    ``= ANY(array column)`` in a correlated subquery; the statement is small and lives here.)"""
+    return RawSQL(
+        'EXISTS (SELECT 1 FROM admissions_inquiry i WHERE i.id = ANY("crm_auditevent"."listed") '
+        "AND i.facility_id = ANY(%s))",
+        [facility_ids],
+        output_field=BooleanField(),
+    )
+
+
 def audit_rows_for_inquiry(*, inquiry: Inquiry) -> QuerySet[AuditEvent]:
-    """Every audit row about the inquiry, its person, screenings, policies, consents and disclosures."""
+    """Every audit row about the inquiry, its person, screenings, policies, consents and
+    disclosures, and every list page (queue, search, duplicate check) that showed it."""
     q = (
         Q(object_type="admissions.inquiry", object_id=str(inquiry.pk))
+        | Q(object_type="admissions.inquiry", listed__contains=[inquiry.pk])
         | Q(object_type="admissions.person", object_id=str(inquiry.person_id))
         | Q(
             object_type="admissions.screening",
@@ -87,6 +101,7 @@ def _facility_records(ids: list[int]) -> Q:
     inquiries = Inquiry.objects.filter(facility_id__in=ids)
     return (
         Q(object_type="admissions.inquiry", object_id__in=_ids_as_text(inquiries))
+        | Q(Q(object_type="admissions.inquiry", listed__isnull=False) & Q(_listed_at(ids)))
         | Q(
             object_type="admissions.person",
             object_id__in=_ids_as_text(Person.objects.filter(inquiries__facility_id__in=ids)),

@@ -88,8 +88,19 @@ def consent_new(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, f"Part 2 consent #{consent.pk} recorded.")
         return redirect(_inquiry_url(inquiry))
+    _audit_form_read(request, inquiry, ["person.name"])
     return render(request, "privacy/consent_form.html", {"inquiry": inquiry, "form": form})
 
+
+def _audit_form_read(request: HttpRequest, inquiry: Inquiry, fields: list[str]) -> None:
+    """A form page shows the person (and their consents) before anything is saved: a read."""
+    audit_record(
+        action=AuditEvent.Action.VIEW,
+        obj=inquiry,
+        actor=request.user,  # type: ignore[arg-type]
+        request=request,
+        fields=fields,
+    )
 
 
 @permission("privacy.view_part2consent")
@@ -165,6 +176,7 @@ def disclosure_new(request: HttpRequest, pk: int, path: str) -> HttpResponse:
         else:
             messages.success(request, f"{disclosure.get_path_display()} made and logged.")
             return redirect("privacy:disclosure", pk=disclosure.pk)
+    _audit_form_read(request, inquiry, ["person.name", "part2_consents"])
     context = {
         "inquiry": inquiry,
         "form": form,

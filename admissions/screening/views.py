@@ -59,7 +59,7 @@ from admissions.screening.services import (
     screening_save,
     screening_signoff,
 )
-from crm.audit import audit_record
+from crm.audit import audit_list, audit_record
 from crm.models import AuditEvent, User
 from crm.roles import Role, has_role
 from crm.scoping import scope_to_user
@@ -453,6 +453,14 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     # The tab's count is known already: no second COUNT query.
     paginator.count = counts["red_flag" if tab == "red-flag" else tab]  # type: ignore[misc]
     page = paginator.get_page(request.GET.get("page"))
+    audit_list(
+        model=Inquiry,
+        ids=[inquiry.pk for inquiry in page.object_list],
+        actor=_user(request),
+        what=f"review queue:{tab}",
+        fields=["person.name", "safety_flags", "provisional_level"],
+        request=request,
+    )
     for inquiry in page.object_list:
         screenings = getattr(inquiry, "open_screenings", [])
         inquiry.open_screening = screenings[0] if screenings else None  # type: ignore[attr-defined]
