@@ -20,6 +20,7 @@ from admissions.models import (
     Caller,
     Channel,
     ContactConsent,
+    CrossFacilityDuplicate,
     FollowUp,
     Inquiry,
     InquiryEvent,
@@ -31,7 +32,9 @@ from admissions.models import (
 )
 from admissions.pipeline import OPEN_STAGES, Stage, TransitionError
 from admissions.services import TouchData, inquiry_advance, inquiry_create, inquiry_event
-from crm.models import Facility, User
+from crm.audit import audit_record
+from crm.models import AuditEvent, Facility, User
+from crm.scoping import facility_ids_for
 from programs.models import Payer
 
 OPEN_STAGE_LIST = sorted(OPEN_STAGES)
@@ -89,6 +92,48 @@ class IntakeData:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def _refuse_open_elsewhere(matches: list[Inquiry], *, data: IntakeData, actor: User, field: str) -> None:
+    """Refuse an intake whose caller has an open inquiry: named when the coordinator may see it,
+    otherwise neither named nor placed, and recorded for a manager (``CrossFacilityDuplicate``)."""
+    allowed = facility_ids_for(actor)
+    visible = [m for m in matches if allowed is None or m.facility_id in allowed]
+    if visible:
+        raise CaseworkError(
+            f"Inquiry #{visible[0].pk} is already open for this phone or email; work that one.",
+            field=field,
+        )
+    hidden = matches[0]
+    matched_on = (
+        CrossFacilityDuplicate.MatchedOn.PHONE
+        if data.phone and data.phone in (hidden.phone, hidden.person.phone)
+        else CrossFacilityDuplicate.MatchedOn.EMAIL
+    )
+    duplicate = CrossFacilityDuplicate.objects.create(
+        inquiry=hidden, facility=data.facility, taken_by=actor, matched_on=matched_on
+    )
+    audit_record(action=AuditEvent.Action.CREATE, obj=duplicate, actor=actor, fields=["matched_on"])
+    raise CaseworkError(HIDDEN_MATCH, field=field)
+
+
+def cross_facility_duplicates_for(user: User) -> QuerySet[CrossFacilityDuplicate]:
+    """Unresolved possible duplicates the user may resolve: both facilities are theirs."""
+    rows = CrossFacilityDuplicate.objects.filter(resolved_at__isnull=True)
+    allowed = facility_ids_for(user)
+    if allowed is not None:
+        rows = rows.filter(inquiry__facility_id__in=allowed, facility_id__in=allowed)
+    return rows.select_related("inquiry__person", "inquiry__facility", "facility", "taken_by")
+
+
+def cross_facility_duplicate_resolve(
+    *, duplicate: CrossFacilityDuplicate, resolution: str, actor: User
+) -> CrossFacilityDuplicate:
+    """Close a possible duplicate with how it was settled."""
+    duplicate.resolution = CrossFacilityDuplicate.Resolution(resolution)
+    duplicate.resolved_at, duplicate.resolved_by = timezone.now(), actor
+    duplicate.save(update_fields=["resolution", "resolved_at", "resolved_by"])
+    return duplicate
+
+
 def _person_for(data: IntakeData) -> Person:
     """The person with this phone (preferred) or email, else a new one."""
     found = person_matching(phone=data.phone, email=data.email)
@@ -124,15 +169,25 @@ def _fill_blanks(person: Person, data: IntakeData) -> None:
             setattr(person, name, value)
 
 
-@transaction.atomic
+# An open inquiry of the caller at a facility the coordinator does not work at: said without
+# naming it or where it is (42 CFR Part 2), and recorded for a manager of both facilities.
+HIDDEN_MATCH = (
+    "This caller cannot start a new inquiry here. A manager has been asked to review it: keep the "
+    "caller's details, help them on this call, and do not open another inquiry for them."
+)
+
+
 def intake_create(*, data: IntakeData, actor: User) -> Inquiry:
     """Open an inquiry from a live call: person, caller, consents given on the call, insurance."""
-    existing = open_inquiries_matching(phone=data.phone, email=data.email).first()
-    if existing is not None:
-        raise CaseworkError(
-            f"Inquiry #{existing.pk} is already open for this phone or email; work that one.",
-            field="phone" if data.phone else "email",
-        )
+    field = "phone" if data.phone else "email"
+    matches = list(open_inquiries_matching(phone=data.phone, email=data.email).order_by("pk")[:5])
+    if matches:
+        _refuse_open_elsewhere(matches, data=data, actor=actor, field=field)
+    return _intake_open(data=data, actor=actor)
+
+
+@transaction.atomic
+def _intake_open(*, data: IntakeData, actor: User) -> Inquiry:
     person = _person_for(data)
     _fill_blanks(person, data)
     caller = None

@@ -746,5 +746,48 @@ class IdempotencyRecord(models.Model):
         return f"Idempotency key of API key {self.api_key_id}"
 
 
+class CrossFacilityDuplicate(models.Model):
+    """An intake refused because the caller's phone or email matched an open inquiry at a facility
+    the coordinator does not work at. The coordinator is not told which inquiry or where (42 CFR
+    Part 2); a manager who works at both facilities resolves it."""
+
+    class MatchedOn(models.TextChoices):
+        PHONE = "phone", "Phone"
+        EMAIL = "email", "Email"
+
+    class Resolution(models.TextChoices):
+        HANDLED = "handled", "Handled on the existing inquiry"
+        TRANSFERRED = "transferred", "Moved to the facility that took the call"
+        DISTINCT = "distinct", "Not the same person"
+
+    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="+")
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="+")
+    taken_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    matched_on = models.CharField(max_length=6, choices=MatchedOn.choices)
+    found_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution = models.CharField(max_length=12, choices=Resolution.choices, blank=True)
+
+    class Meta:
+        ordering = ["found_at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["found_at"], condition=Q(resolved_at__isnull=True), name="crossdup_open_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(resolved_at__isnull=True) | ~Q(resolution=""),
+                name="crossdup_resolved_has_resolution",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Possible duplicate of inquiry #{self.inquiry_id}"
+
+
 from admissions.messaging.models import *  # noqa: E402,F403,I001
 from admissions.screening.models import *  # noqa: E402,F403,I001

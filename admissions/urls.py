@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.open_inquiries, name="queue"),
     path("inquiries/new/", views.intake, name="intake"),
     path("inquiries/new/duplicates/", views.intake_duplicates, name="intake-duplicates"),
+    path("duplicates/", views.cross_facility_duplicates, name="cross-duplicates"),
     path("inquiries/<int:pk>/", inquiry_views.inquiry_page, name="inquiry"),
     path("inquiries/<int:pk>/act/<slug:name>/", inquiry_views.inquiry_act, name="inquiry-act"),
     path("vob/", views.vob_queue, name="vob-queue"),

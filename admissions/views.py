@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from admissions.casework import CaseworkError, IntakeData, intake_create, open_inquiries_matching
+from admissions.casework import (
+    CaseworkError,
+    IntakeData,
+    cross_facility_duplicate_resolve,
+    cross_facility_duplicates_for,
+    intake_create,
+    open_inquiries_matching,
+)
 from admissions.filters import QueueFilter
 from admissions.forms import QuickIntakeForm, yes_no
 from admissions.leads import email_normalise, phone_normalise
-from admissions.models import Inquiry, InsurancePolicy
+from admissions.models import CrossFacilityDuplicate, Inquiry, InsurancePolicy
 from admissions.pipeline import OPEN_STAGES
 from admissions.selectors import (
     DUE_COUNT_CAP,
@@ -175,11 +184,34 @@ def intake(request: HttpRequest) -> HttpResponse:
     return render(request, "admissions/intake.html", {"form": form})
 
 
+# Lookups a user may make per minute: a coordinator types one caller at a time; a script trying
+# phone numbers to learn who is in treatment gets 429.
+DUPLICATE_CHECKS_PER_MINUTE = 30
+
+
+def _duplicate_check_allowed(user_id: int | None) -> bool:
+    minute = int(timezone.now().timestamp() // 60)
+    key = f"intake-duplicates:{user_id}:{minute}"
+    cache.add(key, 0, 90)
+    try:
+        return cache.incr(key) <= DUPLICATE_CHECKS_PER_MINUTE
+    except ValueError:  # the key expired between add and incr
+        return True
+
+
 @login_required
 @permission_required("admissions.add_inquiry", raise_exception=True)
 @require_GET
 def intake_duplicates(request: HttpRequest) -> HttpResponse:
-    """The duplicate warning shown while the phone number or email is typed (an HTMX partial)."""
+    """The duplicate warning shown while the phone number or email is typed (an HTMX partial).
+
+    It shows open inquiries of the user's facilities only, and nothing about any other facility;
+    each lookup is audited with the inquiries it showed, and a user gets at most
+    ``DUPLICATE_CHECKS_PER_MINUTE`` a minute."""
+    if not _duplicate_check_allowed(request.user.pk):
+        response = render(request, "admissions/_duplicates.html", {"throttled": True}, status=429)
+        response["Retry-After"] = "60"
+        return response
     phone = email = ""
     try:
         phone = phone_normalise(request.GET.get("phone", "")) if request.GET.get("phone") else ""
@@ -189,15 +221,23 @@ def intake_duplicates(request: HttpRequest) -> HttpResponse:
         email = email_normalise(request.GET.get("email", "")) if request.GET.get("email") else ""
     except ValueError:
         email = ""
-    matches = open_inquiries_matching(phone=phone, email=email) if phone or email else None
-    visible: list[Any] = []
-    elsewhere = False
-    if matches is not None:
-        rows = list(matches.select_related("person", "facility", "assigned_to")[:5])
-        allowed = facility_ids_for(request.user)
-        visible = [r for r in rows if allowed is None or r.facility_id in allowed]
-        elsewhere = len(visible) < len(rows)
-    return render(request, "admissions/_duplicates.html", {"matches": visible, "elsewhere": elsewhere})
+    if not (phone or email):
+        return render(request, "admissions/_duplicates.html", {"matches": []})
+    visible = list(
+        open_inquiries_matching(phone=phone, email=email)
+        .filter(pk__in=inquiries_visible_to(request.user).values("pk"))
+        .select_related("person", "facility", "assigned_to")[:5]
+    )
+    audit_list(
+        model=Inquiry,
+        ids=[inquiry.pk for inquiry in visible],
+        actor=request.user,  # type: ignore[arg-type]
+        what="duplicate check",
+        fields=[*(["by phone"] if phone else []), *(["by email"] if email else []), "person.name", "stage"],
+        request=request,
+        even_empty=True,
+    )
+    return render(request, "admissions/_duplicates.html", {"matches": visible})
 
 
 @login_required
@@ -224,3 +264,49 @@ def vob_queue(request: HttpRequest) -> HttpResponse:
         request=request,
     )
     return render(request, "admissions/vob_queue.html", {"page": page, "now": timezone.now()})
+
+
+class ResolveDuplicateForm(forms.Form):
+    duplicate = forms.IntegerField(min_value=1)
+    resolution = forms.ChoiceField(choices=CrossFacilityDuplicate.Resolution.choices)
+
+
+@login_required
+@permission_required("admissions.change_inquiry", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def cross_facility_duplicates(request: HttpRequest) -> HttpResponse:
+    """Intakes refused because the caller has an open inquiry at another facility, for a manager
+    who works at both to settle; a coordinator of one facility sees none."""
+    rows = cross_facility_duplicates_for(request.user)  # type: ignore[arg-type]
+    if request.method == "POST":
+        form = ResolveDuplicateForm(request.POST)
+        if not form.is_valid():
+            return HttpResponseBadRequest("Choose a possible duplicate and how it was settled.")
+        duplicate = rows.filter(pk=form.cleaned_data["duplicate"]).first()
+        if duplicate is None:
+            raise Http404("No such possible duplicate.")
+        cross_facility_duplicate_resolve(
+            duplicate=duplicate,
+            resolution=form.cleaned_data["resolution"],
+            actor=request.user,  # type: ignore[arg-type]
+        )
+        audit_record(
+            action=AuditEvent.Action.UPDATE,
+            obj=duplicate,
+            actor=request.user,  # type: ignore[arg-type]
+            request=request,
+            fields=["resolution"],
+        )
+        messages.success(request, f"Marked: {duplicate.get_resolution_display().lower()}.")
+        return redirect("admissions:cross-duplicates")
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    audit_list(
+        model=Inquiry,
+        ids=[duplicate.inquiry_id for duplicate in page.object_list],
+        actor=request.user,  # type: ignore[arg-type]
+        what="cross-facility duplicates",
+        fields=["person.name", "facility"],
+        request=request,
+    )
+    context = {"page": page, "resolutions": CrossFacilityDuplicate.Resolution.choices}
+    return render(request, "admissions/cross_duplicates.html", context)

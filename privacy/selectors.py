@@ -10,7 +10,7 @@ from django.db.models import BooleanField, CharField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
-from admissions.models import Inquiry, InsurancePolicy, Person
+from admissions.models import CrossFacilityDuplicate, Inquiry, InsurancePolicy, Person
 from admissions.screening.models import Screening
 from crm.models import AuditEvent, User
 from crm.scoping import facility_ids_for, scope_to_user
@@ -75,6 +75,10 @@ def audit_rows_for_inquiry(*, inquiry: Inquiry) -> QuerySet[AuditEvent]:
     q = (
         Q(object_type="admissions.inquiry", object_id=str(inquiry.pk))
         | Q(object_type="admissions.inquiry", listed__contains=[inquiry.pk])
+        | Q(
+            object_type="admissions.crossfacilityduplicate",
+            object_id__in=_ids_as_text(CrossFacilityDuplicate.objects.filter(inquiry_id=inquiry.pk)),
+        )
         | Q(object_type="admissions.person", object_id=str(inquiry.person_id))
         | Q(
             object_type="admissions.screening",

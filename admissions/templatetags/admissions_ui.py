@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from admissions.pipeline import Stage
 from crm.masking import sees_for
 from crm.roles import has_role
+from crm.scoping import facility_ids_for
 
 register = template.Library()
 
@@ -109,6 +110,15 @@ TIMER_TITLE = "Time since the inquiry arrived, with no contact attempt"
 
 # Queue rows are built in Python for the same reason as field rows: fifty rows of a dozen
 # template variables each were a quarter of the work queue's time.
+
+
+@register.filter
+def settles_cross_facility_duplicates(user: Any) -> bool:
+    """Whether the user may settle possible duplicates across facilities: more than one facility."""
+    if not user.is_authenticated or not user.has_perm("admissions.change_inquiry"):
+        return False
+    ids = facility_ids_for(user)
+    return ids is None or len(ids) > 1
 
 
 def _person_name(context: Context, inquiry: Any) -> str:

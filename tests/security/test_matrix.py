@@ -53,6 +53,9 @@ EXPECT: dict[str, str] = {
     "": "GET 302 200 200 200 200 403 403 200 | POST 302 405 405 405 405 403 403 405",
     "inquiries/new/": "GET 302 200 403 403 200 403 403 200 | POST 302 200 403 403 200 403 403 200",
     "inquiries/new/duplicates/": "GET 302 200 403 403 200 403 403 200 | POST 302 405 403 403 405 403 403 405",
+    # possible duplicates across facilities: roles that change inquiries (each sees only pairs of
+    # facilities that are both theirs); an empty POST names no pair (400)
+    "duplicates/": "GET 302 200 200 403 200 403 403 200 | POST 302 400 400 403 400 403 403 400",
     "inquiries/<int:pk>/": "GET 302 200 200 200 200 403 403 404 | POST 302 405 405 405 405 403 403 405",
     "inquiries/<int:pk>/act/<slug:name>/": "GET 302 405 405 405 405 405 405 405 | POST 302 200 200 200 200 403 403 404",
     "vob/": "GET 302 200 403 200 200 403 403 200 | POST 302 405 403 405 405 403 403 405",

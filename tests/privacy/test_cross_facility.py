@@ -1,0 +1,157 @@
+"""No hint across facilities: the intake's duplicate check and the intake itself say nothing about
+another facility's inquiries; a possible duplicate there is recorded for a manager of both."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from admissions.casework import HIDDEN_MATCH
+from admissions.models import CrossFacilityDuplicate, Inquiry
+from crm.models import AuditEvent
+from crm.roles import Role
+from tests.factories import InquiryFactory, PersonFactory, UserFactory
+from tests.signin import login_verified
+
+pytestmark = pytest.mark.django_db
+
+CHECK = reverse("admissions:intake-duplicates")
+INTAKE = reverse("admissions:intake")
+DUPLICATES = reverse("admissions:cross-duplicates")
+
+
+@pytest.fixture
+def elsewhere(other_facility):  # type: ignore[no-untyped-def]
+    person = PersonFactory(first_name="Secretia", phone="+18135550161", email="secretia@example.org")
+    return InquiryFactory(facility=other_facility, person=person)
+
+
+def _intake(facility, **values):  # type: ignore[no-untyped-def]
+    data = {
+        "facility": facility.pk,
+        "first_name": "Dana",
+        "last_name": "Caller",
+        "phone": "",
+        "email": "",
+        "caller_relationship": "self",
+    }
+    data.update(values)
+    return data
+
+
+def test_the_duplicate_check_says_nothing_of_another_facility(coordinator_client, coordinator, elsewhere):
+    for query in ({"phone": "813-555-0161"}, {"email": "Secretia@example.org"}):
+        response = coordinator_client.get(CHECK, query, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert response.content.decode().strip() == ""
+    rows = AuditEvent.objects.filter(actor=coordinator, action="list")
+    assert [(r.fields[0], r.listed) for r in rows.order_by("pk")] == [
+        ("list:duplicate check", []),
+        ("list:duplicate check", []),
+    ]
+
+
+def test_the_duplicate_check_shows_and_audits_what_the_user_may_see(
+    coordinator_client, coordinator, facility
+):
+    mine = InquiryFactory(facility=facility, person=PersonFactory(first_name="Visibla", phone="+18135550162"))
+
+    body = coordinator_client.get(CHECK, {"phone": "(813) 555-0162"}).content.decode()
+
+    assert f"#{mine.pk} Visibla" in body
+    row = AuditEvent.objects.get(actor=coordinator, action="list")
+    assert (row.object_type, row.listed, row.fields) == (
+        "admissions.inquiry",
+        [mine.pk],
+        ["list:duplicate check", "by phone", "person.name", "stage"],
+    )
+    assert "5550162" not in str(row.fields)  # the number looked up is not recorded
+
+
+def test_the_duplicate_check_is_throttled(coordinator_client, coordinator):
+    statuses = [
+        coordinator_client.get(CHECK, {"phone": f"813-555-{n:04d}"}).status_code for n in range(100, 140)
+    ]
+    assert statuses == [200] * 30 + [429] * 10
+    throttled = coordinator_client.get(CHECK, {"phone": "813-555-0199"})
+    assert throttled["Retry-After"] == "60"
+    assert "Duplicate check paused" in throttled.content.decode()
+    assert AuditEvent.objects.filter(actor=coordinator, action="list").count() == 30
+
+
+def test_an_intake_matching_another_facility_is_refused_without_a_hint_and_recorded(
+    coordinator_client, coordinator, facility, other_facility, elsewhere
+):
+    inquiries = Inquiry.objects.count()
+
+    response = coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0161"))
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert HIDDEN_MATCH.split(":")[0] in body
+    for hint in (f"#{elsewhere.pk}", other_facility.name, "Secretia"):
+        assert hint not in body
+    assert Inquiry.objects.count() == inquiries
+    duplicate = CrossFacilityDuplicate.objects.get()
+    assert (duplicate.inquiry, duplicate.facility, duplicate.taken_by, duplicate.matched_on) == (
+        elsewhere,
+        facility,
+        coordinator,
+        "phone",
+    )
+    assert AuditEvent.objects.filter(
+        actor=coordinator, action="create", object_type="admissions.crossfacilityduplicate"
+    ).exists()
+
+
+def test_an_intake_whose_person_is_open_elsewhere_is_refused_without_a_hint(
+    coordinator_client, facility, elsewhere
+):
+    """The new phone is unknown, but the email is the person's whose inquiry is open elsewhere."""
+    elsewhere.email = ""
+    elsewhere.save(update_fields=["email"])
+    response = coordinator_client.post(
+        INTAKE, _intake(facility, phone="(813) 555-0170", email="secretia@example.org")
+    )
+    body = response.content.decode()
+    assert HIDDEN_MATCH.split(":")[0] in body
+    assert f"#{elsewhere.pk}" not in body
+    assert CrossFacilityDuplicate.objects.get().matched_on == "email"
+
+
+def test_an_intake_matching_the_users_own_facility_names_the_inquiry(coordinator_client, facility):
+    mine = InquiryFactory(facility=facility, person=PersonFactory(phone="+18135550163"))
+    body = coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0163")).content.decode()
+    assert f"Inquiry #{mine.pk} is already open" in body
+    assert not CrossFacilityDuplicate.objects.exists()
+
+
+def test_a_manager_of_both_facilities_settles_it_and_nobody_else_sees_it(
+    coordinator_client, coordinator, manager_client, facility, other_facility, elsewhere
+):
+    coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0161"))
+    both = UserFactory(username="mgr-both", role=Role.MANAGER, facilities=[facility, other_facility])
+    client = Client()
+    login_verified(client, both)
+    duplicate = CrossFacilityDuplicate.objects.get()
+
+    page = client.get(DUPLICATES).content.decode()
+    assert f"#{elsewhere.pk}" in page
+    assert "Secretia" in page
+    assert 'href="/duplicates/"' in page  # the navigation shows the page to such a manager
+    for other in (coordinator_client, manager_client):  # one facility each: nothing shown
+        body = other.get(DUPLICATES).content.decode()
+        assert f"#{elsewhere.pk}" not in body
+        assert "Nothing to settle." in body
+        assert 'href="/duplicates/"' not in body
+        assert other.post(DUPLICATES, {"duplicate": duplicate.pk, "resolution": "handled"}).status_code == 404
+
+    response = client.post(DUPLICATES, {"duplicate": duplicate.pk, "resolution": "transferred"})
+
+    assert response.status_code == 302
+    duplicate.refresh_from_db()
+    assert (duplicate.resolution, duplicate.resolved_by) == ("transferred", both)
+    assert "Nothing to settle." in client.get(DUPLICATES).content.decode()
+    assert AuditEvent.objects.filter(actor=both, action="update", object_id=str(duplicate.pk)).exists()
+    assert AuditEvent.objects.filter(actor=both, action="list", listed=[elsewhere.pk]).exists()
