@@ -441,6 +441,9 @@ CONTENT_SECURITY_POLICY = {
 }
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 CSRF_COOKIE_SAMESITE = "Lax"
+# /api/docs/ and /api/schema/ describe the API, never data: open to anyone, or only to signed-in
+# staff (crm/api_docs.py). Production keeps them for staff unless told otherwise.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=not PRODUCTION)
 # Swagger UI at /api/docs/: no badge from the public validator service.
 SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {"deepLinking": True, "validatorUrl": None}
 

@@ -1,11 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
 
 from admissions import views as admissions_views
 from crm import views
-from crm.api_docs import ApiDocsView
+from crm.api_docs import ApiDocsView, ApiSchemaView
 from crm.auth import mfa
 
 handler404 = "crm.views.page_not_found"
@@ -35,7 +34,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("messaging/", include("admissions.messaging.urls")),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("admissions.api.urls")),
     path("api/v1/", include("admissions.screening.urls")),

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils.serializer_helpers import BindingDict
@@ -23,7 +24,18 @@ US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "
     "NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
 )
-_POSTAL_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,8}[A-Za-z0-9]$")
+# The text a pattern field accepts, as sent (surrounding spaces allowed): the same expression is
+# the OpenAPI schema's ``pattern`` and the check the API runs, so the two cannot disagree.
+POSTAL_CODE_PATTERN = r"^\s*(?:[A-Za-z0-9][A-Za-z0-9 -]{1,8}[A-Za-z0-9])?\s*$"
+STATE_PATTERN = (
+    r"^\s*(?:"
+    + "|".join("".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(US_STATES))
+    + r")?\s*$"
+)
+# Dates as YYYY-MM-DD only, within the years the API accepts.
+_MONTH_DAY = r"-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
+BIRTH_DATE_PATTERN = r"^(?:19|20)[0-9]{2}" + _MONTH_DAY
+REPORT_DATE_PATTERN = r"^(?:20[0-9]{2}|2100)" + _MONTH_DAY
 
 
 def _without_cleaned_characters_checks(validators: list[Any]) -> list[Any]:
@@ -35,7 +47,10 @@ def _without_cleaned_characters_checks(validators: list[Any]) -> list[Any]:
 
 
 class CleanCharField(serializers.CharField):
-    """Text with control and format characters removed and surrounding space trimmed."""
+    """Text with control and format characters removed and surrounding space trimmed.
+
+    Only a JSON string is text (DRF's own field turns a number into one), and ``max_length`` is
+    the length of the text as sent, as the schema's ``maxLength`` says."""
 
     def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
         self.multiline = multiline
@@ -44,10 +59,128 @@ class CleanCharField(serializers.CharField):
 
     def run_validation(self, data: Any = empty) -> Any:
         if isinstance(data, str):
+            if self.max_length is not None and len(data) > self.max_length:
+                self.fail("max_length", max_length=self.max_length)
             data = text_clean(data, multiline=self.multiline)
+        elif data is not empty and data is not None:
+            self.fail("invalid")
         return super().run_validation(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only, as the schema says (DRF's own field takes 0, 1, "yes"...)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class PatternField(serializers.CharField):
+    """Text that must match ``pattern`` as sent; kept trimmed and upper-cased. Subclasses carry
+    the pattern, which their schema shows."""
+
+    pattern = ""
+    message = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, allow_blank=True, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if not re.fullmatch(self.pattern, data):
+            raise serializers.ValidationError(self.message)
+        return data.strip().upper()
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": POSTAL_CODE_PATTERN,
+        "description": "A ZIP or postal code: 3 to 10 letters, digits, spaces or hyphens, starting and "
+        "ending with a letter or digit; kept upper-cased.",
+        "example": "33602",
+    }
+)
+class PostalCodeField(PatternField):
+    pattern = POSTAL_CODE_PATTERN
+    message = "Enter a postal code of 3 to 10 letters, digits, spaces or hyphens."
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": STATE_PATTERN,
+        "description": "A two-letter US state or territory code, in any case (kept upper-cased).",
+        "example": "FL",
+    }
+)
+class StateField(PatternField):
+    pattern = STATE_PATTERN
+    message = "Use a two-letter US state or territory code."
+
+
+class PatternDateField(serializers.DateField):
+    """A date sent as YYYY-MM-DD (DRF alone takes 1990-4-2 too), within the pattern's years."""
+
+    pattern = ""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            self.fail("invalid", format="YYYY-MM-DD")
+        day = super().to_internal_value(value)
+        if not re.fullmatch(self.pattern, day.isoformat()):
+            raise serializers.ValidationError(self.out_of_range(day))
+        return day
+
+    def out_of_range(self, day: date) -> str:
+        raise NotImplementedError
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "date",
+        "pattern": BIRTH_DATE_PATTERN,
+        "nullable": True,
+        "description": "YYYY-MM-DD, from 1900-01-01 to today.",
+    }
+)
+class BirthDateField(PatternDateField):
+    pattern = BIRTH_DATE_PATTERN
+
+    def out_of_range(self, day: date) -> str:
+        return (
+            "The date of birth is before 1900." if day.year < 1900 else "The date of birth is in the future."
+        )
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "date",
+        "pattern": REPORT_DATE_PATTERN,
+        "description": "YYYY-MM-DD, between 2000-01-01 and 2100-12-31.",
+    }
+)
+class ReportDateField(PatternDateField):
+    pattern = REPORT_DATE_PATTERN
+
+    def out_of_range(self, day: date) -> str:
+        return "Use a date between 2000-01-01 and 2100-12-31."
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 40,
+        "description": "A phone number in any format (digits, spaces, + ( ) . -, letters of a vanity "
+        "number, an extension after x or ext); national numbers are read as US numbers. It must be a "
+        "valid number for its country; kept as E.164.",
+        "example": "(813) 555-0142",
+    }
+)
 class PhoneField(CleanCharField):
     """A phone number, returned as E.164; national numbers are read as US numbers."""
 
@@ -139,9 +272,9 @@ class InsuranceSerializer(AllErrorsSerializer):
 
 
 class ConsentSerializer(AllErrorsSerializer):
-    sms = serializers.BooleanField(default=False, help_text="Agreed to automated text messages.")
-    email = serializers.BooleanField(default=False, help_text="Agreed to automated email.")
-    call = serializers.BooleanField(default=False, help_text="Agreed to automated or recorded calls.")
+    sms = StrictBooleanField(default=False, help_text="Agreed to automated text messages.")
+    email = StrictBooleanField(default=False, help_text="Agreed to automated email.")
+    call = StrictBooleanField(default=False, help_text="Agreed to automated or recorded calls.")
     text = CleanCharField(
         multiline=True,
         max_length=2000,
@@ -186,21 +319,6 @@ def date_of_birth_errors(value: date | None) -> str:
     if value < date(1900, 1, 1):
         return "The date of birth is before 1900."
     return ""
-
-
-def state_code(value: str) -> str:
-    code = value.upper()
-    if code and code not in US_STATES:
-        raise serializers.ValidationError("Use a two-letter US state or territory code.")
-    return code
-
-
-def postal_code(value: str) -> str:
-    if value and not _POSTAL_CODE.match(value):
-        raise serializers.ValidationError(
-            "Enter a postal code of 3 to 10 letters, digits, spaces or hyphens."
-        )
-    return value.upper()
 
 
 class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]

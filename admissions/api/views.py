@@ -43,17 +43,19 @@ from admissions.api.idempotency import (
 from admissions.api.serializers import (
     AllErrorsSerializer,
     AttributionSerializer,
+    BirthDateField,
     CleanCharField,
     ConsentSerializer,
     ErrorSerializer,
     InsuranceSerializer,
     LowerEmailField,
     PhoneField,
+    PostalCodeField,
+    ReportDateField,
     StageCountsSerializer,
+    StateField,
     ValidationErrorsSerializer,
     date_of_birth_errors,
-    postal_code,
-    state_code,
 )
 from admissions.api.throttling import WINDOW_SECONDS, LeadSourceKeyRateThrottle
 from admissions.leads import (
@@ -184,15 +186,11 @@ class LeadCreateApi(LeadApiView):
     class InputSerializer(AllErrorsSerializer):
         first_name = CleanCharField(max_length=80)
         last_name = CleanCharField(max_length=80, required=False, allow_blank=True)
-        phone = PhoneField(
-            required=False, allow_blank=True, help_text="Any format; national numbers are read as US numbers."
-        )
+        phone = PhoneField(required=False, allow_blank=True)
         email = LowerEmailField(max_length=254, required=False, allow_blank=True)
-        date_of_birth = serializers.DateField(required=False, allow_null=True)
-        postal_code = CleanCharField(
-            max_length=10, required=False, allow_blank=True, validators=[postal_code]
-        )
-        state = CleanCharField(max_length=2, required=False, allow_blank=True, validators=[state_code])
+        date_of_birth = BirthDateField(required=False, allow_null=True)
+        postal_code = PostalCodeField()
+        state = StateField()
         caller_relationship = serializers.ChoiceField(
             choices=Caller.Relationship.choices, required=False, allow_blank=True
         )
@@ -469,19 +467,15 @@ class SourceStatsApi(LeadApiView):
     class FilterSerializer(AllErrorsSerializer):
         def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
             return {
-                "from": serializers.DateField(
+                "from": ReportDateField(
                     required=False,
                     help_text="First day (inclusive, facility time zone); default 29 days before `to`.",
                 ),
-                "to": serializers.DateField(required=False, help_text="Last day (inclusive); default today."),
+                "to": ReportDateField(required=False, help_text="Last day (inclusive); default today."),
             }
 
         def cross_errors(self, values: dict[str, Any], errors: dict[str, Any]) -> list[tuple[str, str]]:
-            problems = []
-            for name in ("from", "to"):
-                day = values.get(name)
-                if day is not None and not (2000 <= day.year <= 2100):
-                    problems.append((name, "Use a date between 2000-01-01 and 2100-12-31."))
+            problems: list[tuple[str, str]] = []  # each date is within 2000-2100 (ReportDateField)
             start, end = values.get("from"), values.get("to")
             if start and end and not problems:
                 if start > end:
