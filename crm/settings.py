@@ -82,6 +82,10 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "crm.auth.apps.AuthHardeningConfig",
 ]
+# The demo seeder (``manage.py seed_demo``) is development and benchmark tooling: a checkout has it,
+# the production image is built without it (.dockerignore) and so never offers the command.
+if (BASE_DIR / "demo" / "apps.py").is_file():
+    INSTALLED_APPS.append("demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

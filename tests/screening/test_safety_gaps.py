@@ -603,7 +603,7 @@ def test_the_admin_fills_facility_coordinates_from_the_postal_code(administrator
 
 
 def test_the_demo_facilities_take_their_coordinates_from_their_postal_codes():
-    from admissions.demo_data import FACILITIES, _coordinates
+    from demo.seed import FACILITIES, _coordinates
 
     for spec in FACILITIES:
         place = _coordinates(spec.postal_code)

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from admissions.demo_data import seed_demo
+from demo.seed import seed_demo
 from admissions.followup_policy import NEW_INQUIRY_CADENCE
 from admissions.models import (
     ContactConsent,

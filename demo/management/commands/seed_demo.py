@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from admissions.demo_data import DemoDataError, demo_password_generate, seed_demo
+from demo.seed import DemoDataError, demo_password_generate, seed_demo
 from crm.models import Facility
 
 
