@@ -15,7 +15,6 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from demo.seed import seed_demo
 from admissions.followup_policy import NEW_INQUIRY_CADENCE
 from admissions.models import (
     ContactConsent,
@@ -30,6 +29,7 @@ from admissions.models import (
 from admissions.pipeline import OPEN_STAGES, STAGE_TIMESTAMP_FIELD, TRANSITIONS, Stage
 from crm.models import Facility, User
 from crm.roles import Role
+from demo.seed import seed_demo
 from programs.models import CapacityHold, Census, Payer, Program, Setting
 from tests.factories import FacilityFactory
 

@@ -603,10 +603,11 @@ def test_the_admin_fills_facility_coordinates_from_the_postal_code(administrator
 
 
 def test_the_demo_facilities_take_their_coordinates_from_their_postal_codes():
-    from demo.seed import FACILITIES, _coordinates
+    from demo.catalogue import FACILITIES
+    from demo.reference import facility_coordinates
 
     for spec in FACILITIES:
-        place = _coordinates(spec.postal_code)
+        place = facility_coordinates(spec.postal_code)
         assert set(place) == {"latitude", "longitude"}, spec.name
         assert not hasattr(spec, "latitude")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from demo.seed import DemoDataError, demo_password_generate, seed_demo
 from crm.models import Facility
+from demo.seed import DemoDataError, demo_password_generate, seed_demo
 
 
 class Command(BaseCommand):
