@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection, models
 from django.db.models import NOT_PROVIDED, Max
 
+from admissions.messaging.models import MessagingHold
 from admissions.models import (
     Caller,
     ContactConsent,
@@ -22,6 +23,7 @@ from admissions.models import (
     Person,
     Touch,
 )
+from admissions.screening.models import Screening
 from admissions.services import TOUCH_ATTRIBUTION_FIELDS
 from crm.fields import EncryptedJSONField, EncryptedTextField
 from demo.catalogue import STAMP_FIELDS
@@ -112,6 +114,8 @@ BULK_MODELS: tuple[type[models.Model], ...] = (
     ContactConsent,
     InquiryEvent,
     FollowUp,
+    Screening,
+    MessagingHold,
 )
 
 
@@ -298,6 +302,27 @@ FOLLOWUP_COLS = (
 )
 
 
+SCREENING_COLS = (
+    "id",
+    "inquiry_id",
+    "form_id",
+    "answers",
+    "complete",
+    "result",
+    "provisional_level_id",
+    "minimum_intensity",
+    "safety_flags",
+    "has_red_flag",
+    "created_at",
+    "saved_at",
+    "saved_by_id",
+    "final_level_id",
+    "signed_by_id",
+    "signed_at",
+)
+MESSAGING_HOLD_COLS = ("id", "person_id", "inquiry_id", "reason", "started_at", "started_by_id")
+
+
 @dataclass
 class Batch:
     """Rows of one chunk, per table."""
@@ -312,6 +337,8 @@ class Batch:
     consents: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[tuple[Any, ...]] = field(default_factory=list)
     followups: list[tuple[Any, ...]] = field(default_factory=list)
+    screenings: list[tuple[Any, ...]] = field(default_factory=list)
+    messaging_holds: list[tuple[Any, ...]] = field(default_factory=list)
 
     def write(self, sink: Sink) -> Counter[str]:
         """Write every table in dependency order; returns row counts."""
@@ -326,6 +353,8 @@ class Batch:
             ("contact consents", ContactConsent, CONSENT_COLS, self.consents),
             ("timeline events", InquiryEvent, EVENT_COLS, self.events),
             ("follow-ups", FollowUp, FOLLOWUP_COLS, self.followups),
+            ("pre-screens", Screening, SCREENING_COLS, self.screenings),
+            ("messaging holds", MessagingHold, MESSAGING_HOLD_COLS, self.messaging_holds),
         )
         counts: Counter[str] = Counter()
         for label, model, cols, rows in plan:

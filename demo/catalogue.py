@@ -486,11 +486,6 @@ INVALID_NOTES = (
     "Vendor solicitation",
     "Test submission",
 )
-CRISIS_NOTES = (
-    "Routed to 988 crisis line",
-    "Routed to 911 / emergency department",
-    "Advised emergency department; clinician notified",
-)
 FAMILY = ("mother", "father", "spouse", "partner", "sister", "brother", "daughter", "son")
 CONSENT_TEXT = (
     "I agree that {sender} may call and text me about my inquiry at the number I gave, "
@@ -616,6 +611,8 @@ SPEED_BUSINESS = (
 )
 SPEED_AFTER_HOURS = ((0.35, 30, 300), (0.65, 300, 3600), (0.85, 3600, 8 * 3600), (1.0, 0, 0))
 HISTORY_DAYS = 548  # 18 months
+# Typical days a person stays, by setting: admissions within it still occupy a bed or slot.
+LENGTH_OF_STAY_DAYS = {"withdrawal": 6, "residential": 30, "php": 21, "iop": 42, "op": 90}
 HOUR_WEIGHTS = (
     4,
     3,

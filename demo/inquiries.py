@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import json
 import math
@@ -17,8 +18,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from admissions.followup_policy import NEW_INQUIRY_CADENCE
+from admissions.followup_policy import NEW_INQUIRY_CADENCE, STOPS_AFTER_FIRST_ATTEMPT
 from admissions.followups import alert_text
+from admissions.messaging.models import MessagingHold
 from admissions.models import (
     Caller,
     FollowUp,
@@ -27,12 +29,13 @@ from admissions.models import (
     Person,
 )
 from admissions.pipeline import OPEN_STAGES
+from admissions.screening.models import Screening
+from admissions.screening.rules import Flag
 from demo.bulk import BULK_MODELS, Batch, Progress, Sink, bulk_tables, next_id, sync_sequence
 from demo.catalogue import (
     ALL_STAGES,
     CITIES,
     CONSENT_TEXT,
-    CRISIS_NOTES,
     EMAIL_CONSENT_TEXT,
     FAMILY,
     FIRST_NAMES,
@@ -42,6 +45,7 @@ from demo.catalogue import (
     INSURANCE_LOSSES,
     INVALID_NOTES,
     LAST_NAMES,
+    LENGTH_OF_STAY_DAYS,
     LOST,
     OPEN_WEIGHTS,
     PAYERS,
@@ -61,13 +65,27 @@ from demo.catalogue import (
     person_phone,
 )
 from demo.reference import Reference
-from programs.models import CapacityHold, Program
+from demo.screenings import (
+    CLEAR,
+    CRISIS_FLAGS,
+    OPIOIDS,
+    SEDATIVES,
+    DemoScreen,
+    Screener,
+    Who,
+    insurance_answers,
+)
+from programs.models import CapacityHold, Census, LevelOfCare
 
 # --- inquiries --------------------------------------------------------------------------
 
 
 # Epoch seconds to an aware UTC datetime (a C-level partial: this runs ~20 times per inquiry).
 from_epoch = functools.partial(datetime.fromtimestamp, tz=UTC)
+
+
+# A primary policy: (payer id, name, self-pay, member id, group, subscriber relationship, subscriber name).
+Payer = tuple[int, str, bool, str, str, str, str]
 
 
 class InquiryGenerator:
@@ -93,6 +111,16 @@ class InquiryGenerator:
         self.repeat_pool: list[tuple[int, str, str, str, str, str]] = []  # settled people
         self.consented: set[tuple[int, str]] = set()
         self.room = self._program_room()
+        self.screener = Screener(rng=random.Random(f"screens:{seed}:{self.inquiry_id}"))  # noqa: S311
+        self.screening_id = next_id(Screening)
+        self.messaging_hold_id = next_id(MessagingHold)
+        self.crisis_held: set[int] = set(
+            MessagingHold.objects.filter(reason="crisis", released_at__isnull=True).values_list(
+                "person_id", flat=True
+            )
+        )
+        self.admitted: list[tuple[int, int]] = []  # (program, epoch) of each admission, for the census
+        self.levels = {lv.pk: (lv.code, lv.edition) for lv in LevelOfCare.objects.all()}
         # Ages at inquiry, skewed to the late twenties and thirties; sampled by index below.
         self.ages = [18 + int(self.rng.betavariate(1.6, 3.2) * 55) for _ in range(2000)]
         self._prepare_tables()
@@ -153,6 +181,8 @@ class InquiryGenerator:
         self.payers = [(p.pk, p.name, p.is_self_pay) for p in ref.payers]
         self.payer_cum = cumulative(w for *_x, w in PAYERS)
         self.self_pay = next(p for p in self.payers if p[2])
+        self.payer_weight = {p[0]: w for p, (*_x, w) in zip(self.payers, PAYERS, strict=True)}
+        self.substance_code = {pk: code for code, pk in ref.substances.items()}
         self.sub_codes = [ref.substances[c] for c, _w in SUBSTANCE_WEIGHTS if c in ref.substances]
         self.sub_cum = cumulative(w for c, w in SUBSTANCE_WEIGHTS if c in ref.substances)
         self.open_cum = cumulative(w for _s, w in OPEN_WEIGHTS)
@@ -166,7 +196,6 @@ class InquiryGenerator:
             ]
             for f in self.fac
         ]
-        self.fit_cache: dict[tuple[int, str, int], list[tuple[int, int, str, int, int, str]]] = {}
 
     # -- main loop
 
@@ -201,6 +230,7 @@ class InquiryGenerator:
             with connection.cursor() as cursor:
                 for model in BULK_MODELS:
                     cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+        self.finish()
         return counts
 
     def _flush(self, batch: Batch) -> Counter[str]:
@@ -208,7 +238,7 @@ class InquiryGenerator:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO off")
             counts = batch.write(self.sink)
-            for model in (Person, Caller, CapacityHold, Inquiry):
+            for model in (Person, Caller, CapacityHold, Inquiry, Screening, MessagingHold):
                 sync_sequence(model)
         return counts
 
@@ -325,13 +355,16 @@ class InquiryGenerator:
             if rand() < 0.7:
                 dob = from_epoch(created - age_years * 31_557_600 - int(rand() * 31_000_000)).date()
             contacted = last_working not in (S.NEW, S.CONTACT_ATTEMPTED) or stage in (S.CRISIS_ROUTED,)
+            person_gender = gender if contacted or rand() < 0.3 else ""
+            voicemail_ok = (rand() < 0.7) if contacted else None
+            text_ok = (rand() < 0.8) if contacted else None
             b.persons.append(
                 (
                     person_id,
                     first,
                     last,
                     dob,
-                    gender if contacted or rand() < 0.3 else "",
+                    person_gender,
                     phone,
                     email,
                     "",
@@ -340,8 +373,8 @@ class InquiryGenerator:
                     "",
                     state_tz[1],
                     "es" if rand() < 0.07 else "en",
-                    (rand() < 0.7) if contacted else None,
-                    (rand() < 0.8) if contacted else None,
+                    voicemail_ok,
+                    text_ok,
                     from_epoch(created),
                 )
             )
@@ -360,8 +393,21 @@ class InquiryGenerator:
         if stage not in (S.NEW, S.INVALID, S.DUPLICATE) or rand() < 0.9:
             owner = coordinators[int(rand() * len(coordinators))]
 
+        picked: list[int] = []
+        if stage != S.INVALID:
+            n = 1 if rand() < 0.58 else 2 if rand() < 0.75 else 3
+            picked = sorted(
+                {self.sub_codes[bisect.bisect(self.sub_cum, rand() * self.sub_cum[-1])] for _ in range(n)}
+            )
+
+        # the pre-screen's story: a red flag routes the inquiry the moment the screen is saved
+        story, complete = self._story(path, stage, gender, picked)
+        snap = None
+        if story not in (None, CLEAR) and complete:
+            snap = path[path.index(S.PRESCREENED) + 1]
+
         # timestamps along the path, squeezed to end before now
-        times = self._times(path, created, minute_of_day, business, lost)
+        times = self._times(path, created, minute_of_day, business, lost, snap=snap)
         stamps: list[int | None] = [None] * len(STAMP_FIELDS)
         for s, t in zip(path[1:], times[1:], strict=True):
             slot = STAMP_SLOT[s]
@@ -369,53 +415,80 @@ class InquiryGenerator:
                 stamps[slot] = t
         final_t = times[-1]
 
-        # programs
+        # the pre-screen, insurance and the program, as the services leave them
+        reached = set(path)
+        payer = self._payer(lost, first, last)
+        person = Who(
+            gender=gender if state_tz is None else person_gender,
+            age=age_years,
+            state=state_tz[0] if state_tz is not None else "",
+            ok_to_text=text_ok if state_tz is not None else None,
+            ok_to_voicemail=voicemail_ok if state_tz is not None else None,
+        )
+        screen = None
+        if story is not None:
+            saved_t = times[path.index(S.PRESCREENED if complete else S.CRISIS_ROUTED)]
+            screen = self._screen(story, complete, picked, person, saved_t, payer, path, times)
         approved_program = approved_level = admitted_program = None
         admission_date = None
-        hold_id = None
-        reached = set(path)
-        if S.APPROVED in reached:
-            fit = self._fitting(fi, gender, age_years)
-            prog = fit[int(rand() * len(fit))]
+        hold_id = hold_released = None
+        scheduled = S.ADMISSION_SCHEDULED in reached
+        if scheduled and screen is not None:
+            current = stage == S.ADMISSION_SCHEDULED
+            chosen = self._program(screen, fi, person, payer, current, names=(first, last))
+            for _ in range(3):
+                if chosen is not None or current:
+                    break
+                # Nothing at this facility fits these answers (say a co-occurring-enhanced level it
+                # does not run), yet this person was admitted here: their answers were plainer.
+                screen = self._screen(CLEAR, True, picked, person, screen.saved_t, payer, path, times)
+                chosen = self._program(screen, fi, person, payer, current, names=(first, last))
+            if chosen is None and current:  # no bed or slot free: still approved, waiting
+                path, times = path[:-1], times[:-1]
+                stamps[STAMP_SLOT[S.ADMISSION_SCHEDULED]] = None
+                stage, final_t, scheduled = S.APPROVED, times[-1], False
+            elif chosen is not None:
+                screen, payer, approved_program = chosen
+        if screen is not None and screen.signed_at is not None:
+            approved_level = screen.judged.provisional_level_id
+        if scheduled and approved_program is not None:
+            at = path.index(S.ADMISSION_SCHEDULED)
+            scheduled_t = times[at]
             if stage == S.ADMISSION_SCHEDULED:
-                roomy = [p for p in fit if self.room[p[0]] > 0]
-                if roomy:
-                    prog = roomy[int(rand() * len(roomy))]
-                    self.room[prog[0]] -= 1
-                    hold_id = self.hold_id
-                    self.hold_id += 1
-                    today = timezone.localdate(self.now_dt)
-                    admission_date = today + timedelta(days=int(rand() * 7))
-                    until = timezone.make_aware(
-                        datetime.combine(admission_date + timedelta(days=1), datetime.min.time())
-                    )
-                    b.holds.append(
-                        (
-                            hold_id,
-                            prog[0],
-                            f"inquiry:{iid}",
-                            datetime.fromtimestamp(final_t, zone).date(),
-                            until,
-                            from_epoch(final_t),
-                            None,
-                            "",
-                        )
-                    )
-                else:  # no bed or slot free: still approved, waiting
-                    path = path[:-1]
-                    times = times[:-1]
-                    stamps[STAMP_SLOT[S.ADMISSION_SCHEDULED]] = None
-                    stage = S.APPROVED
-                    final_t = times[-1]
-            approved_program, approved_level = prog[0], prog[1]
-            if S.ADMISSION_SCHEDULED in path and admission_date is None:
+                self.room[approved_program] -= 1
+                admission_date = timezone.localdate(self.now_dt) + timedelta(days=int(rand() * 7))
+            else:
                 # Admitted, or a no-show: the step after scheduling happens on or after the day.
-                after = times[path.index(S.ADMISSION_SCHEDULED) + 1]
-                admission_date = datetime.fromtimestamp(after, zone).date()
-            if stage == S.ADMITTED:
+                hold_released = times[at + 1]
+                admission_date = datetime.fromtimestamp(hold_released, zone).date()
+            hold_id = self.hold_id
+            self.hold_id += 1
+            until = timezone.make_aware(
+                datetime.combine(admission_date + timedelta(days=1), datetime.min.time())
+            )
+            admitted = stage == S.ADMITTED
+            b.holds.append(
+                (
+                    hold_id,
+                    approved_program,
+                    f"inquiry:{iid}",
+                    datetime.fromtimestamp(scheduled_t, zone).date(),
+                    until,
+                    from_epoch(scheduled_t),
+                    from_epoch(hold_released) if hold_released is not None else None,
+                    ("admitted" if admitted else "cancelled") if hold_released is not None else "",
+                )
+            )
+            if admitted:
                 admitted_program = approved_program
-                if rand() < 0.08 and len(fit) > 1:
-                    admitted_program = fit[int(rand() * len(fit))][0]
+                if rand() < 0.08 and screen is not None:
+                    # Admitted into another program than the one held (the coordinator said why).
+                    other = self._program(
+                        screen, fi, person, payer, False, names=(first, last), exclude=approved_program
+                    )
+                    if other is not None:
+                        admitted_program = other[2]
+                self.admitted.append((admitted_program, hold_released or final_t))
         program_of_interest = None
         if channel == "web_form" and rand() < 0.3:
             options = self.programs[fi]
@@ -425,16 +498,14 @@ class InquiryGenerator:
         referred_out_to = (
             REFERRED_OUT_TO[int(rand() * len(REFERRED_OUT_TO))] if stage == S.REFERRED_OUT else ""
         )
-        close_note = ""
+        close_note = screen.route_reason if screen is not None and screen.route_reason else ""
         if stage == S.INVALID:
             close_note = (
                 INVALID_NOTES[1]
                 if S.CONTACT_ATTEMPTED in reached
                 else INVALID_NOTES[int(rand() * len(INVALID_NOTES))]
             )
-        elif stage == S.CRISIS_ROUTED:
-            close_note = CRISIS_NOTES[int(rand() * len(CRISIS_NOTES))]
-        red_flag = stage == S.CRISIS_ROUTED or (lost == L.NEEDS_OTHER_LEVEL and rand() < 0.5) or rand() < 0.02
+        red_flag = screen is not None and bool(screen.judged.flags)
         external_id = f"{prefix}-{iid:08d}" if prefix else ""
         message = WEB_MESSAGES[int(rand() * len(WEB_MESSAGES))] if channel in ("web_form", "chat") else ""
 
@@ -474,12 +545,7 @@ class InquiryGenerator:
         self.stages[stage] += 1
 
         # substances
-        if stage != S.INVALID:
-            n = 1 if rand() < 0.58 else 2 if rand() < 0.75 else 3
-            picked = {
-                self.sub_codes[bisect.bisect(self.sub_cum, rand() * self.sub_cum[-1])] for _ in range(n)
-            }
-            b.substances.extend((iid, s) for s in picked)
+        b.substances.extend((iid, s) for s in picked)
 
         # touches
         source_label = self.source_name.get(source_id, "") if source_id else ""
@@ -532,6 +598,8 @@ class InquiryGenerator:
                     self._call(b, iid, at, actor, "outbound", "no_answer")
             elif s == S.ADMISSION_SCHEDULED and hold_id is not None:
                 self._event(b, iid, t, "capacity_held", actor, "", data=("held", approved_program, hold_id))
+            if screen is not None and s == S.CRISIS_ROUTED and not screen.judged.complete:
+                self._screen_event(b, iid, screen, actor)  # the partial save that raised the flag
             step_actor = self.clinician if previous == S.CLINICAL_REVIEW and s == S.APPROVED else actor
             self._event(
                 b,
@@ -544,16 +612,33 @@ class InquiryGenerator:
                     "stage",
                     str(previous),
                     str(s),
-                    close_note if s in (S.INVALID, S.CRISIS_ROUTED) else "",
+                    close_note
+                    if s in (S.INVALID, S.CRISIS_ROUTED) or (screen and s == screen.route_to)
+                    else "",
                     lost_reason if s == S.CLOSED else "",
                     referred_out_to if s == S.REFERRED_OUT else "",
                 ),
             )
+            if s == S.CRISIS_ROUTED:  # however it got there, automated marketing stops
+                self._crisis_hold(b, iid, person_id, actor, t)
+            if screen is not None:
+                if s == S.PRESCREENED and screen.judged.complete:
+                    self._screen_event(b, iid, screen, actor)
+                if s == screen.route_to:
+                    self._red_flag_event(b, iid, screen, actor, t)
+                if previous == S.CLINICAL_REVIEW and screen.signed_at is not None:
+                    self._signoff_event(b, iid, screen)
             previous = s
 
         # insurance
         if S.PRESCREENED in reached or (channel == "web_form" and rand() < 0.25):
-            self._insurance(b, iid, path, times, stamps, lost, first, last, created)
+            self._insurance(b, iid, path, times, lost, payer)
+        if screen is not None:
+            b.screenings.append(
+                screen.row(
+                    inquiry_id=iid, form_id=self.screener.form_row.pk, saved_by=actor, signer=self.clinician
+                )
+            )
 
         # consent
         if phone and (
@@ -609,9 +694,11 @@ class InquiryGenerator:
                     )
                 )
 
-        # follow-ups for inquiries nobody has tried yet
-        if stage == S.NEW:
-            self._followups(b, iid, created)
+        # follow-ups: the new-inquiry cadence while nobody has reached the person, call-backs after
+        if stage in (S.NEW, S.CONTACT_ATTEMPTED):
+            self._followups(b, iid, created, stamps[STAMP_SLOT[S.CONTACT_ATTEMPTED]])
+        elif is_open and owner is not None and rand() < 0.3:
+            self._callback(b, iid, final_t, owner, zone)
 
         # bookkeeping for duplicates and returning people
         if stage != S.DUPLICATE:
@@ -697,10 +784,9 @@ class InquiryGenerator:
                     )
                 elif target == S.CLINICAL_REVIEW:
                     path += [S.INSURANCE_VERIFICATION, S.CLINICAL_REVIEW] if r < 0.7 else [S.CLINICAL_REVIEW]
-                elif r < 0.55:
+                elif r < 0.8:
+                    # A clinician signs the level off before approval (Approved needs an approved level).
                     path += [S.INSURANCE_VERIFICATION, S.CLINICAL_REVIEW, S.APPROVED]
-                elif r < 0.85:
-                    path += [S.INSURANCE_VERIFICATION, S.APPROVED]
                 else:
                     path += [S.CLINICAL_REVIEW, S.INSURANCE_VERIFICATION, S.APPROVED]
             if depth >= 6:
@@ -712,9 +798,17 @@ class InquiryGenerator:
         return path
 
     def _times(
-        self, path: list[str], created: int, minute_of_day: int, business: bool, lost: str
+        self,
+        path: list[str],
+        created: int,
+        minute_of_day: int,
+        business: bool,
+        lost: str,
+        *,
+        snap: str | None = None,
     ) -> list[int]:
-        """Epoch seconds for each stage on the path, increasing, all before now."""
+        """Epoch seconds for each stage on the path, increasing, all before now. ``snap``: the stage a
+        red flag moved the inquiry to the moment the screen was saved (a second after Pre-screened)."""
         rng = self.rng
         rand = rng.random
         gaps: list[int] = []
@@ -732,6 +826,8 @@ class InquiryGenerator:
                 gap = 15 + int(rand() * 225)
             elif s == S.CLOSED and lost == L.UNREACHABLE:
                 gap = 3 * 86400 + int(rand() * 11 * 86400)
+            elif s == snap and previous == S.PRESCREENED:
+                gap = 1
             else:
                 median, sigma, floor, cap = GAPS[s]
                 if s == S.CLINICAL_REVIEW and previous == S.PRESCREENED:
@@ -754,18 +850,270 @@ class InquiryGenerator:
             times.append(times[-1] + g)
         return times
 
-    def _fitting(self, fi: int, gender: str, age: int) -> list[tuple[int, int, str, int, int, str]]:
-        key = (fi, gender, age)
-        found = self.fit_cache.get(key)
-        if found is None:
-            who = {"female": Program.Gender.WOMEN, "male": Program.Gender.MEN}.get(gender, "")
-            found = [
-                p
-                for p in self.programs[fi]
-                if p[3] <= age <= p[4] and (p[2] == Program.Gender.ANY or p[2] == who)
-            ] or self.programs[fi]
-            self.fit_cache[key] = found
-        return found
+    def _story(
+        self, path: list[str], stage: str, gender: str, substances: list[int]
+    ) -> tuple[str | None, bool]:
+        """What the pre-screen raised, if there is one, and whether it was complete when saved.
+
+        A screen is complete from Pre-screened on. A flag that needs a clinician moves the inquiry
+        to Clinical review as it is saved, so only a path that goes there next may carry one; a crisis
+        flag moves it to Crisis routed, from a screen that was complete or still partial.
+        """
+        rand = self.rng.random
+        codes = {self.substance_code[s] for s in substances}
+        if stage == S.CRISIS_ROUTED:
+            r = rand()
+            flag = (
+                Flag.BACLOFEN_PUMP
+                if "baclofen" in codes and r < 0.5
+                else (Flag.SUICIDE_RISK if r < 0.7 else Flag.EMERGENCY_NOW)
+            )
+            return flag, S.PRESCREENED in path
+        if S.PRESCREENED not in path:
+            return None, False
+        after = path.index(S.PRESCREENED) + 1
+        if after < len(path) and path[after] == S.CLINICAL_REVIEW and rand() < 0.6:
+            options = [Flag.SEVERE_PSYCHIATRIC]
+            if codes & SEDATIVES:
+                options += [Flag.SEDATIVE_WITHDRAWAL] * 3
+            if gender == "female" and codes & OPIOIDS:
+                options.append(Flag.PREGNANCY_WITHDRAWAL)
+            return options[int(rand() * len(options))], True
+        return CLEAR, True
+
+    def _screen(
+        self,
+        story: str,
+        complete: bool,
+        substances: list[int],
+        person: Who,
+        saved_t: int,
+        payer: Payer,
+        path: list[str],
+        times: list[int],
+    ) -> DemoScreen:
+        """A screening of the current form, judged by the rules, signed off when the path left Clinical
+        review forward."""
+        saved_at = from_epoch(saved_t)
+        codes = [self.substance_code[s] for s in substances]
+        judged = None
+        for attempt in (story, CLEAR):
+            answers = self.screener.answers(
+                story=attempt,
+                substances=codes,
+                person=person,
+                saved_at=saved_at,
+                complete=complete,
+                insurance=insurance_answers(payer),
+            )
+            judged = self.screener.judge(answers=answers, saved_at=saved_at)
+            if complete and judged.provisional_level_id is None and story not in CRISIS_FLAGS:
+                continue  # no level for these answers in the catalogue: tell a plainer story
+            break
+        assert judged is not None  # noqa: S101 - the loop runs at least once
+        route_to = None
+        if judged.flags:
+            crisis = any(f in CRISIS_FLAGS for f in judged.flags)
+            route_to = S.CRISIS_ROUTED if crisis else S.CLINICAL_REVIEW
+            if route_to not in path:
+                route_to = None  # the flag was raised later, on a stage that does not move
+        signed_t = None
+        if S.CLINICAL_REVIEW in path and judged.complete and judged.provisional_level_id is not None:
+            at = path.index(S.CLINICAL_REVIEW)
+            if at + 1 < len(path) and path[at + 1] in (S.INSURANCE_VERIFICATION, S.APPROVED):
+                gap = times[at + 1] - times[at]
+                signed_t = times[at + 1] - min(300, gap // 2)
+        screening_id = self.screening_id
+        self.screening_id += 1
+        started = max(saved_t - 60 - int(self.rng.random() * 900), times[path.index(S.CONTACTED)])
+        return DemoScreen(
+            id=screening_id,
+            judged=judged,
+            created_t=min(started, saved_t),
+            saved_t=saved_t,
+            signed_t=signed_t,
+            route_to=route_to,
+            route_reason="Red flag: " + ", ".join(judged.flags) if route_to else "",
+        )
+
+    def _program(
+        self,
+        screen: DemoScreen,
+        fi: int,
+        person: Who,
+        payer: Payer,
+        current: bool,
+        names: tuple[str, str],
+        exclude: int | None = None,
+    ) -> tuple[DemoScreen, Payer, int] | None:
+        """The program an admission is scheduled into: the best fit among the facility's programs for
+        the screen's needs, with the payer one it accepts (the person's plan, or self-pay)."""
+        room = dict(self.room) if current else None
+        if room is not None and exclude is not None:
+            room[exclude] = 0
+        program_id = self.screener.program_for(
+            judged=screen.judged,
+            facility_id=self.fac[fi].pk,
+            person=person,
+            payer_id=None,
+            self_pay=False,
+            room=room,
+            exclude=exclude,
+        )
+        if program_id is None:
+            return None
+        accepted = self.screener.accepted_payers(program_id)
+        if payer[0] not in accepted:
+            choices = [p for p in self.payers if p[0] in accepted and not p[2]]
+            weights = [self.payer_weight[p[0]] for p in choices]
+            pick = self.rng.choices(choices, weights)[0] if choices else self.self_pay
+            payer = self._payer_details(pick, *names)
+            insurance = self.screener.form.clean({"insurance": insurance_answers(payer)})["insurance"]
+            screen = dataclasses.replace(
+                screen,
+                judged=dataclasses.replace(
+                    screen.judged, answers={**screen.judged.answers, "insurance": insurance}
+                ),
+            )
+        return screen, payer, program_id
+
+    def _payer(self, lost: str, first: str, last: str) -> Payer:
+        rand = self.rng.random
+        if lost == L.CANNOT_AFFORD or rand() < 0.05:
+            chosen = self.self_pay
+        else:
+            chosen = self.payers[bisect.bisect(self.payer_cum, rand() * self.payer_cum[-1])]
+        return self._payer_details(chosen, first, last)
+
+    def _payer_details(self, chosen: tuple[int, str, bool], first: str, last: str) -> Payer:
+        """(payer id, name, self-pay, member id, group, subscriber relationship, subscriber name)."""
+        rand = self.rng.random
+        if chosen[2]:
+            return (*chosen, "", "", "", "")
+        relationship = "self" if rand() < 0.7 or not last else "parent" if rand() < 0.5 else "spouse"
+        name = f"{first} {last}".strip() if relationship == "self" else f"Pat {last}"
+        return (*chosen, f"XD{int(rand() * 1e9):09d}", f"G{int(rand() * 1e5):05d}", relationship, name)
+
+    def _screen_event(self, b: Batch, iid: int, screen: DemoScreen, actor: int) -> None:
+        judged = screen.judged
+        data = {
+            "screening": screen.id,
+            "form_version": self.screener.form.version,
+            "complete": judged.complete,
+            "provisional_level": judged.provisional_code,
+            "flags": list(judged.flags),
+        }
+        b.events.append(
+            (iid, from_epoch(screen.saved_t), "screening", actor, "", "", "", "", json.dumps(data))
+        )
+
+    def _red_flag_event(self, b: Batch, iid: int, screen: DemoScreen, actor: int, at: int) -> None:
+        flags = screen.judged.result["safety_flags"]
+        data = {
+            "screening": screen.id,
+            "flags": flags,
+            "route_to": screen.route_to,
+            "stage_moved": True,
+            "stage_note": "",
+            "alert": "clinical_reviewers",
+            "followups_cancelled": 0,
+        }
+        body = "\n".join(f"{f['action']} Why: {f['reason']}" for f in flags)
+        b.events.append((iid, from_epoch(at), "red_flag", actor, "", "", "", body, json.dumps(data)))
+
+    def _signoff_event(self, b: Batch, iid: int, screen: DemoScreen) -> None:
+        level = self.levels[screen.judged.provisional_level_id]  # type: ignore[index]
+        data = {
+            "screening": screen.id,
+            "final_level": level[0],
+            "edition": level[1],
+            "provisional_level": level[0],
+        }
+        at = from_epoch(screen.signed_t)  # type: ignore[arg-type]
+        b.events.append((iid, at, "screening_signoff", self.clinician, "", "", "", "", json.dumps(data)))
+
+    def _crisis_hold(self, b: Batch, iid: int, person_id: int, actor: int, at: int) -> None:
+        """Crisis routing stops automated marketing to the person until a clinician allows it."""
+        if person_id in self.crisis_held:
+            return
+        self.crisis_held.add(person_id)
+        hold_id = self.messaging_hold_id
+        self.messaging_hold_id += 1
+        b.messaging_holds.append((hold_id, person_id, iid, "crisis", from_epoch(at), actor))
+        b.events.append(
+            (
+                iid,
+                from_epoch(at),
+                "note",
+                None,
+                "follow-up",
+                "",
+                "",
+                "Crisis routing: automated marketing to this person stops until a clinician allows it.",
+                json.dumps({"messaging_hold": hold_id, "held": True}),
+            )
+        )
+
+    def _callback(self, b: Batch, iid: int, since: int, owner: int, zone: zoneinfo.ZoneInfo) -> None:
+        """A call-back the owner planned for today: due later, or due already and posted."""
+        rand = self.rng.random
+        due = self.now + int((rand() * 9 - 3) * 3600)
+        local_end = datetime.fromtimestamp(self.now, zone).replace(hour=23, minute=59, second=0)
+        due = min(due, int(local_end.timestamp()))
+        planned = max(since, due - 3 * 86400) + int(rand() * 600)
+        if planned >= due or planned >= self.now:
+            return
+        followup_id = f"inquiry:{iid}:callback:{self.rng.getrandbits(64):016x}"
+        posted = due <= self.now - 60
+        b.followups.append(
+            (
+                iid,
+                "callback",
+                from_epoch(due),
+                FollowUp.State.DONE if posted else FollowUp.State.SCHEDULED,
+                followup_id,
+                1 if posted else 0,
+                None,
+                from_epoch(planned),
+                from_epoch(due + 5) if posted else None,
+                "alert posted" if posted else "",
+            )
+        )
+        when = datetime.fromtimestamp(due, zone)
+        self._event(
+            b,
+            iid,
+            planned,
+            "note",
+            owner,
+            "",
+            data=("callback", when.isoformat()),
+            body=f"Call-back planned for {when:%b %-d, %-I:%M %p}.",
+        )
+        if posted:
+            self._event(
+                b, iid, due + 5, "note", None, "follow-up", data=("followup", "callback"),
+                body=alert_text(kind="callback", minutes=0),
+            )  # fmt: skip
+
+    def finish(self) -> None:
+        """Census after the run: occupied beds and slots cover the recent admissions, within
+        capacity less the beds and slots held for scheduled admissions (as the services keep them)."""
+        held = Counter(CapacityHold.objects.active(self.now_dt).values_list("program_id", flat=True))
+        for programs in self.ref.programs.values():
+            for program in programs:
+                stay = LENGTH_OF_STAY_DAYS.get(program.setting, 30) * 86400
+                recent = sum(1 for pid, at in self.admitted if pid == program.pk and at >= self.now - stay)
+                census = Census.objects.filter(program=program).first()
+                if census is None:
+                    continue
+                occupied = min(max(census.occupied, recent), max(program.capacity - held[program.pk], 0))
+                if occupied != census.occupied:
+                    Census.objects.filter(pk=census.pk).update(
+                        occupied=occupied,
+                        expected_discharges_7d=min(census.expected_discharges_7d, occupied),
+                        updated_at=self.now_dt,
+                    )
 
     def _caller(self, b: Batch, relationship: str, detail: str, name: str, organisation: str) -> int:
         caller_id = self.caller_id
@@ -870,18 +1218,12 @@ class InquiryGenerator:
         iid: int,
         path: list[str],
         times: list[int],
-        stamps: list[int | None],
         lost: str,
-        first: str,
-        last: str,
-        created: int,
+        payer: Payer,
     ) -> None:
-        rng = self.rng
-        rand = rng.random
-        if lost == L.CANNOT_AFFORD or rand() < 0.05:
-            payer = self.self_pay
-        else:
-            payer = self.payers[bisect.bisect(self.payer_cum, rand() * self.payer_cum[-1])]
+        """The primary policy the pre-screen recorded (the same payer and member id), with the VOB
+        result of an inquiry that went through verification; now and then a secondary policy."""
+        rand = self.rng.random
         self_pay = payer[2]
         status = InsurancePolicy.VobStatus.NOT_REQUESTED
         requested = completed = None
@@ -921,22 +1263,17 @@ class InquiryGenerator:
                     "",
                     data=("insurance", str(status)),
                 )
-        member = "" if self_pay else f"XD{int(rand() * 1e9):09d}"
-        group = "" if self_pay else f"G{int(rand() * 1e5):05d}"
-        subscriber_self = rand() < 0.7
         b.policies.append(
             (
                 iid,
                 "primary",
                 payer[0],
                 payer[1],
-                member,
-                group,
-                ""
-                if self_pay
-                else (f"{first} {last}".strip() if subscriber_self or not last else f"Pat {last}"),
+                payer[3],
+                payer[4],
+                payer[6],
                 None,
-                "" if self_pay else ("self" if subscriber_self else "parent" if rand() < 0.5 else "spouse"),
+                payer[5],
                 status,
                 from_epoch(requested) if requested else None,
                 from_epoch(completed) if completed else None,
@@ -972,26 +1309,25 @@ class InquiryGenerator:
                     )
                 )
 
-    def _followups(self, b: Batch, iid: int, created: int) -> None:
+    def _followups(self, b: Batch, iid: int, created: int, attempted: int | None) -> None:
+        """The new-inquiry cadence as the dispatcher leaves it: what fell due has run (an alert note on
+        the timeline), the alerts that fell due after the first attempt were cancelled by it, and the
+        rest waits."""
         for kind, offset, key in NEW_INQUIRY_CADENCE:
             due = created + int(offset.total_seconds())
-            if due <= self.now - 60:
-                # The dispatcher already ran it: an alert note on the timeline, the row done.
+            row = (iid, kind, from_epoch(due))
+            dedupe = f"inquiry:{iid}:{key}"
+            if attempted is not None and kind in STOPS_AFTER_FIRST_ATTEMPT and due > attempted:
+                b.followups.append(
+                    (*row, FollowUp.State.CANCELLED, dedupe, 0, None, from_epoch(created),
+                     from_epoch(attempted), f"moved to {S.CONTACT_ATTEMPTED}")
+                )  # fmt: skip
+            elif due <= self.now - 60:
                 finished = min(due + 20, self.now - 30)
                 b.followups.append(
-                    (
-                        iid,
-                        kind,
-                        from_epoch(due),
-                        FollowUp.State.DONE,
-                        f"inquiry:{iid}:{key}",
-                        1,
-                        None,
-                        from_epoch(created),
-                        from_epoch(finished),
-                        "alert posted",
-                    )
-                )
+                    (*row, FollowUp.State.DONE, dedupe, 1, None, from_epoch(created), from_epoch(finished),
+                     "alert posted")
+                )  # fmt: skip
                 self._event(
                     b,
                     iid,
@@ -1004,18 +1340,7 @@ class InquiryGenerator:
                 )
             else:
                 b.followups.append(
-                    (
-                        iid,
-                        kind,
-                        from_epoch(due),
-                        FollowUp.State.SCHEDULED,
-                        f"inquiry:{iid}:{key}",
-                        0,
-                        None,
-                        from_epoch(created),
-                        None,
-                        "",
-                    )
+                    (*row, FollowUp.State.SCHEDULED, dedupe, 0, None, from_epoch(created), None, "")
                 )
 
 

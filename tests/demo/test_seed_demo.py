@@ -171,10 +171,12 @@ def test_children_are_written(seeded: None) -> None:
     assert Inquiry.substances.through.objects.exists()
     assert InsurancePolicy.objects.count() > 50
     assert ContactConsent.objects.exists()
-    for inquiry in Inquiry.objects.filter(stage=Stage.NEW):
+    for inquiry in Inquiry.objects.filter(stage__in=[Stage.NEW, Stage.CONTACT_ATTEMPTED]):
         keys = set(inquiry.followups.values_list("dedupe_key", flat=True))
         assert keys == {f"inquiry:{inquiry.pk}:{key}" for _k, _o, key in NEW_INQUIRY_CADENCE}
-    assert not FollowUp.objects.exclude(inquiry__stage=Stage.NEW).exists()
+    later = FollowUp.objects.exclude(inquiry__stage__in=[Stage.NEW, Stage.CONTACT_ATTEMPTED])
+    assert set(later.values_list("kind", flat=True)) <= {FollowUp.Kind.CALLBACK}
+    assert not later.exclude(inquiry__stage__in=sorted(OPEN_STAGES)).exists()
     assert not FollowUp.objects.filter(state=FollowUp.State.SCHEDULED, due_at__lt=NOW).exists()
 
 
