@@ -97,6 +97,7 @@ def _embedded_postgres(python: Path, env: dict[str, str]) -> tuple[subprocess.Po
 
 
 def demo(args: argparse.Namespace) -> int:
+    _say("installing the locked dependencies into .venv/ (a minute or two the first time)")
     python = sync(dev=False)
     var_dir = _var_dir()
     env = {
@@ -137,6 +138,10 @@ def _demo_run(
         env=env,
         check=True,
     )
+    # The dashboards are built here, before anyone can sign in: left to the worker, the first full
+    # build ran while the first sign-ins were answered (and on SQLite it locked them out).
+    _say("bringing the dashboards up to date")
+    subprocess.run([*manage, "dashboards_refresh"], cwd=ROOT, env=env, check=True)
     env["CRM_PORT"] = str(args.port)  # honcho overwrites PORT per process
     url = f"http://127.0.0.1:{args.port}/"
     print(

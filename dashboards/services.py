@@ -255,9 +255,10 @@ def rollup_days_recompute(*, facility: Facility, days: Iterable[date]) -> tuple[
     return n_days, n_rows
 
 
-def _state_for_update() -> RollupState:
+def _state_for_update(*, skip_locked: bool = False) -> RollupState | None:
+    """The rollup's state row, locked; None when another refresh holds it and ``skip_locked``."""
     RollupState.objects.get_or_create(name="cohort")
-    return RollupState.objects.select_for_update().get(name="cohort")
+    return RollupState.objects.select_for_update(skip_locked=skip_locked).filter(name="cohort").first()
 
 
 def _touched(since: datetime, last_id: int) -> dict[int, set[datetime]]:
@@ -277,13 +278,25 @@ def _touched(since: datetime, last_id: int) -> dict[int, set[datetime]]:
     return touched
 
 
-def rollup_refresh(*, full: bool = False, now: datetime | None = None) -> RefreshResult:
-    """Bring the rollup up to date: changed cohort days, plus a slice of the reconcile sweep."""
+class RefreshRunning(Exception):
+    """Another refresh holds the rollup; this one did nothing."""
+
+
+def rollup_refresh(
+    *, full: bool = False, now: datetime | None = None, skip_if_running: bool = False
+) -> RefreshResult:
+    """Bring the rollup up to date: changed cohort days, plus a slice of the reconcile sweep.
+
+    ``skip_if_running``: raise ``RefreshRunning`` at once when another refresh is under way, rather
+    than wait for it (beat's ticks must not pile up behind a long first build, each holding a worker
+    process that follow-ups need)."""
     began = time.perf_counter()
     started = now or timezone.now()
     facilities = {f.pk: f for f in Facility.objects.all()}
     with transaction.atomic():
-        state = _state_for_update()
+        state = _state_for_update(skip_locked=skip_if_running)
+        if state is None:
+            raise RefreshRunning
         max_id = Inquiry.objects.aggregate(m=Max("pk"))["m"] or 0
         full = full or state.watermark is None
         days_by_facility: dict[int, set[date]] = {}

@@ -210,6 +210,8 @@ class InquiryGenerator:
             with bulk_tables(progress) if bulk else nullcontext():
                 batch = Batch()
                 done = 0
+                # A line at least every tenth of the run, so a small demo shows progress too.
+                step = max(min(chunk_size, total // 10), 100)
                 for day_times in self._arrivals(total):
                     for arrival in day_times:
                         forced = None
@@ -223,8 +225,8 @@ class InquiryGenerator:
                         if len(batch.inquiries) >= chunk_size:
                             counts += self._flush(batch)
                             batch = Batch()
-                            if progress:
-                                progress(f"{done:,} / {total:,} inquiries")
+                        if progress and (done % step == 0 or done == total):
+                            progress(f"{done:,} / {total:,} inquiries generated")
                 counts += self._flush(batch)
         if bulk:
             with connection.cursor() as cursor:

@@ -75,6 +75,8 @@ def seed_demo(
     rng = random.Random(f"reference:{seed}")  # noqa: S311 - synthetic data, not security
     with transaction.atomic():
         reference = reference_data(rng=rng, password=password, now=now)
+    if progress:
+        progress("facilities, programs, payers, sources and staff ready")
     counts: Counter[str] = Counter()
     if inquiries > 0:
         generator = InquiryGenerator(reference=reference, seed=seed, now=now)

@@ -189,3 +189,29 @@ def test_refresh_task_runs(cohort):
 
     assert dashboards_refresh.apply().get() >= 0
     assert RollupState.objects.get().data_as_of <= datetime.now(tz=zoneinfo.ZoneInfo("UTC"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_task_skips_while_another_refresh_runs(cohort):
+    """A tick of beat during a long build returns at once instead of holding a worker behind it."""
+    from django.db import connections
+
+    from dashboards.tasks import dashboards_refresh
+
+    RollupState.objects.get_or_create(name="cohort")
+    before = RollupState.objects.get().watermark
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:  # another refresh, under way
+            cursor.execute("SELECT 1 FROM dashboards_rollupstate WHERE name = 'cohort' FOR UPDATE")
+        assert dashboards_refresh.apply().get() == 0
+        assert RollupState.objects.get().watermark == before
+        other.rollback()
+    finally:
+        other.close()
+    assert dashboards_refresh.apply().get() > 0
+    after = RollupState.objects.get().watermark
+    assert after is not None
+    assert before is None or after > before
+    assert CohortRollup.objects.exists()
