@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"crm": 0, "programs": 1, "admissions": 2, "workers": 3, "dashboards": 3, "privacy": 3}
+LAYERS = {"crm": 0, "programs": 1, "admissions": 2, "workers": 3, "dashboards": 3, "privacy": 3, "demo": 4}
 ROOT_URLCONF = Path("crm/urls.py")  # routes to every app: the only module allowed to look up
 
 
