@@ -3,7 +3,8 @@
 Starts ``python3.11 run.py demo`` in a fresh var directory with no service
 environment, waits for the login page, waits for a worker to run a task that
 beat scheduled (the heartbeat seen through /healthz), then stops it with
-SIGTERM and expects a clean exit. Exits non-zero on any failure.
+SIGTERM and expects a clean exit, with no task failure or traceback in the output of the first
+start. Exits non-zero on any failure.
 """
 # ruff: noqa: T201, S603, S607, S310
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -87,6 +89,13 @@ def main() -> int:
         code = "timeout"
     stopped = code == 0
     print(("ok" if stopped else "FAILED") + f": stops cleanly (exit {code})")
+    failures = [
+        line
+        for line in log_path.read_text(errors="replace").splitlines()
+        if re.search(r"\bERROR\b|Traceback|raised unexpected", line)
+    ]
+    print(("FAILED" if failures else "ok") + f": no task failure or traceback logged ({len(failures)})")
+    ok = ok and not failures
     leftovers = subprocess.run(["pgrep", "-s", str(demo.pid)], capture_output=True, text=True, check=False)
     if leftovers.stdout.strip():
         print(f"FAILED: processes left running: {leftovers.stdout.split()}")
