@@ -16,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import urllib.parse
 import venv
 from pathlib import Path
 
@@ -112,12 +113,17 @@ def demo(args: argparse.Namespace) -> int:
     if embedded:
         processes.insert(0, "redis")
     database: subprocess.Popen[str] | None = None
+    owner_env = env
     if not env.get("DATABASE_URL"):
         _say("starting the embedded PostgreSQL (var/postgres)")
         database, urls = _embedded_postgres(python, env)
-        env["DATABASE_URL"] = urls["owner"]
+        # Two roles, as in production: the owner migrates and seeds; web, worker and beat run as
+        # the application role, which may only append to the audit trail (crm/db_roles.py).
+        app_role = urllib.parse.urlsplit(urls["app"]).username or ""
+        owner_env = {**env, "DATABASE_URL": urls["owner"], "DATABASE_APP_ROLE": app_role}
+        env = {**env, "DATABASE_URL": urls["app"]}
     try:
-        return _demo_run(args, python, var_dir, env, processes)
+        return _demo_run(args, python, var_dir, owner_env, env, processes)
     finally:
         if database is not None:
             database.terminate()  # the server stops with it, unless a test run still holds it
@@ -125,23 +131,29 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def _demo_run(
-    args: argparse.Namespace, python: Path, var_dir: Path, env: dict[str, str], processes: list[str]
+    args: argparse.Namespace,
+    python: Path,
+    var_dir: Path,
+    owner_env: dict[str, str],
+    env: dict[str, str],
+    processes: list[str],
 ) -> int:
+    """Migrate, seed and build the dashboards with ``owner_env``, then run the processes with ``env``."""
     manage = [str(python), "manage.py"]
     _say("migrating the database")
-    subprocess.run([*manage, "migrate", "--noinput", "-v1"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*manage, "migrate", "--noinput", "-v1"], cwd=ROOT, env=owner_env, check=True)
     password = _demo_password(var_dir)
     _say("seeding demo data (first run only)")
     subprocess.run(
         [*manage, "seed_demo", "--if-empty", "--inquiries", str(args.inquiries), "--password", password],
         cwd=ROOT,
-        env=env,
+        env=owner_env,
         check=True,
     )
     # The dashboards are built here, before anyone can sign in: left to the worker, the first full
     # build ran while the first sign-ins were answered (and on SQLite it locked them out).
     _say("bringing the dashboards up to date")
-    subprocess.run([*manage, "dashboards_refresh"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*manage, "dashboards_refresh"], cwd=ROOT, env=owner_env, check=True)
     env["CRM_PORT"] = str(args.port)  # honcho overwrites PORT per process
     url = f"http://127.0.0.1:{args.port}/"
     print(

@@ -53,6 +53,32 @@ def wait_for(what: str, check, timeout: float) -> bool:  # type: ignore[no-untyp
     return False
 
 
+def app_role_checked(data_dir: Path) -> bool:
+    """Web, worker and beat connect to the embedded PostgreSQL as the application role, which
+    cannot erase the audit trail (docs/security.md)."""
+    import psycopg  # the project's virtual environment runs this script
+
+    with psycopg.connect(host=str(data_dir), user="postgres", dbname="crm", autocommit=True) as admin:
+        users = {
+            row[0]
+            for row in admin.execute(
+                "SELECT usename FROM pg_stat_activity WHERE datname = 'crm' AND pid <> pg_backend_pid()"
+            )
+        }
+    if users != {"crm_app"}:
+        print(f"FAILED: the processes connect as {sorted(users)}, not only as crm_app")
+        return False
+    print("ok: web, worker and beat connect as crm_app")
+    with psycopg.connect(host=str(data_dir), user="crm_app", dbname="crm", autocommit=True) as app:
+        try:
+            app.execute("DELETE FROM crm_auditevent")
+        except psycopg.errors.InsufficientPrivilege:
+            print("ok: crm_app may not delete audit rows")
+            return True
+    print("FAILED: crm_app deleted audit rows")
+    return False
+
+
 def main() -> int:
     port = free_port()
     var_dir = Path(tempfile.mkdtemp(prefix="crm-demo-"))
@@ -81,6 +107,7 @@ def main() -> int:
 
     # beat schedules the heartbeat every 30 s; a worker must run it
     ok = ok and wait_for("a worker ran a task scheduled by beat", worker_ran, 120)
+    ok = ok and app_role_checked(var_dir / "postgres")
     demo.send_signal(signal.SIGTERM)
     try:
         code = demo.wait(timeout=60)
