@@ -1,4 +1,4 @@
-"""People, their inquiries, attribution, insurance, consent and the inquiry timeline."""
+"""The inquiry, its substances, touches, insurance, timeline and cross-facility duplicates."""
 
 from __future__ import annotations
 
@@ -9,25 +9,16 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from admissions.models.attribution import Campaign, LeadSource, ReferralPartner
+from admissions.models.indexes import sparse_key_indexes
+from admissions.models.people import Caller, Channel, Person
 from admissions.pipeline import OPEN_STAGES, WORKING_STAGES, LostReason, Stage
 from crm.fields import EncryptedTextField
-from crm.models import Facility, validate_time_zone
+from crm.models import Facility
 from crm.phones import PhoneNumberField
 from programs.models import CapacityHold, LevelOfCare, Payer, Program
 
 _OPEN = Q(stage__in=sorted(OPEN_STAGES))
-
-
-def _set_keys_indexes(prefix: str, **short_names: str) -> list[models.Index]:
-    """Indexes of foreign keys that most rows leave empty, without the empty rows.
-
-    Such a key is looked up only by value (a deletion check of the row it points to, a join),
-    which an index without NULLs serves as well; a full index would take an entry for every
-    new row, which is most of what these indexes would cost."""
-    return [
-        models.Index(fields=[field], condition=Q(**{f"{field}__isnull": False}), name=f"{prefix}_{short}_idx")
-        for field, short in short_names.items()
-    ]
 
 
 def working_stage_rank() -> models.Case:
@@ -38,135 +29,6 @@ def working_stage_rank() -> models.Case:
     """
     whens = [models.When(stage=stage, then=models.Value(i)) for i, stage in enumerate(WORKING_STAGES)]
     return models.Case(*whens, output_field=models.IntegerField())
-
-
-class Channel(models.TextChoices):
-    PHONE = "phone", "Phone call"
-    WEB_FORM = "web_form", "Web form"
-    REFERRAL = "referral", "Referral"
-    CHAT = "chat", "Chat"
-    WALK_IN = "walk_in", "Walk-in"
-
-
-class Person(models.Model):
-    """The prospective patient. One person may have many inquiries over the years."""
-
-    first_name = models.CharField(max_length=80)
-    last_name = models.CharField(max_length=80, blank=True)
-    date_of_birth = models.DateField(null=True, blank=True)
-    gender = models.CharField(max_length=20, blank=True)
-    phone = PhoneNumberField(blank=True, db_index=True)
-    email = models.EmailField(blank=True, db_index=True)
-    street = models.CharField(max_length=200, blank=True)
-    city = models.CharField(max_length=100, blank=True)
-    state = models.CharField(max_length=2, blank=True)
-    postal_code = models.CharField(max_length=10, blank=True)
-    time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
-    preferred_language = models.CharField(max_length=35, default="en")
-    ok_to_voicemail = models.BooleanField(null=True, help_text="Unknown until asked.")
-    ok_to_text = models.BooleanField(null=True, help_text="Unknown until asked.")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        verbose_name_plural = "people"
-        permissions = [("export_person", "Can export everything recorded about a person")]
-        indexes = [models.Index(fields=["last_name", "first_name"], name="person_name_idx")]
-
-    def __str__(self) -> str:
-        return f"Person #{self.pk}"
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
-
-
-class Caller(models.Model):
-    """Whoever called or wrote in about the person: the person, family, or a professional."""
-
-    class Relationship(models.TextChoices):
-        SELF = "self", "Self"
-        FAMILY = "family", "Family member"
-        PROFESSIONAL = "professional", "Professional"
-        OTHER = "other", "Other"
-
-    relationship = models.CharField(max_length=12, choices=Relationship.choices)
-    relationship_detail = models.CharField(max_length=60, blank=True, help_text='e.g. "mother", "therapist"')
-    name = models.CharField(max_length=120, blank=True)
-    phone = PhoneNumberField(blank=True)
-    email = models.EmailField(blank=True)
-    organisation = models.CharField(max_length=120, blank=True)
-
-    def __str__(self) -> str:
-        return f"Caller #{self.pk} ({self.get_relationship_display()})"
-
-
-class ReferralPartner(models.Model):
-    """An organisation that refers people. Tracked for attribution only: no payment fields."""
-
-    class Kind(models.TextChoices):
-        HOSPITAL = "hospital", "Hospital / ED"
-        CLINICIAN = "clinician", "Therapist / physician"
-        EAP = "eap", "Employee assistance program"
-        LEGAL = "legal", "Court / probation"
-        TREATMENT = "treatment", "Other treatment provider"
-        COMMUNITY = "community", "Community / alumni"
-
-    organisation = models.CharField(max_length=160, unique=True)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    contact_name = models.CharField(max_length=120, blank=True)
-    contact_phone = PhoneNumberField(blank=True)
-    contact_email = models.EmailField(blank=True)
-    relationship_owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    is_active = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["organisation"]
-
-    def __str__(self) -> str:
-        return self.organisation
-
-
-class LeadSource(models.Model):
-    """A named source of leads (a vendor, a site, the admit line). Purchased lead lists are not a source."""
-
-    class Kind(models.TextChoices):
-        WEBSITE = "website", "Own website"
-        CALL_TRACKING = "call_tracking", "Call tracking"
-        CHAT = "chat", "Chat vendor"
-        DIRECTORY = "directory", "Directory listing"
-        ADMIT_LINE = "admit_line", "Admit line"
-        REFERRAL = "referral", "Referral"
-        WALK_IN = "walk_in", "Walk-in"
-
-    name = models.CharField(max_length=120, unique=True)
-    kind = models.CharField(max_length=14, choices=Kind.choices)
-    default_facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="lead_sources")
-    is_active = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Campaign(models.Model):
-    lead_source = models.ForeignKey(LeadSource, on_delete=models.PROTECT, related_name="campaigns")
-    name = models.CharField(max_length=120)
-    utm_campaign = models.CharField(max_length=120, blank=True, db_index=True)
-    starts_on = models.DateField(null=True, blank=True)
-    ends_on = models.DateField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(fields=["lead_source", "name"], name="campaign_unique_per_source"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Substance(models.Model):
@@ -310,7 +172,7 @@ class Inquiry(models.Model):
                 condition=_OPEN & Q(assigned_to__isnull=True),
                 name="inquiry_unassigned_idx",
             ),
-            *_set_keys_indexes(
+            *sparse_key_indexes(
                 "inquiry",
                 caller="caller",
                 campaign="campaign",
@@ -400,7 +262,7 @@ class Touch(models.Model):
         ordering = ["at", "pk"]
         indexes = [
             models.Index(fields=["inquiry", "at"], name="touch_inquiry_idx"),
-            *_set_keys_indexes("touch", campaign="campaign", referral_partner="referral"),
+            *sparse_key_indexes("touch", campaign="campaign", referral_partner="referral"),
         ]
 
     def __str__(self) -> str:
@@ -451,65 +313,11 @@ class InsurancePolicy(models.Model):
         ]
         indexes = [
             models.Index(fields=["vob_status", "vob_requested_at"], name="insurance_vob_queue_idx"),
-            *_set_keys_indexes("insurance", payer="payer"),
+            *sparse_key_indexes("insurance", payer="payer"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_rank_display()} insurance of inquiry {self.inquiry_id}"
-
-
-class ContactConsent(models.Model):
-    """Prior express written consent for one channel and one address, with its revocation."""
-
-    class Medium(models.TextChoices):
-        SMS = "sms", "Text messages"
-        EMAIL = "email", "Email"
-        CALL = "call", "Phone calls"
-
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="consents")
-    medium = models.CharField(max_length=5, choices=Medium.choices)
-    address = models.CharField(max_length=254, help_text="The E.164 number or email address consented.")
-    source = models.CharField(
-        max_length=60, help_text='Where it was captured, e.g. "web form", "admit line call".'
-    )
-    consent_text = models.TextField(help_text="The exact wording the person agreed to.")
-    captured_at = models.DateTimeField()
-    captured_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-    )
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    page_url = models.URLField(max_length=500, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revocation_source = models.CharField(max_length=120, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["person", "medium", "address"],
-                condition=Q(revoked_at__isnull=True),
-                name="consent_one_active_per_address",
-            ),
-            models.CheckConstraint(
-                condition=Q(revoked_at__isnull=True) | ~Q(revocation_source=""),
-                name="consent_revocation_has_source",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["address", "medium"], name="consent_address_idx"),
-            *_set_keys_indexes("consent", captured_by="captured_by"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_medium_display()} consent of person {self.person_id}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
 
 
 class InquiryEvent(models.Model):
@@ -568,182 +376,11 @@ class InquiryEvent(models.Model):
             models.Index(fields=["kind", "at"], name="event_kind_idx"),
             # "was a call logged since this follow-up fell due?" for the due follow-ups tab
             models.Index(fields=["inquiry", "at"], condition=Q(kind="call"), name="event_calls_idx"),
-            *_set_keys_indexes("event", actor="actor"),
+            *sparse_key_indexes("event", actor="actor"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on inquiry {self.inquiry_id}"
-
-
-class FollowUp(models.Model):
-    """A planned follow-up. The database is its record; Celery only carries its id.
-
-    The dispatcher claims rows that are due, hands their ids to a task after
-    commit, and the task re-checks the rules before it acts.
-    """
-
-    class Kind(models.TextChoices):
-        COORDINATOR_ALERT = "coordinator_alert", "Alert the coordinator: no contact attempt yet"
-        MANAGER_ESCALATION = "manager_escalation", "Escalate to the manager: no contact attempt yet"
-        CALL_TASK = "call_task", "Call task"
-        CALLBACK = "callback", "Call-back a coordinator scheduled"
-        ACKNOWLEDGEMENT = "acknowledgement", "Acknowledge a new inquiry"
-        ADMISSION_REMINDER = "admission_reminder", "Reminder before a scheduled admission"
-        NURTURE_TOUCH = "nurture_touch", "Nurture touch"
-        REFERRAL_CHECK_IN = "referral_check_in", "Check-in after a referral out"
-        COORDINATOR_TEXT = "coordinator_text", "One-to-one text from a coordinator"
-        HELP_REPLY = "help_reply", "Reply to HELP"
-        OPT_OUT_CONFIRMATION = "opt_out_confirm", "Opt-out confirmation"
-        COORDINATOR_REVIEW = "coordinator_review", "A coordinator decides: a message the rules could not send"
-
-    class Channel(models.TextChoices):
-        TASK = "task", "Staff alert or task"
-        SMS = "sms", "Text message"
-        EMAIL = "email", "Email"
-
-    class State(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        QUEUED = "queued", "Queued"
-        DONE = "done", "Done"
-        CANCELLED = "cancelled", "Cancelled"
-        BLOCKED = "blocked", "Blocked by consent or content rules"
-        FAILED = "failed", "Failed"
-
-    # Indexed by followup_inquiry_idx, which leads with it.
-    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="followups", db_index=False)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    due_at = models.DateTimeField()
-    state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED)
-    dedupe_key = models.CharField(max_length=80, unique=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=120, blank=True)
-    # Messages: which channel, which template (resolved per facility at send time), which cadence step.
-    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.TASK)
-    template_code = models.SlugField(max_length=60, blank=True, db_index=False)  # never searched by
-    cadence_step = models.ForeignKey(
-        "admissions.CadenceStep",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-    )
-    sequence = models.PositiveSmallIntegerField(default=0, help_text="Repeat number of a repeating step.")
-    deferrals = models.PositiveSmallIntegerField(
-        default=0, help_text="Times moved later by quiet hours or the per-day cap."
-    )
-    error = models.CharField(max_length=200, blank=True, help_text="Last delivery error (no PHI).")
-    deferred_from = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="The due time before the first deferral; deferrals are bounded from it.",
-    )
-
-    class Meta:
-        indexes = [
-            models.Index(
-                fields=["due_at"], condition=Q(state__in=["scheduled", "queued"]), name="followup_due_idx"
-            ),
-            models.Index(fields=["inquiry", "state"], name="followup_inquiry_idx"),
-            *_set_keys_indexes("followup", cadence_step="cadence_step"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} for inquiry {self.inquiry_id} at {self.due_at:%Y-%m-%d %H:%M}"
-
-
-class DispatchLease(models.Model):
-    """A follow-up handed to the broker: the dispatcher skips it until ``lease_until``.
-
-    Kept beside the follow-up rather than on it so that a claim writes one narrow
-    row per message instead of a new version of a wide row with nine indexes.
-    A lease holds only for the due time it was taken for: a row deferred or
-    rescheduled for a retry is claimable again at its new due time. A worker
-    deletes the leases of its batch when it is done with it; a lease whose task
-    was lost simply runs out and the row is claimed again.
-    """
-
-    followup = models.OneToOneField(
-        FollowUp,
-        on_delete=models.DO_NOTHING,
-        primary_key=True,
-        related_name="+",
-        db_constraint=False,  # no foreign-key check per claimed row; a stale lease just runs out
-    )
-    due_at = models.DateTimeField(
-        help_text="The follow-up's due time when leased; a new due time ends the lease."
-    )
-    lease_until = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"Follow-up {self.followup_id} dispatched until {self.lease_until:%H:%M:%S}"
-
-
-class LeadSourceKey(models.Model):
-    """An API key of a lead source. Only a short prefix and a SHA-256 of the key are stored.
-
-    Keys are 256-bit random tokens, so a fast hash is enough (no password stretching):
-    the prefix finds the row through a unique index, the hash proves possession.
-    """
-
-    lead_source = models.ForeignKey(LeadSource, on_delete=models.PROTECT, related_name="api_keys")
-    label = models.CharField(max_length=80, blank=True, help_text='What it is for, e.g. "web form".')
-    prefix = models.CharField(max_length=16, unique=True, editable=False)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        editable=False,
-    )
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    rate_limit_per_minute = models.PositiveIntegerField(
-        default=120, help_text="Requests per minute before the API answers 429."
-    )
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = "lead source API key"
-
-    def __str__(self) -> str:
-        return f"{self.prefix} ({self.lead_source_id})"
-
-    def is_usable(self, now: datetime | None = None) -> bool:
-        return self.revoked_at is None and self.expires_at > (now or timezone.now())
-
-
-class IdempotencyRecord(models.Model):
-    """One ``Idempotency-Key`` sent with an API key: claimed first, completed with the result.
-
-    Stores a hash of the request body and the inquiry id, never the body. While
-    ``response_status`` is null the request is still in flight.
-    """
-
-    # Indexed by the idempotency_unique_per_api_key constraint, which leads with it.
-    api_key = models.ForeignKey(LeadSourceKey, on_delete=models.CASCADE, related_name="+", db_index=False)
-    key = models.CharField(max_length=255)
-    request_hash = models.CharField(max_length=64)
-    inquiry = models.ForeignKey(Inquiry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    result = models.CharField(max_length=10, blank=True, help_text='"created" or "merged".')
-    stage = models.CharField(max_length=20, blank=True, help_text="The stage the response showed.")
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_per_api_key"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Idempotency key of API key {self.api_key_id}"
 
 
 class CrossFacilityDuplicate(models.Model):
@@ -787,7 +424,3 @@ class CrossFacilityDuplicate(models.Model):
 
     def __str__(self) -> str:
         return f"Possible duplicate of inquiry #{self.inquiry_id}"
-
-
-from admissions.messaging.models import *  # noqa: E402,F403,I001
-from admissions.screening.models import *  # noqa: E402,F403,I001
