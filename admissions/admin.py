@@ -6,7 +6,7 @@ from django.template import RequestContext, Template
 from django.urls import reverse
 from django.utils import timezone
 
-from admissions.leads import lead_source_key_create, lead_source_key_revoke
+from admissions.api.keys import lead_source_key_create, lead_source_key_revoke
 from admissions.models import (
     Caller,
     Campaign,

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from admissions.leads import person_matching, text_clean
+from admissions.leads import person_matching
 from admissions.models import (
     Caller,
     Channel,
@@ -30,6 +30,7 @@ from admissions.models import (
     Substance,
     Touch,
 )
+from admissions.normalise import text_clean
 from admissions.pipeline import OPEN_STAGES, Stage, TransitionError
 from admissions.services import TouchData, inquiry_advance, inquiry_create, inquiry_event
 from crm.audit import audit_record

@@ -10,10 +10,10 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from admissions.leads import email_normalise, phone_normalise, text_clean
 from admissions.messaging.mediums import medium_for
 from admissions.messaging.models import MessageTemplate
 from admissions.models import Caller, InquiryEvent, InsurancePolicy, LeadSource, Substance
+from admissions.normalise import email_normalise, phone_normalise, text_clean
 from admissions.pipeline import REQUIRES, LostReason, Stage, allowed_targets
 from crm.formfields import ModelChoiceField, ModelMultipleChoiceField
 from crm.models import Facility, User

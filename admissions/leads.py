@@ -1,4 +1,4 @@
-"""Leads from marketing sources: normalisation, deduplication, create-or-merge, API keys.
+"""Leads from marketing sources: their vocabulary (DTOs, public stages), deduplication, create-or-merge.
 
 The lead API (``admissions.api``) validates a request, then calls ``lead_ingest``
 once; everything a lead writes (person, inquiry, touch, consents, insurance,
@@ -8,19 +8,14 @@ follow-ups, the audit row and the idempotency result) commits in one transaction
 from __future__ import annotations
 
 import functools
-import hashlib
 import operator
-import secrets
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from admissions.models import (
@@ -33,10 +28,10 @@ from admissions.models import (
     InquiryEvent,
     InsurancePolicy,
     LeadSource,
-    LeadSourceKey,
     Person,
     Substance,
 )
+from admissions.normalise import email_normalise, phone_normalise, text_clean
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import (
     Routed,
@@ -50,7 +45,6 @@ from admissions.services import (
     rows_insert_later,
     touch_add,
 )
-from crm import phones
 from crm.audit import audit_values
 from crm.db import prepared_cursor
 from crm.models import AuditEvent
@@ -58,44 +52,7 @@ from crm.models import AuditEvent
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from crm.models import User
-
 _OPEN_STAGE_LIST = sorted(OPEN_STAGES)  # the same list as the partial unique indexes use
-
-# --- normalisation ----------------------------------------------------------------
-
-
-def text_clean(value: str, *, multiline: bool = False) -> str:
-    """Strip control and format characters (NUL among them) and lone surrogates (halves of a
-    UTF-16 pair that no text can hold), and trim; multiline text keeps newlines and tabs."""
-    if value.isprintable():
-        return value.strip()
-    out = []
-    for ch in value:
-        if ch in "\n\t\u2028\u2029":
-            out.append(("\t" if ch == "\t" else "\n") if multiline else " ")
-        elif ch in "\v\f":
-            out.append(" ")
-        elif unicodedata.category(ch) not in ("Cc", "Cf", "Cs"):
-            out.append(ch)
-    return "".join(out).strip()
-
-
-def phone_normalise(raw: str) -> phones.E164:
-    """A phone number as E.164 (US default region), parsed once (``crm.phones``); ValueError if it
-    is not a valid number."""
-    return phones.phone_normalise(text_clean(raw))
-
-
-def email_normalise(raw: str) -> str:
-    """An email address trimmed and lower-cased; ValueError if it is not an address."""
-    value = text_clean(raw).lower()
-    try:
-        validate_email(value)
-    except ValidationError as exc:
-        raise ValueError("Enter a valid email address.") from exc
-    return value
-
 
 # --- what marketing may see of an inquiry ----------------------------------------------
 
@@ -697,93 +654,7 @@ def _consents_record(
     records_insert_later(ContactConsent, records, ignore_conflicts=True)
 
 
-# --- reads for the API ---------------------------------------------------------------
-
-
-def lead_for_source(*, source: LeadSource, inquiry_id: int) -> Inquiry | None:
-    """An inquiry the source created (first touch), with only the fields the API shows."""
-    return (
-        Inquiry.objects.filter(pk=inquiry_id, lead_source=source)
-        .only("id", "stage", "created_at", "first_attempt_at", "contacted_at", "admitted_at")
-        .first()
-    )
-
-
-def lead_first_contact_at(inquiry: Inquiry) -> datetime | None:
-    """The first outbound attempt, or the first conversation if that came earlier."""
-    times = [t for t in (inquiry.first_attempt_at, inquiry.contacted_at) if t is not None]
-    return min(times) if times else None
-
-
-def lead_source_stage_counts(*, source: LeadSource, start: datetime, end: datetime) -> dict[str, int]:
-    """Inquiries the source created in [start, end), counted per public stage (zeros included)."""
-    counts = dict.fromkeys(PublicStage.values, 0)
-    rows = (
-        Inquiry.objects.filter(lead_source=source, created_at__gte=start, created_at__lt=end)
-        .order_by()
-        .values_list("stage")
-        .annotate(n=Count("pk"))
-    )
-    for stage, n in rows:
-        counts[public_stage(stage)] += n
-    return counts
-
-
 def idempotency_records_purge() -> int:
     """Delete Idempotency-Key records past their 72 hours (beat runs this hourly); returns how many."""
     deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
-
-
-# --- API keys -------------------------------------------------------------------------
-
-KEY_PREFIX = "lsk_"
-
-
-def lead_source_key_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def lead_source_key_prefix(token: str) -> str | None:
-    """The visible prefix of a token, or None when the token is not shaped like a key."""
-    if not token.startswith(KEY_PREFIX) or len(token) > 128:
-        return None
-    prefix, sep, secret = token.partition(".")
-    if not sep or len(prefix) != len(KEY_PREFIX) + 8 or len(secret) < 20:
-        return None
-    return prefix
-
-
-def lead_source_key_create(
-    *,
-    lead_source: LeadSource,
-    label: str = "",
-    valid_days: int = 365,
-    expires_at: datetime | None = None,
-    rate_limit_per_minute: int = 120,
-    created_by: User | None = None,
-) -> tuple[LeadSourceKey, str]:
-    """Create an API key; returns the row and the token, which is shown once and never stored."""
-    for _ in range(5):
-        prefix = KEY_PREFIX + secrets.token_hex(4)
-        token = f"{prefix}.{secrets.token_urlsafe(32)}"
-        if not LeadSourceKey.objects.filter(prefix=prefix).exists():
-            break
-    key = LeadSourceKey.objects.create(
-        lead_source=lead_source,
-        label=label,
-        prefix=prefix,
-        key_hash=lead_source_key_hash(token),
-        expires_at=expires_at or timezone.now() + timedelta(days=valid_days),
-        rate_limit_per_minute=rate_limit_per_minute,
-        created_by=created_by if created_by is not None and created_by.is_authenticated else None,
-    )
-    return key, token
-
-
-def lead_source_key_revoke(*, key: LeadSourceKey) -> LeadSourceKey:
-    """Revoke an API key now; requests with it get 401 from then on."""
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        LeadSourceKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=key.revoked_at)
-    return key

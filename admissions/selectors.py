@@ -21,7 +21,8 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from admissions.models import FollowUp, Inquiry, InquiryEvent, Person, working_stage_rank
+from admissions.leads import PublicStage, public_stage
+from admissions.models import FollowUp, Inquiry, InquiryEvent, LeadSource, Person, working_stage_rank
 from admissions.pipeline import OPEN_STAGES, Stage
 from crm.models import User
 from crm.scoping import scope_to_user
@@ -224,3 +225,35 @@ def inquiry_rows(ids: list[int]) -> list[Inquiry]:
 def _in_order(rows: QuerySet[Any], ids: list[int]) -> list[Any]:
     by_id = {row.pk: row for row in rows}
     return [by_id[pk] for pk in ids if pk in by_id]
+
+
+# --- the lead API ---------------------------------------------------------------
+
+
+def lead_for_source(*, source: LeadSource, inquiry_id: int) -> Inquiry | None:
+    """An inquiry the source created (first touch), with only the fields the API shows."""
+    return (
+        Inquiry.objects.filter(pk=inquiry_id, lead_source=source)
+        .only("id", "stage", "created_at", "first_attempt_at", "contacted_at", "admitted_at")
+        .first()
+    )
+
+
+def lead_first_contact_at(inquiry: Inquiry) -> datetime | None:
+    """The first outbound attempt, or the first conversation if that came earlier."""
+    times = [t for t in (inquiry.first_attempt_at, inquiry.contacted_at) if t is not None]
+    return min(times) if times else None
+
+
+def lead_source_stage_counts(*, source: LeadSource, start: datetime, end: datetime) -> dict[str, int]:
+    """Inquiries the source created in [start, end), counted per public stage (zeros included)."""
+    counts = dict.fromkeys(PublicStage.values, 0)
+    rows = (
+        Inquiry.objects.filter(lead_source=source, created_at__gte=start, created_at__lt=end)
+        .order_by()
+        .values_list("stage")
+        .annotate(n=Count("pk"))
+    )
+    for stage, n in rows:
+        counts[public_stage(stage)] += n
+    return counts

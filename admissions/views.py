@@ -24,8 +24,8 @@ from admissions.casework import (
 )
 from admissions.filters import QueueFilter
 from admissions.forms import QuickIntakeForm, yes_no
-from admissions.leads import email_normalise, phone_normalise
 from admissions.models import CrossFacilityDuplicate, Inquiry, InsurancePolicy
+from admissions.normalise import email_normalise, phone_normalise
 from admissions.pipeline import OPEN_STAGES
 from admissions.selectors import (
     DUE_COUNT_CAP,

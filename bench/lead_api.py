@@ -238,7 +238,7 @@ import django, json, sys
 django.setup()
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from admissions.leads import lead_source_key_create
+from admissions.api.keys import lead_source_key_create
 from admissions.models import Inquiry, LeadSource, Person
 from crm.models import Facility, User
 from crm.roles import Role

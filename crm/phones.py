@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import phonenumbers
+from django.conf import settings
 from phonenumber_field import modelfields
 from phonenumber_field.phonenumber import PhoneNumber
 
@@ -40,12 +41,14 @@ class E164(str):
     number: ValidPhoneNumber
 
 
-def phone_normalise(raw: str, *, region: str = "US") -> E164:
-    """A phone number as E.164 (``region`` for numbers without a country code); ValueError if it
-    is not a valid number."""
+def phone_normalise(raw: str, *, region: str | None = None) -> E164:
+    """A phone number as E.164 (``region`` for numbers without a country code, by default
+    ``PHONENUMBER_DEFAULT_REGION``); ValueError if it is not a valid number."""
     number = ValidPhoneNumber()
     try:
-        phonenumbers.parse(raw, region, keep_raw_input=True, numobj=number)
+        phonenumbers.parse(
+            raw, region or settings.PHONENUMBER_DEFAULT_REGION, keep_raw_input=True, numobj=number
+        )
     except phonenumbers.NumberParseException as exc:
         raise ValueError("Enter a valid phone number.") from exc
     if not phonenumbers.is_valid_number(number):

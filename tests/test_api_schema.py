@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from admissions.leads import lead_source_key_create
+from admissions.api.keys import lead_source_key_create
 from tests.factories import InquiryFactory, LeadSourceFactory
 
 # The responses keep to the schema, and the API refuses what the schema forbids (a number for a

@@ -19,7 +19,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from admissions.leads import lead_source_key_hash, lead_source_key_prefix
+from admissions.api.keys import lead_source_key_hash, lead_source_key_prefix
 from admissions.models import LeadSource, LeadSourceKey
 from crm.audit import client_ip
 

@@ -18,7 +18,8 @@ from rest_framework.fields import empty
 from rest_framework.utils.serializer_helpers import BindingDict
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from admissions.leads import PublicStage, email_normalise, phone_normalise, text_clean
+from admissions.leads import PublicStage
+from admissions.normalise import email_normalise, phone_normalise, text_clean
 
 US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "

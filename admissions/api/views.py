@@ -63,14 +63,12 @@ from admissions.leads import (
     LeadData,
     PublicStage,
     UnknownSubstances,
-    lead_first_contact_at,
-    lead_for_source,
     lead_ingest,
-    lead_source_stage_counts,
     public_stage,
     substance_ids_for,
 )
 from admissions.models import Caller, Inquiry, LeadSourceKey, Substance
+from admissions.selectors import lead_first_contact_at, lead_for_source, lead_source_stage_counts
 from crm.audit import audit_record
 from crm.models import AuditEvent
 

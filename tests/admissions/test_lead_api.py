@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from admissions.api.idempotency import STALE_CLAIM, idempotency_claim, request_fingerprint
+from admissions.api.keys import lead_source_key_create, lead_source_key_revoke
 from admissions.followup_policy import NEW_INQUIRY_CADENCE
-from admissions.leads import LeadData, lead_duplicates_query, lead_source_key_create, lead_source_key_revoke
+from admissions.leads import LeadData, lead_duplicates_query
 from admissions.models import (
     ContactConsent,
     FollowUp,

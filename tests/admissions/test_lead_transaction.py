@@ -20,13 +20,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from admissions.api.idempotency import TransactionClaim, request_fingerprint
-from admissions.leads import (
-    LeadData,
-    _lead_lookup_postgresql,
-    lead_duplicates_query,
-    lead_source_key_create,
-    person_matching,
-)
+from admissions.api.keys import lead_source_key_create
+from admissions.leads import LeadData, _lead_lookup_postgresql, lead_duplicates_query, person_matching
 from admissions.models import (
     ContactConsent,
     FollowUp,

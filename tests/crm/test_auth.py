@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from admissions.leads import lead_source_key_create
+from admissions.api.keys import lead_source_key_create
 from crm.auth.sessions import RENEWED_AT, SIGNED_IN_AT
 from crm.roles import Role
 from tests.factories import LeadSourceFactory, UserFactory

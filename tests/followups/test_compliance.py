@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
+from admissions.api.keys import lead_source_key_create
 from admissions.followups import followup_deliver
-from admissions.leads import lead_source_key_create
 from admissions.messaging.cadences import cadences_plan
 from admissions.messaging.coordinator_texts import coordinator_text_send
 from admissions.messaging.models import (

@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from admissions.leads import lead_source_key_create
+from admissions.api.keys import lead_source_key_create
 from admissions.models import Caller, ContactConsent, FollowUp, InquiryEvent, InsurancePolicy
 from admissions.pipeline import Stage
 from admissions.screening.api import SCREENING_EXAMPLE_REQUEST

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.test import Client, override_settings
 
-from admissions.leads import lead_source_key_create
+from admissions.api.keys import lead_source_key_create
 from admissions.models import Inquiry, Person
 from crm import db_roles
 from crm.audit import audit_record

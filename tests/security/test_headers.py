@@ -26,7 +26,7 @@ from django.urls import NoReverseMatch, get_resolver, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from admissions.leads import lead_source_key_create
+from admissions.api.keys import lead_source_key_create
 from admissions.pipeline import Stage
 from admissions.screening.services import screening_save
 from tests.factories import InquiryFactory, LeadSourceFactory, PersonFactory, ProgramFactory

@@ -21,8 +21,8 @@ import pytest
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 
+from admissions.api.keys import lead_source_key_create
 from admissions.api.views import LEAD_EXAMPLE
-from admissions.leads import lead_source_key_create
 from admissions.screening.api import SCREENING_EXAMPLE_REQUEST
 from admissions.screening.services import screening_save
 from crm.models import AuditEvent

@@ -29,7 +29,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from admissions.leads import lead_source_key_create
+from admissions.api.keys import lead_source_key_create
 from admissions.models import FollowUp, Inquiry
 from admissions.pipeline import Stage
 from programs.models import Census

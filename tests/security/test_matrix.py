@@ -28,7 +28,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
-from admissions.leads import lead_source_key_create
+from admissions.api.keys import lead_source_key_create
 from admissions.models import ContactConsent, InsurancePolicy
 from admissions.screening.models import Screening, ScreeningForm
 from crm.models import AuditEvent

@@ -29,7 +29,7 @@ from tests.workers.faultkit import ROOT, PrivatePostgres, PrivateRedis, manage, 
 pytestmark = pytest.mark.faults
 
 SETUP = """
-from admissions.leads import lead_source_key_create
+from admissions.api.keys import lead_source_key_create
 from admissions.models import LeadSource
 from crm.models import Facility
 facility = Facility.objects.create(
