@@ -151,7 +151,7 @@ def _demo_run(
         check=True,
     )
     # The dashboards are built here, before anyone can sign in: left to the worker, the first full
-    # build ran while the first sign-ins were answered (and on SQLite it locked them out).
+    # build ran while the first sign-ins were answered and slowed them down.
     _say("bringing the dashboards up to date")
     subprocess.run([*manage, "dashboards_refresh"], cwd=ROOT, env=owner_env, check=True)
     env["CRM_PORT"] = str(args.port)  # honcho overwrites PORT per process
