@@ -470,10 +470,13 @@ WEB_MESSAGES = (
     "Do you have openings this week?",
     "",
 )
+CRISIS_REFERRAL = "County crisis stabilization unit (example)"
+# A crisis older than this has been reviewed by a clinician and referred on (seconds).
+CRISIS_REVIEWED_AFTER = 2 * 86400
 REFERRED_OUT_TO = (
     "Adolescent program (outside network)",
     "Psychiatric inpatient unit (example)",
-    "County crisis stabilization unit (example)",
+    CRISIS_REFERRAL,
     "Outpatient provider closer to home (example)",
     "Medicaid residential program (example)",
     "Hospital-based medical detox (example)",

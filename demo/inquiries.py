@@ -36,6 +36,8 @@ from demo.catalogue import (
     ALL_STAGES,
     CITIES,
     CONSENT_TEXT,
+    CRISIS_REFERRAL,
+    CRISIS_REVIEWED_AFTER,
     EMAIL_CONSENT_TEXT,
     FAMILY,
     FIRST_NAMES,
@@ -356,7 +358,7 @@ class InquiryGenerator:
             dob = None
             if rand() < 0.7:
                 dob = from_epoch(created - age_years * 31_557_600 - int(rand() * 31_000_000)).date()
-            contacted = last_working not in (S.NEW, S.CONTACT_ATTEMPTED) or stage in (S.CRISIS_ROUTED,)
+            contacted = last_working not in (S.NEW, S.CONTACT_ATTEMPTED) or S.CRISIS_ROUTED in path
             person_gender = gender if contacted or rand() < 0.3 else ""
             voicemail_ok = (rand() < 0.7) if contacted else None
             text_ok = (rand() < 0.8) if contacted else None
@@ -500,6 +502,8 @@ class InquiryGenerator:
         referred_out_to = (
             REFERRED_OUT_TO[int(rand() * len(REFERRED_OUT_TO))] if stage == S.REFERRED_OUT else ""
         )
+        if stage == S.REFERRED_OUT and S.CRISIS_ROUTED in path:
+            referred_out_to = CRISIS_REFERRAL
         close_note = screen.route_reason if screen is not None and screen.route_reason else ""
         if stage == S.INVALID:
             close_note = (
@@ -602,7 +606,10 @@ class InquiryGenerator:
                 self._event(b, iid, t, "capacity_held", actor, "", data=("held", approved_program, hold_id))
             if screen is not None and s == S.CRISIS_ROUTED and not screen.judged.complete:
                 self._screen_event(b, iid, screen, actor)  # the partial save that raised the flag
-            step_actor = self.clinician if previous == S.CLINICAL_REVIEW and s == S.APPROVED else actor
+            clinician_step = (
+                previous == S.CLINICAL_REVIEW and s == S.APPROVED
+            ) or previous == S.CRISIS_ROUTED
+            step_actor = self.clinician if clinician_step else actor
             self._event(
                 b,
                 iid,
@@ -740,6 +747,10 @@ class InquiryGenerator:
         if stage == S.INVALID:
             return stage, "", S.CONTACT_ATTEMPTED if rand() < 0.3 else S.NEW
         if stage == S.CRISIS_ROUTED:
+            if age > CRISIS_REVIEWED_AFTER and forced is None:
+                # A clinician has long since reviewed an older crisis and referred the person on
+                # (an emergency department, a crisis unit): it no longer waits in the review queue.
+                return S.REFERRED_OUT, "", S.CRISIS_ROUTED
             return stage, "", S.CONTACTED if rand() < 0.7 else S.PRESCREENED
         if stage == S.NURTURE:
             return stage, "", S.CONTACTED if rand() < 0.6 else S.PRESCREENED
@@ -756,6 +767,13 @@ class InquiryGenerator:
     def _path(self, stage: str, last: str, answered_live: bool, lost: str) -> list[str]:
         """The stages visited, in order, following the legal transitions."""
         rand = self.rng.random
+        if last == S.CRISIS_ROUTED:
+            return [
+                *self._path(
+                    S.CRISIS_ROUTED, S.CONTACTED if rand() < 0.7 else S.PRESCREENED, answered_live, lost
+                ),
+                stage,
+            ]
         path = [S.NEW]
         target = S.ADMITTED if stage == S.ADMITTED else last
         order = (
@@ -863,7 +881,7 @@ class InquiryGenerator:
         """
         rand = self.rng.random
         codes = {self.substance_code[s] for s in substances}
-        if stage == S.CRISIS_ROUTED:
+        if S.CRISIS_ROUTED in path:
             r = rand()
             flag = (
                 Flag.BACLOFEN_PUMP

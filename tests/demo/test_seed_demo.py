@@ -29,6 +29,7 @@ from admissions.models import (
 from admissions.pipeline import OPEN_STAGES, STAGE_TIMESTAMP_FIELD, TRANSITIONS, Stage
 from crm.models import Facility, User
 from crm.roles import Role
+from demo.catalogue import CRISIS_REFERRAL, CRISIS_REVIEWED_AFTER
 from demo.seed import seed_demo
 from programs.models import CapacityHold, Census, Payer, Program, Setting
 from tests.factories import FacilityFactory
@@ -114,6 +115,25 @@ def test_inquiries_cover_every_stage_with_what_each_requires(seeded: None) -> No
     assert Inquiry.objects.filter(created_at__lt=NOW - timezone.timedelta(days=500)).exists()
     assert not Inquiry.objects.filter(created_at__gt=NOW).exists()
     connection.check_constraints()  # deferred foreign keys, checked now
+
+
+def test_older_crises_were_referred_on_by_a_clinician(seeded: None) -> None:
+    """The review queue holds current work: a crisis older than two days has been reviewed."""
+    recent = NOW - timezone.timedelta(seconds=CRISIS_REVIEWED_AFTER)
+    crises = Inquiry.objects.filter(stage=Stage.CRISIS_ROUTED)
+    assert crises.exists()
+    # A run this small forces one of its last arrivals to Crisis routed to show every stage.
+    assert crises.filter(created_at__lt=recent - timezone.timedelta(days=1)).count() <= 1
+    referred = Inquiry.objects.filter(stage=Stage.REFERRED_OUT, crisis_routed_at__isnull=False)
+    assert referred.exists()
+    clinician = User.objects.get(username="clinician")
+    for inquiry in referred:
+        assert inquiry.referred_out_to == CRISIS_REFERRAL
+        step = InquiryEvent.objects.get(
+            inquiry=inquiry, kind=InquiryEvent.Kind.STAGE_CHANGED, data__to=Stage.REFERRED_OUT
+        )
+        assert step.data["from"] == Stage.CRISIS_ROUTED
+        assert step.actor_id == clinician.pk
 
 
 def test_stage_timestamps_follow_the_path_in_order(seeded: None) -> None:
