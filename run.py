@@ -140,6 +140,13 @@ def _demo_run(
 ) -> int:
     """Migrate, seed and build the dashboards with ``owner_env``, then run the processes with ``env``."""
     manage = [str(python), "manage.py"]
+    # The demo runs as a deployment would: DEBUG off (so an error is the CRM's own page, never
+    # Django's debug page with its settings and stack), static files collected into var/static
+    # and served by WhiteNoise from there.
+    for e in (owner_env, env):
+        e.setdefault("DEBUG", "false")
+    _say("collecting the static files into var/static")
+    subprocess.run([*manage, "collectstatic", "--noinput", "-v1"], cwd=ROOT, env=owner_env, check=True)
     _say("migrating the database")
     subprocess.run([*manage, "migrate", "--noinput", "-v1"], cwd=ROOT, env=owner_env, check=True)
     password = _demo_password(var_dir)

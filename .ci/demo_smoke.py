@@ -79,6 +79,29 @@ def app_role_checked(data_dir: Path) -> bool:
     return False
 
 
+def pages_served_as_deployed(base: str) -> bool:
+    """DEBUG is off: a missing page is the CRM's 404 page, not Django's debug page; the static
+    files (collected at start) and the favicon are served."""
+    checks = []
+    status, body = fetch(base + "/no-such-page/")
+    checks.append(("a missing page is the CRM's own 404", status == 404 and "Page not found" in body))
+    checks.append(("no debug page", "URLconf" not in body and "DEBUG = True" not in body))
+    for path in ("/static/crm/app.css", "/favicon.ico"):
+        checks.append((f"{path} is served", fetch_bytes(base + path) > 0))
+    for what, passed in checks:
+        print(("ok" if passed else "FAILED") + f": {what}")
+    return all(passed for _, passed in checks)
+
+
+def fetch_bytes(url: str) -> int:
+    """The size of a 200 answer's body, or 0."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return len(response.read()) if response.status == 200 else 0
+    except OSError:
+        return 0
+
+
 def main() -> int:
     port = free_port()
     var_dir = Path(tempfile.mkdtemp(prefix="crm-demo-"))
@@ -100,6 +123,7 @@ def main() -> int:
     ok = ok and "Demo logins" in log_path.read_text() and "coordinator" in log_path.read_text()
     if ok:
         print("ok: URL and demo logins printed")
+    ok = ok and pages_served_as_deployed(base)
 
     def worker_ran() -> bool:
         status, body = fetch(base + "/healthz")

@@ -7,6 +7,7 @@ from crm import views
 from crm.api_docs import ApiDocsView, ApiSchemaView
 from crm.auth import mfa
 
+handler403 = "crm.views.permission_denied"
 handler404 = "crm.views.page_not_found"
 handler500 = "crm.views.server_error"
 

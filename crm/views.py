@@ -1,4 +1,8 @@
-"""Kernel views: the health check, and the error handlers (404, 500, and 503 for an outage)."""
+"""Kernel views: the health check, and the error handlers (403, 404, 500, and 503 for an outage).
+
+The pages are the site's own templates: ``403.html`` and ``404.html`` in the signed-in layout,
+``500.html`` and ``503.html`` in a layout that needs no database, session or request.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if wants_json(request):
         return JsonResponse({"detail": "Server error.", "code": "server_error"}, status=500)
     return defaults.server_error(request)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler403``: the API answers in its JSON error shape, pages with the site's page."""
+    if wants_json(request):
+        return JsonResponse({"detail": "Permission denied.", "code": "permission_denied"}, status=403)
+    return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
