@@ -116,3 +116,31 @@ def audit_list(
     )
     row.save(force_insert=True)
     return row
+
+
+def audit_bulk_values(
+    *,
+    action: AuditEvent.Action | str,
+    model: type[models.Model],
+    ids: Iterable[int],
+    actor: User | None,
+    actor_label: str = "",
+    what: str,
+    fields: Iterable[str] = (),
+    request: HttpRequest | None = None,
+) -> dict[str, Any]:
+    """The values of one audit row for a bulk write (an import's batch): the records written, in
+    ``listed``, so each record's history finds it, and ``what`` (``import:12``) first in
+    ``fields``, then the names (never the values) of the fields written. For a caller that inserts
+    it with the batch's other rows."""
+    return {
+        "actor_id": actor.pk if actor is not None and actor.is_authenticated else None,
+        "actor_label": text_safe(actor_label[:150]),
+        "action": action,
+        "object_type": model._meta.label_lower,
+        "object_id": "",
+        "fields": [text_safe(what), *sorted(text_safe(str(name)) for name in fields)],
+        "listed": sorted({int(pk) for pk in ids}),
+        "ip": client_ip(request),
+        "request_id": current_request_id(),
+    }

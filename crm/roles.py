@@ -90,6 +90,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "admissions.messagetemplate": _CHANGE,
         "admissions.cadencestep": _CHANGE,
         "admissions.leadsourcekey": ("view", "add", "change"),
+        "admissions.importjob": ("view", "add", "run_import"),
+        "admissions.importmapping": _CHANGE,
         "privacy.part2consent": _CHANGE,
         "privacy.disclosure": ("view", *_DISCLOSE),
     },
@@ -114,6 +116,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "admissions.messagetemplate": (*_CHANGE, "delete"),
         "admissions.cadencestep": (*_CHANGE, "delete"),
         "admissions.leadsourcekey": ("view", "add", "change"),
+        "admissions.importjob": ("view", "add", "run_import"),
+        "admissions.importmapping": (*_CHANGE, "delete"),
     },
 }
 

@@ -227,6 +227,10 @@ for _n, _key in enumerate(FIELD_ENCRYPTION_KEYS):
     except (ValueError, TypeError):
         raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS entry {_n + 1} is not a Fernet key.") from None
 
+# Uploaded import files wait here for the worker (web and worker must share the folder); each is
+# deleted once its import is done.
+IMPORT_FILES_DIR = Path(env.str("IMPORT_FILES_DIR", default=str(VAR_DIR / "imports")))
+
 # --- celery -------------------------------------------------------------------
 # Redis is never the only copy of anything: due work lives in the database and
 # tasks carry ids only. Late ack + reject on worker loss give at-least-once.

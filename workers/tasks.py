@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -86,3 +87,24 @@ def idempotency_records_purge() -> int:
     if deleted:
         log.info("purged %d expired idempotency records", deleted)
     return deleted
+
+
+# An import works in slices well inside the task time limit and the broker's visibility
+# timeout, then enqueues its own continuation; each batch commits with the job's position.
+IMPORT_SLICE_SECONDS = 60
+
+
+@shared_task(
+    name="workers.tasks.import_job_run",
+    ignore_result=True,
+    soft_time_limit=IMPORT_SLICE_SECONDS * 4,
+    time_limit=IMPORT_SLICE_SECONDS * 5,
+)
+def import_job_run(job_id: int) -> str:
+    """Work on an import (its dry run, or the import in slices) and enqueue the next slice."""
+    from admissions.imports.engine import import_job_work
+
+    state = import_job_work(job_id=job_id, deadline=time.monotonic() + IMPORT_SLICE_SECONDS)
+    if state == "more":
+        import_job_run.delay(job_id)
+    return state

@@ -30,6 +30,7 @@ from admissions.messaging.models import (
     SendingRule,
 )
 from admissions.screening.models import Screening, ScreeningForm
+from admissions.imports.models import ImportedRow, ImportJob, ImportMapping, ImportRefusal
 
 __all__ = [
     "CadencePlanMark",
@@ -42,6 +43,10 @@ __all__ = [
     "DispatchLease",
     "FollowUp",
     "IdempotencyRecord",
+    "ImportJob",
+    "ImportMapping",
+    "ImportRefusal",
+    "ImportedRow",
     "InboundMessage",
     "Inquiry",
     "InquiryEvent",
