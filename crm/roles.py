@@ -45,6 +45,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "programs.program": ("view",),
         "programs.capacityhold": _CHANGE,
         "programs.census": ("view",),
+        "programs.discharge": _CHANGE,
         "admissions.screening": ("view", "add", "change", "view_clinical_answers"),
         "admissions.outboundmessage": ("view",),
         "admissions.inboundmessage": ("view",),
@@ -82,6 +83,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "programs.program": ("view",),
         "programs.capacityhold": _CHANGE,
         "programs.census": _CHANGE,
+        "programs.discharge": _CHANGE,
         "crm.auditevent": ("view", "export_records"),
         # Managers run and override screens (SCREENING_ROLES), so they read the answers.
         "admissions.screening": ("view", "view_clinical_answers"),
@@ -108,6 +110,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "programs.specialty": (*_CHANGE, "delete"),
         "programs.census": _CHANGE,
         "programs.capacityhold": _CHANGE,
+        "programs.discharge": _CHANGE,
         "admissions.referralpartner": (*_CHANGE, "delete"),
         "admissions.leadsource": (*_CHANGE, "delete"),
         "admissions.campaign": (*_CHANGE, "delete"),

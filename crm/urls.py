@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from admissions import views as admissions_views
+from admissions.board import capacity_board_page
 from crm import views
 from crm.api_docs import ApiDocsView, ApiSchemaView
 from crm.auth import mfa
@@ -17,6 +18,7 @@ admin.site.site_title = "Admissions CRM"
 urlpatterns = [
     path("", admissions_views.open_inquiries, name="home"),
     path("", include("admissions.urls")),
+    path("board/", capacity_board_page, name="capacity-board"),
     path("", include("admissions.screening.ui_urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

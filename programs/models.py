@@ -6,6 +6,7 @@ and admissions keeps the link from its side.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -176,3 +177,58 @@ class CapacityHold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.program} held for {self.reference} until {self.held_until:%Y-%m-%d}"
+
+
+class Discharge(models.Model):
+    """A discharge from a program: expected on a date, done, or called off.
+
+    Staff record them on the board; the EHR sends them through ``import_discharges`` or the
+    discharge API (``external_id`` is the EHR's own id, so a re-sent file changes nothing).
+    No person is named: census counts places, the EHR keeps the patient.
+    """
+
+    class State(models.TextChoices):
+        EXPECTED = "expected", "Expected"
+        DONE = "done", "Discharged"
+        CANCELLED = "cancelled", "Called off"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Recorded by staff"
+        EHR = "ehr", "Imported from the EHR"
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="discharge_records")
+    on = models.DateField(help_text="The day the person leaves (expected or actual).")
+    state = models.CharField(max_length=9, choices=State.choices, default=State.EXPECTED)
+    source = models.CharField(max_length=5, choices=Source.choices, default=Source.STAFF)
+    external_id = models.CharField(max_length=80, blank=True, help_text="The EHR's id of this discharge.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["on", "pk"]
+        indexes = [
+            models.Index(
+                fields=["program", "on"], condition=Q(state="expected"), name="discharge_expected_idx"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "external_id"],
+                condition=~Q(external_id=""),
+                name="discharge_unique_external_id",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="done") | Q(done_at__isnull=False), name="discharge_done_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()} discharge from {self.program_id} on {self.on}"
