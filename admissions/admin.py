@@ -241,3 +241,4 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
 # The sub-packages keep their admin classes beside their code; importing registers them.
 from admissions.messaging import admin as _messaging_admin  # noqa: E402,F401,I001
 from admissions.screening import admin as _screening_admin  # noqa: E402,F401,I001
+from admissions.calls import admin as _calls_admin  # noqa: E402,F401,I001

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from admissions import export, inquiry_views, views
+from admissions import export, inquiry_views, queue_pulse, views
 
 app_name = "admissions"
 
 urlpatterns = [
     path("", views.open_inquiries, name="queue"),
+    path("queue/pulse/", queue_pulse.queue_pulse, name="queue-pulse"),
     path("inquiries/new/", views.intake, name="intake"),
     path("inquiries/new/duplicates/", views.intake_duplicates, name="intake-duplicates"),
     path("duplicates/", views.cross_facility_duplicates, name="cross-duplicates"),

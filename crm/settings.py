@@ -295,6 +295,11 @@ SMS_WEBHOOK_AUTH_TOKEN = env.str("SMS_WEBHOOK_AUTH_TOKEN", default=SMS_AUTH_TOKE
 # seen within this window is refused. Twilio itself signs no time, so a timestamp is optional by default.
 SMS_WEBHOOK_REPLAY_WINDOW_SECONDS = env.int("SMS_WEBHOOK_REPLAY_WINDOW_SECONDS", default=300)
 SMS_WEBHOOK_REQUIRE_TIMESTAMP = env.bool("SMS_WEBHOOK_REQUIRE_TIMESTAMP", default=False)
+# Call-tracking webhooks (admissions/calls): an event whose signed send time (CallTrackingMetrics) or,
+# for a scheme that signs no time (CallRail), whose own time is further than this from now is refused
+# with 409. CallRail sends a post-call webhook up to 20 minutes after the call when it waits for a
+# recording, hence the half hour.
+CALL_WEBHOOK_WINDOW_SECONDS = env.int("CALL_WEBHOOK_WINDOW_SECONDS", default=1800)
 # The public base URL the provider and email recipients see (signature checks, unsubscribe links).
 CRM_PUBLIC_URL = env.str("CRM_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="crm.invalid")

@@ -40,6 +40,7 @@ urlpatterns = [
     path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("admissions.api.urls")),
+    path("api/v1/calls/", include("admissions.calls.urls")),
     path("api/v1/", include("admissions.screening.urls")),
     path("dashboards/", include("dashboards.urls")),
     path("privacy/", include("privacy.urls")),

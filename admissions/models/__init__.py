@@ -31,9 +31,12 @@ from admissions.messaging.models import (
 )
 from admissions.screening.models import Screening, ScreeningForm
 from admissions.imports.models import ImportedRow, ImportJob, ImportMapping, ImportRefusal
+from admissions.calls.models import CallEvent, CallTrackingSource, TrackedCall, TrackingNumber
 
 __all__ = [
     "CadencePlanMark",
+    "CallEvent",
+    "CallTrackingSource",
     "CadenceStep",
     "Caller",
     "Campaign",
@@ -63,5 +66,7 @@ __all__ = [
     "SendingRule",
     "Substance",
     "Touch",
+    "TrackedCall",
+    "TrackingNumber",
     "working_stage_rank",
 ]

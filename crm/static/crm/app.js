@@ -26,3 +26,36 @@
     document.body.addEventListener("htmx:afterSwap", tick);
   });
 })();
+
+// The work queue's live refresh (admissions/queue_pulse.py): rows that were not on the page
+// before a refresh are marked new, so a call or lead that just arrived stands out.
+(function () {
+  "use strict";
+  var before = null;
+
+  function rowKeys() {
+    var keys = new Set();
+    document.querySelectorAll("#queue-results tbody tr").forEach(function (tr) {
+      var link = tr.querySelector("a[href]");
+      if (link) keys.add(link.getAttribute("href"));
+    });
+    return keys;
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "queue-results") before = rowKeys();
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    if (before === null) return;
+    var seen = before;
+    before = null;
+    document.querySelectorAll("#queue-results tbody tr").forEach(function (tr) {
+      var link = tr.querySelector("a[href]");
+      if (link && !seen.has(link.getAttribute("href"))) {
+        tr.classList.add("row-new");
+        tr.setAttribute("data-new", "true");
+      }
+    });
+  });
+})();
