@@ -36,6 +36,7 @@ urlpatterns = [
     ),
     path("healthz", views.healthz, name="healthz"),
     path("messaging/", include("admissions.messaging.urls")),
+    path("imports/", include("admissions.imports.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),

@@ -18,7 +18,9 @@ database, batch by batch, so its memory stays flat).
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 import time as time_module
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +30,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, reset_queries, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -132,6 +134,41 @@ def _rank_person(row: ImportRow) -> Callable[[Person], tuple[bool, bool, int]]:
     return rank
 
 
+_PERSON_COLUMNS = (
+    "id",
+    "phone",
+    "email",
+    "last_name",
+    "date_of_birth",
+    "street",
+    "city",
+    "state",
+    "postal_code",
+)
+_INQUIRY_COLUMNS = (
+    "id",
+    "person_id",
+    "stage",
+    "phone",
+    "email",
+    "external_id",
+    "lead_source_id",
+    "facility_id",
+)
+
+
+def _merge_targets_locked(plan: _Plan) -> bool:
+    """Lock the open inquiries the batch merges into; False if one has left the open stages since
+    it was read (the batch is then planned again with every candidate locked)."""
+    ids = sorted({t for _, t in plan.merges if isinstance(t, int)})
+    if not ids:
+        return True
+    still_open = Inquiry.objects.select_for_update(of=("self",)).filter(
+        pk__in=ids, stage__in=_OPEN_STAGE_LIST
+    )
+    return len(still_open.values_list("pk", flat=True)) == len(ids)
+
+
 class _Batch:
     """Matching one batch of rows against the database and the run's memory."""
 
@@ -143,20 +180,13 @@ class _Batch:
                 facility_id=job.facility_id, origin=job.origin, key__in=keys
             ).values_list("key", flat=True)
         )
-        phones = {r.phone for r in rows if r.phone}
-        emails = {r.email for r in rows if r.email}
+        fresh = [r for r in rows if r.key not in self.imported]  # rows imported before need no lookup
+        phones = {r.phone for r in fresh if r.phone}
+        emails = {r.email for r in fresh if r.email}
         people = (
             list(
                 Person.objects.filter(Q(phone__in=sorted(phones)) | Q(email__in=sorted(emails))).only(
-                    "id",
-                    "phone",
-                    "email",
-                    "last_name",
-                    "date_of_birth",
-                    "street",
-                    "city",
-                    "state",
-                    "postal_code",
+                    *_PERSON_COLUMNS
                 )
             )
             if phones or emails
@@ -169,15 +199,20 @@ class _Batch:
                 self.people_by_phone.setdefault(str(p.phone), []).append(p)
             if p.email:
                 self.people_by_email.setdefault(p.email, []).append(p)
-        all_phones = phones | {str(p.phone) for p in people if p.phone}
-        all_emails = emails | {p.email for p in people if p.email}
-        arms = (
-            Q(phone__in=sorted(all_phones))
-            | Q(email__in=sorted(all_emails))
-            | Q(person_id__in=[p.pk for p in people])
-        )
-        found = Inquiry.objects.filter(Q(stage__in=_OPEN_STAGE_LIST) & arms).only(
-            "id", "person_id", "stage", "phone", "email", "external_id", "lead_source_id", "facility_id"
+        all_phones = sorted(phones | {str(p.phone) for p in people if p.phone})
+        all_emails = sorted(emails | {p.email for p in people if p.email})
+        # Each arm spells out the predicate of a partial unique index (open stages, a contact point
+        # given), so PostgreSQL serves it from that index, as the lead path's lookup does.
+        open_ = Q(stage__in=_OPEN_STAGE_LIST)
+        arms = [open_ & ~Q(phone="") & Q(phone__in=all_phones)] if all_phones else []
+        if all_emails:
+            arms.append(open_ & ~Q(email="") & Q(email__in=all_emails))
+        if people:
+            arms.append(open_ & Q(person_id__in=[p.pk for p in people]))
+        found = (
+            Inquiry.objects.filter(functools.reduce(operator.or_, arms)).only(*_INQUIRY_COLUMNS)
+            if arms
+            else Inquiry.objects.none()
         )
         if lock:
             found = found.select_for_update(of=("self",))
@@ -190,7 +225,7 @@ class _Batch:
             if i.email:
                 self.open_by_email.setdefault(i.email, []).append(i)
             self.open_by_person.setdefault(i.person_id, []).append(i)
-        wanted = [(r.lead_source_id, r.external_id) for r in rows if r.external_id and r.lead_source_id]
+        wanted = [(r.lead_source_id, r.external_id) for r in fresh if r.external_id and r.lead_source_id]
         self.external_taken: set[tuple[int | None, str]] = set()
         if wanted:
             self.external_taken = set(
@@ -703,6 +738,7 @@ def _check(job: ImportJob, progress: Progress | None) -> str:
             ImportJob.objects.filter(pk=job.pk).update(
                 rows_done=done, check_counts=total.as_dict(), updated_at=timezone.now()
             )
+            reset_queries()
             if progress:
                 job.rows_done, job.check_counts = done, total.as_dict()
                 progress(job)
@@ -736,6 +772,7 @@ def _import(job: ImportJob, deadline: float | None, progress: Progress | None) -
         rows = islice(rows, job.rows_done, None)  # committed batches are not read again
         for batch in _batches(_parsed(job, rows, ctx), BATCH_ROWS):
             state = _import_batch(job, batch, ctx)
+            reset_queries()  # with DEBUG on, the statement log would grow with the file
             if state != ImportJob.State.RUNNING:
                 return state
             if progress:
@@ -771,7 +808,9 @@ def _import_batch(job: ImportJob, batch: list[ImportRow | Refused], ctx: RowCont
                     return ImportJob.State.CANCELLED
                 good = [_fresh(r) for r in batch if isinstance(r, ImportRow)]
                 refused = [r for r in batch if isinstance(r, Refused)]
-                plan = _Batch(job=job, rows=good, memory=_Memory(), lock=True).plan()
+                plan = _Batch(job=job, rows=good, memory=_Memory(), lock=False).plan()
+                if not _merge_targets_locked(plan):
+                    plan = _Batch(job=job, rows=[_fresh(r) for r in good], memory=_Memory(), lock=True).plan()
                 plan.counts.invalid += len(refused)
                 plan.refused += refused
                 _write(job=job, plan=plan, ctx=ctx)

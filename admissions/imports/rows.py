@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -18,8 +19,8 @@ from django.utils import timezone
 
 from admissions.imports.columns import DATE_FIELDS, PRESETS
 from admissions.imports.readers import Value
-from admissions.leads import email_normalise, phone_normalise, text_clean
 from admissions.models import Caller, Campaign, LeadSource
+from admissions.normalise import email_normalise, phone_normalise, text_clean
 from admissions.pipeline import OPEN_STAGES, STAGE_TIMESTAMP_FIELD, LostReason, Stage
 from crm import places
 
@@ -78,16 +79,13 @@ MAX_LENGTH: dict[str, int] = {
 
 _YES = frozenset({"yes", "y", "true", "1", "x", "opted in", "opt in"})
 _NO = frozenset({"no", "n", "false", "0", "", "opted out", "opt out"})
-_DATE_FORMATS = (
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y %I:%M:%S %p",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y",
-    "%m/%d/%y",
-    "%m/%d/%y %I:%M %p",
-    "%Y/%m/%d",
+# US dates as exports and spreadsheets write them (3/1/2025, 03/01/2025 9:30 AM, 3/1/25 14:05:10),
+# and ISO dates with a one-digit hour (2025-03-01 9:30); parsed by one pattern each, as strptime
+# cost a fifth of a row's time.
+_US_DATE = re.compile(
+    r"(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*([AaPp][Mm])?)?"
 )
+_LOOSE_ISO = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 _STAGE_OF_NAME: dict[str, str] = {
     **{s.value: s.value for s in Stage},
     **{s.label.casefold(): s.value for s in Stage},
@@ -199,17 +197,33 @@ def datetime_read(raw: Value, tz: zoneinfo.ZoneInfo) -> datetime:
         try:
             value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
         except ValueError:
-            for fmt in _DATE_FORMATS:
-                try:
-                    value = datetime.strptime(text, fmt)  # noqa: DTZ007 - made aware below
-                    break
-                except ValueError:
-                    continue
-            else:
-                raise ValueError(Reason.DATE) from None
+            value = _date_pattern_read(text)
     if timezone.is_naive(value):
         value = value.replace(tzinfo=tz)
     return value
+
+
+def _date_pattern_read(text: str) -> datetime:
+    if us := _US_DATE.fullmatch(text):
+        month, day, year, hour, minute, second, half = us.groups()
+        y = int(year)
+        if len(year) == 2:
+            y += 2000 if y < 69 else 1900  # as strptime reads %y
+        h = int(hour or 0)
+        if half:
+            if not 1 <= h <= 12:
+                raise ValueError(Reason.DATE)
+            h = h % 12 + (12 if half.lower() == "pm" else 0)
+        ymd = (y, int(month), int(day))
+    elif iso := _LOOSE_ISO.fullmatch(text):
+        iy, im, iday, hour, minute, second = iso.groups()
+        ymd, h = (int(iy), int(im), int(iday)), int(hour or 0)
+    else:
+        raise ValueError(Reason.DATE)
+    try:
+        return datetime(*ymd, h, int(minute or 0), int(second or 0))  # noqa: DTZ001 - made aware by the caller
+    except ValueError:
+        raise ValueError(Reason.DATE) from None
 
 
 def row_read(
