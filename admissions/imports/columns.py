@@ -32,7 +32,7 @@ FIELDS: tuple[Field, ...] = (
     Field("email", "Email", "Person"),
     Field("street", "Street", "Person"),
     Field("city", "City", "Person"),
-    Field("state", "State", "Person", "Two-letter code or the state's name."),
+    Field("state", "State", "Person", "Two-letter code, e.g. FL."),
     Field("postal_code", "Postal code", "Person"),
     Field("preferred_language", "Preferred language", "Person"),
     Field("caller_relationship", "Caller relationship", "Caller", "self, family, professional or other"),

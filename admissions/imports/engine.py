@@ -680,7 +680,10 @@ def import_job_work(*, job_id: int, deadline: float | None = None, progress: Pro
     with _job_lock(job_id) as held:
         if not held:
             return "busy"
-        job = ImportJob.objects.select_related("facility", "lead_source", "created_by").get(pk=job_id)
+        jobs = ImportJob.objects.select_related("facility", "lead_source", "created_by")
+        job = jobs.filter(pk=job_id).first()
+        if job is None:
+            return "missing"
         if job.state not in (ImportJob.State.CHECKING, ImportJob.State.QUEUED, ImportJob.State.RUNNING):
             return job.state
         try:
