@@ -513,8 +513,9 @@ def _cessation(ctx: _Context, code: str, use: Use) -> str:
     days = use.days_counted
     if since > window.days or days is None:
         return ""
-    # Daily use up to a stop at the end of the window leaves this many days in the last 30.
-    need = max(ctx.regular_days, math.ceil(ctx.daily_days * (30 - window.days) / 30))
+    # Daily use up to a stop at the end of the window leaves this many days in the last 30. No floor of
+    # "regular use": a long-acting window (28 days with symptoms) leaves fewer days than that.
+    need = max(1, math.ceil(ctx.daily_days * (30 - window.days) / 30))
     min_months = ctx.form.threshold_or("dependence_months", "1")
     if days < need or (use.months is not None and use.months < min_months):
         return ""

@@ -134,6 +134,28 @@ def test_long_acting_benzodiazepines_have_the_longer_window(catalogue, inquiry, 
     assert "sedative_withdrawal" not in short_acting.screening.safety_flags  # 21 days > 14 for alprazolam
 
 
+LONG_ACTING_CASES = [
+    (code, spec["long_acting"][0], spec[key])
+    for code, spec in sorted(WINDOWS.items())
+    if spec.get("long_acting")
+    for key in ("long_acting_days", "long_acting_days_with_symptoms")
+]
+
+
+@pytest.mark.parametrize(("code", "drug", "window"), LONG_ACTING_CASES)
+def test_daily_use_of_a_long_acting_drug_flags_on_every_day_of_its_window(
+    code, drug, window, catalogue, inquiry, coordinator
+):
+    symptoms = window == WINDOWS[code]["long_acting_days_with_symptoms"]
+    for days_ago in range(1, window + 1):
+        saved = screening_save(
+            inquiry_id=inquiry.pk,
+            answers=_stopped(code, days_ago, symptoms=symptoms, drug=drug),
+            actor=coordinator,
+        )
+        assert "sedative_withdrawal" in saved.screening.safety_flags, (drug, days_ago, symptoms)
+
+
 def test_a_short_history_before_stopping_is_not_dependence(catalogue, inquiry, coordinator_client):
     answers = _stopped("benzodiazepines", 12, symptoms=False)
     answers["substances"]["benzodiazepines"]["duration_months"] = 0
@@ -725,6 +747,22 @@ def test_a_revoked_or_other_recipient_consent_does_not_count(
     _save(coordinator_client, inquiry, screen())
     ack.refresh_from_db()
     assert ack.state == FollowUp.State.CANCELLED
+
+
+def test_a_consent_to_someone_does_not_cover_a_caller_who_gave_no_name(
+    catalogue, inquiry, coordinator, coordinator_client
+):
+    caller = CallerFactory(
+        relationship=Caller.Relationship.FAMILY, relationship_detail="mother", name="", organisation=""
+    )
+    Inquiry.objects.filter(pk=inquiry.pk).update(caller=caller)
+    _consent_to(inquiry, "Dr Sam Smith", coordinator)
+    ack = _pending_followup(inquiry, "ack-1", kind=FollowUp.Kind.ACKNOWLEDGEMENT)
+    _save(coordinator_client, inquiry, screen())
+    ack.refresh_from_db()
+    assert ack.state == FollowUp.State.CANCELLED
+    body = coordinator_client.get(reverse("admissions:inquiry", kwargs={"pk": inquiry.pk})).content.decode()
+    assert 'id="caller-consent"' in body
 
 
 def test_the_person_calling_for_themselves_needs_no_notice(catalogue, inquiry, coordinator_client):
