@@ -351,8 +351,9 @@ def caller_consent(*, inquiry: Inquiry) -> CallerConsent:
         .exclude(expires_on__lt=today)
         .values_list("recipient_name", flat=True)
     )
+    # A caller who gave no name cannot be matched to a consent's recipient: none counts for them.
     names = [n for n in (caller.name, caller.organisation) if n.strip()]
-    on_file = any(not names or any(_same_name(name, given) for given in names) for name in rows)
+    on_file = bool(names) and any(any(_same_name(name, given) for given in names) for name in rows)
     return CallerConsent(caller=caller, on_file=on_file)
 
 
