@@ -365,6 +365,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "crm.auth.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "crm.auth.lockout.lockout_username"
 # Reverse proxies in front of the web process (compose.yaml: 1, the host's TLS proxy). The client
 # address for the audit trail and the lockout is read from X-Forwarded-For that many hops back.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

@@ -54,3 +54,15 @@ def lockout_response(
         "next": request.POST.get("next", "") if request.method == "POST" else request.GET.get("next", ""),
     }
     return render(request, "registration/login.html", context, status=429)
+
+
+# No account has a longer username: a longer one in a sign-in is recorded cut to this length, so
+# axes' attempt log (a 255-character column) never fails to store it.
+USERNAME_RECORDED_MAX = 150
+
+
+def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The username a sign-in attempt is counted under (``AXES_USERNAME_CALLABLE``)."""
+    source = credentials if credentials else getattr(request, "POST", {})
+    username = source.get("username")
+    return username[:USERNAME_RECORDED_MAX] if isinstance(username, str) else None

@@ -77,6 +77,17 @@ def test_lockout_message_is_the_same_for_an_unknown_username(client, settings):
     assert _page(known) == _page(unknown)
 
 
+@pytest.mark.parametrize("field", ["username", "user_agent"])
+def test_an_overlong_sign_in_is_a_failed_sign_in_not_an_error(client, settings, field):
+    long = "u" * 5000
+    username, headers = (long, {}) if field == "username" else ("pat", {"HTTP_USER_AGENT": long})
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = client.post(reverse("login"), {"username": username, "password": "x"}, **headers)
+        assert response.status_code in (200, 429)
+    assert response.status_code == 429
+    assert AccessAttempt.objects.count() == 1
+
+
 def test_lockout_is_per_username_and_address(client, settings):
     UserFactory(username="pat")
     UserFactory(username="sam")
