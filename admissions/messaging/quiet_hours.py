@@ -102,15 +102,21 @@ class Signals:
         return frozenset(p for p in (self.state, self.postal_state, self.area_code_state) if p)
 
     def zone_names(self, *, fallback: str) -> tuple[str, ...]:
-        """Every zone any location signal names; the area code of a non-geographic number only
-        when nothing else is known; ``fallback`` (the facility's zone) when nothing is."""
+        """Every zone any location signal names (a state's or an area code's state's: all of its
+        zones); the area code of a non-geographic number only when nothing else is known;
+        ``fallback`` (the facility's zone) when nothing is."""
         names: list[str] = []
         if self.time_zone:
             names.append(self.time_zone)
         names.extend(STATE_ZONES.get(self.state, ()))
         if self.postal_zone:
             names.append(self.postal_zone)
-        if self.area_code_state or not names:
+        if self.area_code_state:
+            # An area code can span two zones while the numbering data names one (850 is Eastern
+            # and Central Florida, 423 Eastern and Central Tennessee): take all of its state's.
+            names.extend(STATE_ZONES.get(self.area_code_state, ()))
+            names.extend(self.area_code_zones)
+        elif not names:
             names.extend(self.area_code_zones)
         return tuple(dict.fromkeys(names)) or (fallback,)
 

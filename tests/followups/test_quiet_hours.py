@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from admissions.messaging.quiet_hours import (
+    STATE_ZONES,
     Reach,
     Rule,
     next_allowed,
@@ -121,6 +122,27 @@ def test_a_state_with_two_zones_waits_for_the_later_one():
     assert next_allowed(utc(2026, 6, 10, 13, 0), reach=both) == utc(2026, 6, 10, 14, 0)
     # and stop at 20:00 Eastern even though it is 19:00 Central: next is 09:00 Central again
     assert next_allowed(utc(2026, 6, 11, 0, 0), reach=both) == utc(2026, 6, 11, 14, 0)
+
+
+@pytest.mark.parametrize(
+    ("phone", "state"),
+    [
+        ("+18505550100", "FL"),  # Pensacola: Central, in a mostly Eastern state
+        ("+14235550100", "TN"),  # Chattanooga: Eastern, in a mostly Central state
+        ("+12705550100", "KY"),
+        ("+18125550100", "IN"),
+        ("+19065550100", "MI"),
+        ("+16205550100", "KS"),
+        ("+13085550100", "NE"),
+    ],
+)
+def test_an_area_code_alone_counts_every_zone_of_its_state(phone, state):
+    zones = {z.key for z in reach(phone=phone).zones}
+    assert set(STATE_ZONES[state]) <= zones
+    # 09:00 Eastern is 08:00 Central: a Central morning is waited for
+    later = max(STATE_ZONES[state], key=lambda z: datetime(2026, 6, 10, 9, tzinfo=zoneinfo.ZoneInfo(z)))
+    first = next_allowed(utc(2026, 6, 10, 12, 0), reach=reach(phone=phone))
+    assert first == datetime(2026, 6, 10, 9, tzinfo=zoneinfo.ZoneInfo(later)).astimezone(UTC)
 
 
 def test_a_toll_free_number_alone_has_no_common_minute_in_summer():

@@ -52,6 +52,11 @@ PHONES = [
     "", "+12125550100", "+13105550100", "+18135550100", "+18505550100", "+14055550100", "+16025550100",
     "+18085550100", "+19075550100", "+18005550100", "+18885550100", "+16715550100",
 ]  # fmt: skip
+# The states of the geographic numbers above, as the numbering data names them.
+AREA_STATES = {
+    "New York": "NY", "California": "CA", "Florida": "FL", "Oklahoma": "OK", "Arizona": "AZ",
+    "Hawaii": "HI", "Alaska": "AK", "Guam": "GU",
+}  # fmt: skip
 DST_DAYS = [date(2026, 3, 7), date(2026, 3, 8), date(2026, 3, 9), date(2026, 10, 31), date(2026, 11, 1)]
 days = st.one_of(
     st.sampled_from(DST_DAYS), st.integers(0, 364).map(lambda n: date(2026, 1, 1) + timedelta(days=n))
@@ -71,8 +76,9 @@ def oracle(state: str, postal_code: str, phone: str) -> tuple[set[str], time, ti
         named = {z for z in phone_timezone.time_zones_for_number(number) if z != "Etc/Unknown"}
         where = geocoder.description_for_number(number, "en")
         if where:  # a geographic number: its area code is a place
-            zones |= named
-            area_state = {"Florida": "FL", "Oklahoma": "OK"}.get(where.split(",")[-1].strip(), "")
+            named_place = where.split(",")[-1].strip()  # a state's name, or a city's "NY"
+            area_state = AREA_STATES.get(named_place, named_place)
+            zones |= named | set(STATE_ZONES[area_state])
             places.add(area_state)
         elif not zones:
             zones |= named
