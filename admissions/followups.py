@@ -59,6 +59,7 @@ from admissions.messaging.templates import templates_for
 from admissions.models import DispatchLease, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import inquiry_event
+from admissions.waitlist_offers import offer_standing
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,8 @@ def _still_wanted(followup: FollowUp, inquiry: Inquiry) -> str:
     """Why a staff alert or task should not run any more, or "" if it should."""
     if followup.kind == FollowUp.Kind.COORDINATOR_REVIEW:
         return ""  # a decision only a person can make, whatever the stage
+    if followup.kind == FollowUp.Kind.WAITLIST_OFFER:
+        return "" if offer_standing(inquiry_id=inquiry.pk) else "the waitlist offer ended"
     if followup.kind == FollowUp.Kind.REFERRAL_CHECK_IN:
         return "" if inquiry.stage == Stage.REFERRED_OUT else f"inquiry is {inquiry.stage}"
     if followup.kind == FollowUp.Kind.NURTURE_TOUCH:
@@ -299,6 +302,8 @@ _ALERT_TEXT = {
     FollowUp.Kind.ADMISSION_REMINDER: "Admission coming up: confirm the person's arrival.",
     FollowUp.Kind.ACKNOWLEDGEMENT: "New inquiry: acknowledge it.",
     FollowUp.Kind.COORDINATOR_REVIEW: "For a coordinator to decide.",
+    FollowUp.Kind.WAITLIST_OFFER: "A waitlist place is held for this person: call them now, then accept or "
+    "decline the offer on the waitlist page.",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from admissions import export, inquiry_views, queue_pulse, views
+from admissions import export, inquiry_views, queue_pulse, views, waitlist_views
 
 app_name = "admissions"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("duplicates/", views.cross_facility_duplicates, name="cross-duplicates"),
     path("inquiries/<int:pk>/", inquiry_views.inquiry_page, name="inquiry"),
     path("inquiries/<int:pk>/act/<slug:name>/", inquiry_views.inquiry_act, name="inquiry-act"),
+    path("inquiries/<int:pk>/place/", waitlist_views.inquiry_place, name="inquiry-place"),
     path("vob/", views.vob_queue, name="vob-queue"),
     path("people/<int:pk>/export/", export.person_export_view, name="person-export"),
 ]

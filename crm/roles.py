@@ -46,6 +46,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "programs.capacityhold": _CHANGE,
         "programs.census": ("view",),
         "programs.discharge": _CHANGE,
+        "admissions.waitlistentry": _CHANGE,
         "admissions.screening": ("view", "add", "change", "view_clinical_answers"),
         "admissions.outboundmessage": ("view",),
         "admissions.inboundmessage": ("view",),
@@ -84,6 +85,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "programs.capacityhold": _CHANGE,
         "programs.census": _CHANGE,
         "programs.discharge": _CHANGE,
+        "admissions.waitlistentry": _CHANGE,
         "crm.auditevent": ("view", "export_records"),
         # Managers run and override screens (SCREENING_ROLES), so they read the answers.
         "admissions.screening": ("view", "view_clinical_answers"),

@@ -252,6 +252,8 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "workers.tasks.heartbeat", "schedule": 30.0},
     "expire-capacity-holds": {"task": "workers.tasks.capacity_holds_expire", "schedule": 60.0},
+    # offers that lapsed pass on; places a lost signal left free are offered
+    "waitlist-sweep": {"task": "workers.tasks.waitlist_sweep", "schedule": 30.0},
     "followups-dispatch": {"task": "workers.tasks.followups_dispatch", "schedule": 30.0},
     "dashboards-refresh": {"task": "dashboards.tasks.dashboards_refresh", "schedule": 30.0},
     "part2-consents-expiry-alert": {"task": "privacy.tasks.part2_consents_expiry_alert", "schedule": 3600.0},
@@ -259,6 +261,8 @@ CELERY_BEAT_SCHEDULE = {
     # the audit hash chain's head in the log once a day (docs/privacy.md)
     "audit-chain-head-log": {"task": "privacy.tasks.audit_chain_head_log", "schedule": 86400.0},
 }
+# How long a place offered to the next person on the waitlist is held for them.
+WAITLIST_OFFER_HOURS = env.float("WAITLIST_OFFER_HOURS", default=2.0)
 # Follow-up delivery. The lease must outlast a task (time limit above) and stay under the broker's
 # visibility timeout, so PostgreSQL, not Redis, decides when a lost task is dispatched again:
 # task time limit 120 s < lease 300 s < visibility timeout 600 s.

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from admissions import views as admissions_views
+from admissions import waitlist_views
 from admissions.board import capacity_board_page
 from crm import views
 from crm.api_docs import ApiDocsView, ApiSchemaView
@@ -19,6 +20,9 @@ urlpatterns = [
     path("", admissions_views.open_inquiries, name="home"),
     path("", include("admissions.urls")),
     path("board/", capacity_board_page, name="capacity-board"),
+    path("waitlist/", waitlist_views.waitlist_page, name="waitlist"),
+    path("waitlist/<int:pk>/<slug:name>/", waitlist_views.waitlist_entry_act, name="waitlist-act"),
+    path("", include("programs.urls")),
     path("", include("admissions.screening.ui_urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

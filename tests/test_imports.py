@@ -124,16 +124,18 @@ def test_the_layers_forbid_what_the_house_style_forbids(importer, target, allowe
 
 
 def test_tasks_sent_by_name_exist():
-    """Admissions enqueues workers' tasks by name: each name it sends is a registered task."""
+    """Admissions and programs enqueue workers' tasks by name: each name sent is a registered task."""
     import workers.tasks  # noqa: F401 - registers the tasks with the app
     from crm.celery import app
 
     pattern = re.compile(r"^workers\.tasks\.\w+$")
     sent = {
         node.value
-        for path in modules("admissions")
+        for app in ("admissions", "programs")
+        for path in modules(app)
         for node in ast.walk(ast.parse((ROOT / path).read_text()))
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.match(node.value)
     }
     assert "workers.tasks.followups_dispatch" in sent  # admissions.services.dispatcher_kick
+    assert "workers.tasks.capacity_freed" in sent  # programs.services.capacity_freed
     assert sent <= set(app.tasks)

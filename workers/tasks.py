@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from admissions.followups import followups_deliver, followups_dispatch_due
 from admissions.messaging.cadences import cadences_plan
+from admissions.waitlist import waitlist_offer_next, waitlist_offers_lapse, waitlist_programs_waiting
 from programs.services import capacity_holds_expire as expire_holds
 from workers.channels import default_channels
 from workers.models import Heartbeat
@@ -47,6 +48,29 @@ def capacity_holds_expire() -> int:
     if released:
         log.info("released %d expired capacity holds", released)
     return released
+
+
+@shared_task(
+    name="workers.tasks.capacity_freed",
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=10,
+    max_retries=5,
+)
+def capacity_freed(program_id: int) -> int:
+    """A place may have freed in a program: offer it to the next eligible inquiry waiting for it."""
+    return len(waitlist_offer_next(program_id=int(program_id)))
+
+
+@shared_task(name="workers.tasks.waitlist_sweep", ignore_result=True)
+def waitlist_sweep() -> int:
+    """Pass lapsed offers on, and offer free places a lost signal left unoffered."""
+    lapsed = waitlist_offers_lapse()
+    offered = sum(len(waitlist_offer_next(program_id=pk)) for pk in waitlist_programs_waiting())
+    if lapsed or offered:
+        log.info("waitlist sweep: %d offers lapsed, %d places offered", lapsed, offered)
+    return offered
 
 
 @shared_task(name="workers.tasks.followups_dispatch", ignore_result=True)

@@ -34,6 +34,7 @@ from admissions.messaging.templates import (
 )
 from admissions.models import FollowUp, Inquiry, Person
 from admissions.pipeline import Stage
+from admissions.waitlist_offers import offer_standing
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ def _still_wanted_message(
     held = messaging_held(person_id=inquiry.person_id) if held is None else held
     if held:
         return HOLD_REASONS.get(held, held)
+    if kind == FollowUp.Kind.WAITLIST_OFFER and not offer_standing(inquiry_id=inquiry.pk):
+        return "the waitlist offer ended"
     if kind == FollowUp.Kind.ACKNOWLEDGEMENT and inquiry.stage not in (Stage.NEW, Stage.CONTACT_ATTEMPTED):
         return f"inquiry is {inquiry.stage}"
     stage_of = {

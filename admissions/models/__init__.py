@@ -19,6 +19,7 @@ from admissions.models.inquiry import (
     working_stage_rank,
 )
 from admissions.models.followups import DispatchLease, FollowUp
+from admissions.models.waitlist import WaitlistEntry
 from admissions.models.idempotency import IdempotencyRecord
 from admissions.messaging.models import (
     CadencePlanMark,
@@ -68,5 +69,6 @@ __all__ = [
     "Touch",
     "TrackedCall",
     "TrackingNumber",
+    "WaitlistEntry",
     "working_stage_rank",
 ]

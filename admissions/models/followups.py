@@ -32,6 +32,7 @@ class FollowUp(models.Model):
         HELP_REPLY = "help_reply", "Reply to HELP"
         OPT_OUT_CONFIRMATION = "opt_out_confirm", "Opt-out confirmation"
         COORDINATOR_REVIEW = "coordinator_review", "A coordinator decides: a message the rules could not send"
+        WAITLIST_OFFER = "waitlist_offer", "A waitlist place is offered: call the person"
 
     class Channel(models.TextChoices):
         TASK = "task", "Staff alert or task"

@@ -339,6 +339,9 @@ class InquiryEvent(models.Model):
         REFER_OUT_PROPOSED = "refer_out_proposed", "Referral out proposed"
         SCREENING_SIGNOFF = "screening_signoff", "Clinician sign-off"
         MATCH_OVERRIDE = "match_override", "Program match overridden"
+        WAITLISTED = "waitlisted", "Waitlisted"
+        OFFER_MADE = "offer_made", "Waitlist place offered"
+        OFFER_ENDED = "offer_ended", "Waitlist offer ended"
 
     class CallDirection(models.TextChoices):
         INBOUND = "inbound", "Inbound"

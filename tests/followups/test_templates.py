@@ -109,6 +109,8 @@ def test_starter_templates_pass_the_check():
         "ack-email",
         "admission-reminder-sms",
         "nurture-email",
+        "place-available-sms",
+        "place-available-email",
     }
     for template in starters:
         template.full_clean()
