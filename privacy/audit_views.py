@@ -1,4 +1,5 @@
-"""Manager audit pages: who touched an inquiry, and what a user touched between two dates.
+"""Manager audit pages: the start page (look-ups and the newest entries), who touched an inquiry,
+and what a user touched between two dates.
 
 Reading the audit log is itself audited. Export needs the export permission on top of
 ``crm.view_auditevent``; both pages read a constant number of queries whatever the rows.
@@ -15,19 +16,21 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from admissions.selectors import inquiries_visible_to
-from crm.audit import audit_record
+from crm.audit import audit_list, audit_record
 from crm.exports import EXPORT_PERMISSION, neutralise
 from crm.models import AuditEvent, User
+from crm.scoping import facility_ids_for
 from privacy import selectors
-from privacy.forms import UserActivityForm
+from privacy.forms import InquiryLookupForm, UserActivityForm
 
 AUDIT_VIEW_PERMISSION = "crm.view_auditevent"
 PAGE_SIZE = 50
+RECENT_ROWS = 50
 CSV_COLUMNS = ("time", "actor", "action", "record type", "record id", "fields", "ip", "request id")
 
 
@@ -76,6 +79,41 @@ def _log_read(request: HttpRequest, obj: models.Model, *, export: bool, scope: s
         request=request,
         fields=[scope],
     )
+
+
+@login_required
+@require_GET
+def audit_index(request: HttpRequest) -> HttpResponse:
+    """``/audit/``: open an inquiry's audit by its number, look up what a staff member touched,
+    and the newest entries about the records of the viewer's facilities."""
+    _require_audit_access(request, export=False)
+    lookup = InquiryLookupForm(request.GET or None)
+    if lookup.is_bound and lookup.is_valid():
+        number = lookup.cleaned_data["inquiry"]
+        if inquiries_visible_to(request.user).filter(pk=number).exists():
+            return redirect("audit:inquiry", pk=number)
+        lookup.add_error("inquiry", f"No inquiry #{number} at your facilities.")
+    today = timezone.localdate()
+    activity = UserActivityForm(
+        initial={"start": today, "end": today}, users=selectors.audit_subjects_for(request.user)
+    )
+    rows = selectors.audit_rows_recent(viewer=request.user, limit=RECENT_ROWS)
+    audit_list(
+        model=AuditEvent,
+        ids=[row.pk for row in rows],
+        actor=request.user,  # type: ignore[arg-type]
+        what="audit:latest",
+        request=request,
+        even_empty=True,
+    )
+    context = {
+        "lookup": lookup,
+        "activity": activity,
+        "page": rows,
+        "recent_rows": RECENT_ROWS,
+        "all_facilities": facility_ids_for(request.user) is None,
+    }
+    return render(request, "privacy/audit_index.html", context, status=400 if lookup.errors else 200)
 
 
 @login_required

@@ -199,6 +199,20 @@ class DisclosureForm(forms.Form):
 MAX_AUDIT_RANGE_DAYS = 366
 
 
+class InquiryLookupForm(forms.Form):
+    """An inquiry's number, to open the audit of everything about it."""
+
+    inquiry = forms.IntegerField(
+        label="Inquiry number",
+        min_value=1,
+        max_value=2**63 - 1,
+        error_messages={
+            "required": "Give the inquiry's number.",
+            "invalid": "Give the number only, e.g. 1042.",
+        },
+    )
+
+
 class UserActivityForm(forms.Form):
     """Whose activity, between which two dates (inclusive, in the CRM's time zone)."""
 

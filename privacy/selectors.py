@@ -140,6 +140,16 @@ def audit_rows_for_user(
     return rows.select_related("actor").order_by("-at", "-pk")
 
 
+def audit_rows_recent(*, viewer: User | AnonymousUser, limit: int) -> list[AuditEvent]:
+    """The newest ``limit`` audit rows about the viewer's facilities' records (every row for a
+    role that sees every facility), newest first; no count, so it stays one bounded query."""
+    rows = AuditEvent.objects.all()
+    ids = facility_ids_for(viewer)
+    if ids is not None:
+        rows = rows.filter(_facility_records(ids)) if ids else rows.none()
+    return list(rows.select_related("actor").order_by("-at", "-pk")[:limit])
+
+
 def audit_subjects_for(viewer: User | AnonymousUser) -> QuerySet[User]:
     """Staff whose activity the viewer may look up: colleagues at their facilities, or everyone."""
     ids = facility_ids_for(viewer)
