@@ -3,7 +3,11 @@ reply; and the person's own words in an email reply."""
 
 from __future__ import annotations
 
+import html
 import re
+import unicodedata
+
+from django.utils.html import strip_tags
 
 from admissions.messaging.models import InboundMessage
 
@@ -12,15 +16,23 @@ _STOP_WORDS = frozenset(
      "unsub", "stop please", "please stop", "stop now", "stop it"}
 )  # fmt: skip
 # The words the FCC lists (47 CFR 64.1200(a)(10), FCC 24-24) and their usual spellings.
+# Spanish ones as carriers read them, and the requests a person makes of a list ("REMOVE", "DNC").
 _KEYWORDS = frozenset(
-    {"stop", "stopall", "quit", "end", "revoke", "optout", "cancel", "unsubscribe", "unsub"}
-)
+    {"stop", "stopall", "quit", "end", "revoke", "optout", "cancel", "unsubscribe", "unsub", "remove", "dnc",
+     "alto", "parar", "pare", "basta", "cancelar", "baja", "detener"}
+)  # fmt: skip
+# Keywords long enough that a one-letter slip ("unsuscribe") still plainly means them; a shorter one
+# would take in other words ("cancer", "remote").
+_SPELLED_KEYWORDS = tuple(sorted(k for k in _KEYWORDS if len(k) >= 7))
+# Signs that say stop on their own (octagonal sign, no entry, raised hand).
+_STOP_SIGNS = ("\N{OCTAGONAL SIGN}", "\N{NO ENTRY}", "\N{RAISED HAND}")
 # Words that may stand beside a keyword without changing what it says ("STOP please", "cancel texts").
 _FILLER = frozenset(
     {"please", "pls", "plz", "now", "all", "thanks", "thank", "you", "thx", "ty", "it", "this", "these",
      "that", "them", "me", "my", "texts", "text", "texting", "messages", "message", "msgs", "msg", "emails",
      "email", "sms", "ok", "okay", "asap", "immediately", "already", "just", "i", "said", "sir", "maam",
-     "right", "away", "for", "good", "forever", "to", "sending", "subscription", "the", "and", "again"}
+     "right", "away", "for", "good", "forever", "to", "sending", "subscription", "the", "and", "again",
+     "por", "favor", "ya", "mensajes", "mensaje", "textos", "gracias", "todo", "todos"}
 )  # fmt: skip
 _HELP_WORDS = frozenset({"help", "info", "help me"})
 _START_WORDS = frozenset({"start", "unstop", "start again", "unstop please"})
@@ -39,6 +51,10 @@ _REFUSALS = re.compile(
     r"|delete my (?:number|info|information|email)|lose (?:this|my) number|wrong number|not interested"
     r"|no more|cancel (?:my )?(?:subscription|texts|messages|emails|alerts|notifications)"
     r"|do not (?:want|need) (?:any|these|your)|dont (?:want|need) (?:any|these|your)"
+    r"|(?:do not|dont|no longer|never) consent|go away|(?:i )?want out|no longer interested"
+    r"|do not call|dont call|no (?:llamen|escriban)|no mas (?:mensajes|textos|llamadas|correos)"
+    r"|(?:dejen|deje|dejar) de (?:enviar|mandar|escribir|llamar)\w*|no me (?:escriban|envien|manden|llamen)"
+    r"|(?:darme|dar) de baja|no (?:estoy|estamos) interesad[oa]s?"
     r")\b"
 )
 # A keyword in a phrase that is plainly about something else ("stop by", "the end of the week").
@@ -50,19 +66,53 @@ _BENIGN = re.compile(
 )
 
 
+def _folded(body: str) -> str:
+    """The reply with width, accents and look-alike digits folded: "ＳＴＯＰ", "Stóp" and "st0p" read
+    as "stop"; a stop sign as the word; "#" as "number" ("wrong #")."""
+    for sign in _STOP_SIGNS:
+        body = body.replace(sign, " stop ")
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", body))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower().replace("#", " number ")
+    return re.sub(r"(?<=[a-z])0|0(?=[a-z])", "o", plain)
+
+
 def _inbound_text(body: str) -> str:
     return re.sub(
-        r"\s+", " ", re.sub(r"[^a-z]+", " ", body.lower().replace("'", "").replace("’", ""))
+        r"\s+", " ", re.sub(r"[^a-z]+", " ", _folded(body).replace("'", "").replace("’", ""))
     ).strip()
+
+
+def _within_one_edit(word: str, keyword: str) -> bool:
+    """Whether one letter added, dropped, changed or two swapped turns ``word`` into ``keyword``."""
+    if abs(len(word) - len(keyword)) > 1 or word == keyword:
+        return word == keyword
+    if len(word) == len(keyword):
+        diff = [i for i, (a, b) in enumerate(zip(word, keyword, strict=True)) if a != b]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and word[diff[0]] == keyword[diff[1]]
+            and word[diff[1]] == keyword[diff[0]]
+        )
+    short, long = sorted((word, keyword), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _keyword(word: str) -> bool:
+    """A keyword as typed in a hurry: letters held down ("stoppp") or one slip in a long one."""
+    squeezed = re.sub(r"(.)\1+", r"\1", word)
+    return (
+        word in _KEYWORDS
+        or squeezed in _KEYWORDS
+        or any(_within_one_edit(word, k) for k in _SPELLED_KEYWORDS)
+    )
 
 
 def _is_opt_out_sentence(words: list[str]) -> bool:
     """A sentence made only of keywords and filler ("Stop.", "please STOP texting", "cancel all")."""
     joined = " ".join(words).replace("opt out", "optout").split()
     return (
-        bool(joined)
-        and any(w in _KEYWORDS for w in joined)
-        and all(w in _KEYWORDS or w in _FILLER for w in joined)
+        bool(joined) and any(_keyword(w) for w in joined) and all(w in _FILLER or _keyword(w) for w in joined)
     )
 
 
@@ -85,7 +135,7 @@ def inbound_meaning(body: str) -> InboundMessage.Meaning:
     if inbound_resubscribes(body):
         return InboundMessage.Meaning.REPLY  # START / UNSTOP ("un stop"): handled as a re-subscribe
     remaining = _BENIGN.sub(" ", text)
-    if any(word in _KEYWORDS for word in remaining.split()) or text in {
+    if any(_keyword(word) for word in remaining.split()) or text in {
         "no",
         "no thanks",
         "no thank you",
@@ -111,3 +161,14 @@ def email_reply_text(*, subject: str, text: str) -> str:
     match = _QUOTED.search(text)
     own = text[: match.start()] if match else text
     return f"{subject}\n{own}".strip()
+
+
+_HTML_QUOTE = re.compile(r"<blockquote\b.*?</blockquote\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_BREAK = re.compile(r"<\s*(?:br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
+
+
+def email_html_text(body: str) -> str:
+    """The text of an HTML email part, without its quoted message: quoted blocks dropped, line
+    breaks kept, tags stripped and entities read ("&#83;TOP" is "STOP")."""
+    body = _HTML_BREAK.sub("\n", _HTML_QUOTE.sub("\n", body))
+    return html.unescape(strip_tags(body))

@@ -26,10 +26,20 @@ STOP_VARIANTS = [
     "Cancel", "UNSUBSCRIBE", "unsubscribe.", "S T O P", "Stop please",
     "don't text me", "Do not text me again", "stop texting me", "Please stop messaging me",
     "leave me alone", "Remove me from your list", "wrong number", "Don’t contact me",
+    # width, accents, signs and slips
+    "ＳＴＯＰ", "Stóp", "\N{OCTAGONAL SIGN}", "st0p", "stopp", "Stoppp", "Unsuscribe",
+    "unsubcribe", "STOP ALL!!",
+    # Spanish
+    "ALTO", "PARAR", "BASTA", "CANCELAR", "BAJA", "No más mensajes", "Alto por favor",
+    "Dejen de enviarme mensajes", "no me escriban", "darme de baja",
+    # other refusals
+    "REMOVE", "DNC", "I do not consent", "no longer interested", "go away", "I want out", "wrong #",
 ]  # fmt: skip
 NOT_REFUSALS = [
     "Can you call me tomorrow?", "I stopped by yesterday", "Yes please call", "The end of the week works",
     "Is it OK to cancel the appointment on Monday and come Tuesday?", "thanks",
+    "My mother has cancer", "Is there a remote option?", "Step one is done", "Can I shop around first?",
+    "Top of the morning", "Es para mi hijo", "Gracias", "I want to start treatment", "Room 0 is fine",
 ]  # fmt: skip
 
 
