@@ -29,6 +29,7 @@ from admissions.messaging.delivery_status import sms_status_update
 from admissions.messaging.holds import HoldReleaseError, messaging_hold_release
 from admissions.messaging.inbound import DuplicateInbound, email_inbound_receive, sms_inbound_receive
 from admissions.messaging.models import MessagingHold
+from admissions.messaging.replies import email_html_text
 from admissions.messaging.unsubscribe import email_unsubscribe, unsubscribe_consent
 from admissions.messaging.webhooks import (
     webhook_signature_claim,
@@ -157,7 +158,7 @@ def email_signature(*, secret: str, timestamp: str, body: bytes) -> str:
 @csrf_exempt
 @require_POST
 def email_inbound(request: HttpRequest) -> HttpResponse:
-    """An email reply relayed as JSON (message_id, from, to, subject, text), signed with
+    """An email reply relayed as JSON (message_id, from, to, subject, text or html), signed with
     ``EMAIL_WEBHOOK_SECRET`` over its timestamp and body; stale or replayed requests are refused."""
     secret = settings.EMAIL_WEBHOOK_SECRET
     stamp = request.headers.get("X-Webhook-Timestamp", "")
@@ -184,7 +185,7 @@ def email_inbound(request: HttpRequest) -> HttpResponse:
             from_address=data["from"],
             to_address=str(data.get("to", "")),
             subject=str(data.get("subject", "")),
-            text=str(data.get("text", "")),
+            text=str(data.get("text") or "") or email_html_text(str(data.get("html") or "")),
         )
     except DuplicateInbound:
         return _text("duplicate message_id", 409)

@@ -346,6 +346,24 @@ def test_email_reply_opt_out_through_the_signed_webhook(client, settings, lead_t
 
 
 @pytest.mark.django_db
+def test_an_email_reply_with_only_an_html_part_is_read(client, settings, lead_token, always_open):
+    settings.EMAIL_WEBHOOK_SECRET = "email-secret"
+    inquiry = api_lead(lead_token, phone="(813) 555-0114", email="lee@example.org")
+    reply = {
+        "message_id": "r3",
+        "from": "lee@example.org",
+        "subject": "Re: Checking in",
+        "html": "<div>Please <b>un</b>subscribe&nbsp;me</div><blockquote>Reply to chat</blockquote>",
+    }
+    assert _email_post(client, reply, secret="email-secret").status_code == 204
+    assert InboundMessage.objects.get(channel="email").meaning == "opt_out"
+    assert not ContactConsent.objects.filter(person=inquiry.person, revoked_at__isnull=True).exists()
+    quoted = {**reply, "message_id": "r4", "html": "<p>Friday works</p><blockquote>Reply STOP</blockquote>"}
+    assert _email_post(client, quoted, secret="email-secret").status_code == 204
+    assert InboundMessage.objects.get(provider_message_id="email:r4").meaning == "reply"
+
+
+@pytest.mark.django_db
 def test_quoted_text_in_an_email_reply_is_not_read_as_the_persons_words(
     client, settings, lead_token, always_open
 ):
