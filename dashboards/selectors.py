@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from admissions.models import Campaign, Channel, Inquiry, LeadSource, ReferralPartner
+from admissions.models import Campaign, Channel, Inquiry, LeadSource, ReferralPartner, WaitlistEntry
 from admissions.pipeline import LostReason, Stage
 from crm.models import Facility, User
 from crm.scoping import scope_to_user
@@ -747,6 +747,103 @@ def census_report(*, user: Viewer, filters: Filters, today: date | None = None) 
     )
 
 
+# --- the waitlist (live) ---------------------------------------------------------------------
+
+
+def waitlist_report(*, user: Viewer, filters: Filters, today: date | None = None) -> Report:
+    """Per program: waiting now and for how long, time on the waitlist of the entries that left it
+    in the period, and offers made in the period with how many were taken (one grouped query)."""
+    now = timezone.now()
+    start = timezone.make_aware(datetime.combine(filters.start, datetime.min.time()))
+    end = timezone.make_aware(datetime.combine(filters.end + timedelta(days=1), datetime.min.time()))
+    programs = scope_to_user(Program.objects.filter(is_active=True), user)
+    if filters.facility:
+        programs = programs.filter(facility_id=filters.facility)
+    if filters.program:
+        programs = programs.filter(pk=filters.program)
+    waiting = Q(state=WaitlistEntry.State.WAITING)
+    offered = Q(offered_at__gte=start, offered_at__lt=end)
+    left = Q(ended_at__gte=start, ended_at__lt=end)
+    figures = {
+        row["program_id"]: row
+        for row in WaitlistEntry.objects.filter(program__in=programs.values("pk"))
+        .values("program_id")
+        .annotate(
+            waiting=Count("pk", filter=waiting),
+            oldest=Min("created_at", filter=waiting),
+            waited=Avg(F("ended_at") - F("created_at"), filter=left),
+            offers=Count("pk", filter=offered),
+            accepted=Count("pk", filter=offered & Q(state=WaitlistEntry.State.ACCEPTED)),
+            declined=Count("pk", filter=offered & Q(state=WaitlistEntry.State.DECLINED)),
+            lapsed=Count("pk", filter=offered & Q(state=WaitlistEntry.State.LAPSED)),
+        )
+        .order_by()
+    }
+    rows: list[list[object]] = []
+    totals = {"waiting": 0, "offers": 0, "accepted": 0}
+    for p in programs.select_related("facility").order_by("facility__name", "name"):
+        f = figures.get(p.pk)
+        if f is None:
+            continue
+        for key in totals:
+            totals[key] += f[key]
+        rows.append(
+            [
+                p.facility.name,
+                p.name,
+                f["waiting"],
+                (now - f["oldest"]).total_seconds() / 86400 if f["oldest"] else None,
+                f["waited"].total_seconds() / 86400 if f["waited"] is not None else None,
+                f["offers"],
+                f["accepted"],
+                f["declined"],
+                f["lapsed"],
+                metrics.ratio(f["accepted"], f["offers"]),
+            ]
+        )
+    return Report(
+        slug="waitlist",
+        title="Waitlist",
+        tiles=[
+            Tile("Waiting now", totals["waiting"]),
+            Tile("Offers made", totals["offers"]),
+            Tile("Offers taken", totals["accepted"]),
+            Tile("Offer conversion", metrics.ratio(totals["accepted"], totals["offers"]), "pct"),
+        ],
+        charts=[
+            ChartSpec(
+                kind="bars",
+                title="Waiting now by program",
+                description="Inquiries waiting per program; every figure is in the waitlist table.",
+                labels=[f"{r[1]} ({r[0]})" for r in rows],
+                series=[("Waiting", [float(r[2]) for r in rows])],  # type: ignore[arg-type]
+                value_kind="int",
+                table_slug="waitlist",
+            )
+        ],
+        tables=[
+            Table(
+                "waitlist",
+                "Waitlist and offers by program",
+                [
+                    Column("Facility", "text"),
+                    Column("Program", "text"),
+                    Column("Waiting now"),
+                    Column("Longest wait now", "days"),
+                    Column("Average time on the waitlist (left in the period)", "days"),
+                    Column("Offers made"),
+                    Column("Taken"),
+                    Column("Declined"),
+                    Column("Lapsed"),
+                    Column("Offer conversion", "pct"),
+                ],
+                rows,
+                note="Waiting figures are live; offers and time on the waitlist count the date range.",
+            )
+        ],
+    )
+
+
 REPORTS: dict[str, Callable[..., Report]] = {
     "funnel": funnel_report,
     "speed": speed_report,
@@ -755,6 +852,7 @@ REPORTS: dict[str, Callable[..., Report]] = {
     "coordinators": coordinators_report,
     "trends": trends_report,
     "census": census_report,
+    "waitlist": waitlist_report,
 }
 
 

@@ -30,6 +30,7 @@ PAGES = (
     ("sources", "Sources"),
     ("outcomes", "Lost reasons"),
     ("census", "Census"),
+    ("waitlist", "Waitlist"),
     ("coordinators", "Coordinators"),
     ("trends", "Trends"),
 )
@@ -69,8 +70,8 @@ def dashboard(request: HttpRequest, report: str) -> HttpResponse:
             "filters": filters,
             "report": result,
             "pages": PAGES,
-            "live": report == "census",
-            "data_as_of": None if report == "census" else selectors.data_as_of(),
+            "live": report in ("census", "waitlist"),
+            "data_as_of": None if report in ("census", "waitlist") else selectors.data_as_of(),
             "now": timezone.now(),
             "can_export": request.user.has_perm(EXPORT_PERMISSION),
         },

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from admissions.models import Touch
+from admissions.models import Touch, WaitlistEntry
 from admissions.pipeline import Stage
 from crm.roles import Role
 from dashboards.services import rollup_refresh
@@ -175,6 +175,19 @@ def cohort(facility, other_facility) -> Cohort:
         released_at=timezone.now(),
         release_reason="cancelled",
     )
+    # the waitlist: I3 waits for the program; I4 was offered a place and declined; I7 waits at B
+    WaitlistEntry.objects.create(inquiry=i3, program=program, earliest_start=day, created_at=at(day, 21))
+    WaitlistEntry.objects.create(
+        inquiry=i4,
+        program=program,
+        earliest_start=day,
+        created_at=at(day, 22),
+        state="declined",
+        offered_at=at(day + timedelta(days=1), 9),
+        offer_expires_at=at(day + timedelta(days=1), 11),
+        ended_at=at(day + timedelta(days=1), 10),
+    )
+    WaitlistEntry.objects.create(inquiry=i7, program=other_program, earliest_start=day, created_at=at(day, 9))
     rollup_refresh(full=True)
     return Cohort(
         day,

@@ -24,7 +24,7 @@ from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["funnel", "speed", "sources", "outcomes", "census", "coordinators", "trends"]
+PAGES = ["funnel", "speed", "sources", "outcomes", "census", "waitlist", "coordinators", "trends"]
 
 
 def _client(user) -> Client:
@@ -178,6 +178,7 @@ QUERY_BUDGET = {
     "sources": 19,
     "outcomes": 17,
     "census": 16,
+    "waitlist": 16,
     "coordinators": 16,
     "trends": 15,
 }
@@ -200,3 +201,12 @@ def test_query_count_is_constant(page, cohort, manager, facility):
     large = (_count(client, url), _count(client, year))
     assert small == large
     assert max(large) <= QUERY_BUDGET[page]
+
+
+def test_waitlist_page_figures_per_program(cohort, manager_client):
+    report = manager_client.get(reverse("dashboards:waitlist")).context["report"]
+    (row,) = report.table("waitlist").rows  # facility B's entry is not shown to facility A's manager
+    assert row[:3] == ["Harbor Point Tampa", "Residential", 1]
+    assert row[5:] == [1, 0, 1, 0, 0.0]
+    assert round(row[4], 3) == round((12 * 3600) / 86400, 3)  # 22:00 to 10:00 the next day
+    assert [t.value for t in report.tiles] == [1, 1, 0, 0.0]
