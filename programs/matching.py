@@ -119,6 +119,11 @@ class ProgramMatch:
     def distance_miles(self) -> float | None:
         return round(self.distance_km / KM_PER_MILE, 1) if self.distance_km is not None else None
 
+    @property
+    def only_full(self) -> bool:
+        """Excluded for no other reason than having no bed or slot free: one to wait for."""
+        return self.excluded and all(r.startswith(("no beds", "no slots")) for r in self.exclusion_reasons)
+
 
 @dataclass(frozen=True)
 class MatchResult:
