@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from admissions.calls.models import CallEvent, CallTrackingSource
-from admissions.leads import phone_normalise, text_clean
+from admissions.normalise import phone_normalise, text_clean
 
 MAX_CALL_SECONDS = 24 * 3600
 

@@ -51,6 +51,7 @@ EXPECT: dict[str, str] = {
     # staff pages: sign-in for the anonymous, 403 without the role or permission, 404 (no leak)
     # for another facility's record; a list page of another facility's user shows their own rows
     "": "GET 302 200 200 200 200 403 403 200 | POST 302 405 405 405 405 403 403 405",
+    "queue/pulse/": "GET 302 200 200 200 200 403 403 200 | POST 302 405 405 405 405 403 403 405",
     "inquiries/new/": "GET 302 200 403 403 200 403 403 200 | POST 302 200 403 403 200 403 403 200",
     "inquiries/new/duplicates/": "GET 302 200 403 403 200 403 403 200 | POST 302 405 403 403 405 403 403 405",
     # possible duplicates across facilities: roles that change inquiries (each sees only pairs of
@@ -106,6 +107,8 @@ EXPECT: dict[str, str] = {
     "api/v1/leads/": "GET 401 401 401 401 401 405 401 401 | POST 401 401 401 401 401 415 401 401",
     "api/v1/leads/<str:lead_id>/": "GET 401 401 401 401 401 200 401 401 | POST 401 401 401 401 401 405 401 401",
     "api/v1/sources/<str:source_ref>/stats/": "GET 401 401 401 401 401 200 401 401 | POST 401 401 401 401 401 405 401 401",
+    # call-tracking webhooks: a source's signature is the only credential (no session, no key)
+    "api/v1/calls/<str:ref>/<str:event>/": "GET 405 405 405 405 405 405 405 405 | POST 401 401 401 401 401 401 401 401",
     # the screening API is session-authenticated: DRF answers 403 (not 401) without a session
     "api/v1/inquiries/<int:inquiry_id>/screening/": "GET 403 200 200 403 200 403 403 404 | POST 403 400 400 403 400 403 403 404",
     "api/v1/inquiries/<int:inquiry_id>/screening/signoff/": "GET 403 403 405 403 403 403 403 403 | POST 403 403 400 403 403 403 403 403",
@@ -212,6 +215,8 @@ def world(facility, other_facility):  # type: ignore[no-untyped-def]
         "path": "referral",
         "token": "not-a-token",
         "uidb64": "MQ",
+        "ref": "cts_000000000000",
+        "event": "start",
     }
     return {"users": users, "token": token, "values": values, "person": person}
 

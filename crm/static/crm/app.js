@@ -28,34 +28,42 @@
 })();
 
 // The work queue's live refresh (admissions/queue_pulse.py): rows that were not on the page
-// before a refresh are marked new, so a call or lead that just arrived stands out.
+// before a refresh are marked new, and stay marked for a minute across later refreshes, so a
+// call or lead that just arrived stands out.
 (function () {
   "use strict";
+  var KEEP_MS = 60000;
   var before = null;
+  var arrived = new Map(); // row link -> when it first appeared
 
-  function rowKeys() {
-    var keys = new Set();
+  function rowLinks() {
+    var links = [];
     document.querySelectorAll("#queue-results tbody tr").forEach(function (tr) {
       var link = tr.querySelector("a[href]");
-      if (link) keys.add(link.getAttribute("href"));
+      if (link) links.push([tr, link.getAttribute("href")]);
     });
-    return keys;
+    return links;
   }
 
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "queue-results") before = rowKeys();
+    if (!event.detail.target || event.detail.target.id !== "queue-results") return;
+    before = new Set(rowLinks().map(function (pair) { return pair[1]; }));
   });
 
   document.addEventListener("htmx:afterSettle", function () {
     if (before === null) return;
     var seen = before;
+    var now = Date.now();
     before = null;
-    document.querySelectorAll("#queue-results tbody tr").forEach(function (tr) {
-      var link = tr.querySelector("a[href]");
-      if (link && !seen.has(link.getAttribute("href"))) {
+    rowLinks().forEach(function (pair) {
+      var tr = pair[0], href = pair[1];
+      if (!seen.has(href) && !arrived.has(href)) arrived.set(href, now);
+      var at = arrived.get(href);
+      if (at !== undefined && now - at < KEEP_MS) {
         tr.classList.add("row-new");
         tr.setAttribute("data-new", "true");
       }
     });
+    arrived.forEach(function (at, href) { if (now - at >= KEEP_MS) arrived.delete(href); });
   });
 })();
