@@ -46,6 +46,7 @@ from admissions.pipeline import (
     TransitionError,
     check_transition,
 )
+from admissions.waitlist_offers import waitlist_entries_close
 from crm.db import prepared_cursor
 from crm.models import Facility, User
 from crm.phones import E164, PhoneNumberField
@@ -726,6 +727,7 @@ def inquiry_advance(
         followups_cancel(inquiry=inquiry, kinds=STOPS_AFTER_FIRST_ATTEMPT, reason=f"moved to {to}")
     if to in TERMINAL_STAGES or to == Stage.NURTURE:
         followups_cancel(inquiry=inquiry, reason=f"moved to {to}")
+        waitlist_entries_close(inquiry_id=inquiry.pk)
         if inquiry.capacity_hold_id and to != Stage.ADMITTED:
             capacity_hold_release(
                 hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id),

@@ -1,6 +1,10 @@
-from django.contrib import admin
+from typing import Any
 
-from programs.models import CapacityHold, Census, LevelOfCare, Payer, Program, Specialty
+from django.contrib import admin
+from django.http import HttpRequest
+
+from programs.models import CapacityHold, Census, Discharge, LevelOfCare, Payer, Program, Specialty
+from programs.services import capacity_freed
 
 
 @admin.register(LevelOfCare)
@@ -34,11 +38,36 @@ class ProgramAdmin(admin.ModelAdmin):
     filter_horizontal = ["accepted_payers", "specialties"]
     inlines = [CensusInline]
 
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """A program saved (capacity, census, payers or specialties changed) may have a place for
+        someone waiting: the workers look (``capacity_freed``)."""
+        super().save_related(request, form, formsets, change)
+        capacity_freed(program_id=form.instance.pk)
+
 
 @admin.register(Census)
 class CensusAdmin(admin.ModelAdmin):
     list_display = ["program", "occupied", "expected_discharges_7d", "updated_at"]
     list_select_related = ["program__facility"]
+
+    def save_model(self, request: HttpRequest, obj: Census, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        capacity_freed(program_id=obj.program_id)
+
+
+@admin.register(Discharge)
+class DischargeAdmin(admin.ModelAdmin):
+    list_display = ["program", "on", "state", "source", "external_id", "recorded_at"]
+    list_filter = ["state", "source", "program__facility"]
+    list_select_related = ["program__facility"]
+    search_fields = ["external_id"]
+
+    # Written through programs.services only, which keeps census in step: read-only here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(CapacityHold)

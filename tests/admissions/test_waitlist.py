@@ -433,3 +433,24 @@ def test_owner_alert_posts_on_the_timeline_at_once(facility, payer, coordinator)
     note = InquiryEvent.objects.get(inquiry=inquiry, kind="note")
     assert note.data["alert"] is True
     assert note.body.startswith("A waitlist place is held for this person")
+
+
+def test_closing_an_inquiry_takes_it_off_the_waitlist_and_frees_its_offer(facility, payer, coordinator):
+    from admissions.services import inquiry_advance
+
+    a, b = program_for(facility, payer, name="A"), program_for(facility, payer, name="B")
+    inquiry = waiting(facility, payer)
+    add(inquiry, [a, b], coordinator)
+    free_a_place(a)
+    (offered,) = waitlist_offer_next(program_id=a.pk)
+    inquiry_advance(
+        inquiry=inquiry,
+        to=Stage.CLOSED,
+        actor=coordinator,
+        reason="Chose another facility",
+        lost_reason="chose_other",
+    )
+    assert set(WaitlistEntry.objects.filter(inquiry=inquiry).values_list("state", flat=True)) == {"removed"}
+    hold = WaitlistEntry.objects.get(pk=offered).offer_hold
+    assert hold.release_reason == "cancelled"
+    assert CapacityHold.objects.active().filter(program=a).count() == 0
