@@ -134,8 +134,8 @@ def followups_claim(*, limit: int = 500, now: datetime | None = None) -> list[tu
 
     Hand-written (``_CLAIM_SQL``) because it pays: the plain ORM claim (the locked SELECT, a
     second read of the leases, ``bulk_create(update_conflicts=True)``) sends every lease's id
-    and due time through Python and back, and ``bench/followups.py`` measured it several times
-    slower per sweep. tests/followups/test_claim.py compares this statement with the ORM's answer.
+    and due time through Python and back, and ``bench/followups.py`` measured it slower per
+    sweep. tests/followups/test_claim.py compares this statement with the ORM's answer.
     """
     now = now or timezone.now()
     limit = min(

@@ -78,7 +78,7 @@ def inquiry_for(request: HttpRequest, pk: int) -> Inquiry:
     """The inquiry if the user's facilities include it; 404 otherwise (never 403: no hint it exists).
 
     Joined: what every inquiry shows. The program, level, hold and admission are loaded when the
-    inquiry has them: joining all ten tables made PostgreSQL spend 6 ms planning each page.
+    inquiry has them: joining all ten tables made planning the query dearer than running it.
     """
     rows = inquiries_visible_to(request.user).select_related(
         "person", "caller", "facility", "lead_source", "assigned_to"

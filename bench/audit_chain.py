@@ -1,6 +1,6 @@
 """What the audit hash chain costs an audited request: the same server with the chain on and off.
 
-Sets up as ``bench/lead_api.py`` does (scratch database ``crm_bench_chain``, migrated, seeded
+Sets up as ``bench/lead_api.py`` does (scratch database ``--db-name``, migrated, seeded
 with 20,000 people and inquiries, gunicorn with production settings, the load generator of
 ``bench/lead_api.py`` in its own process), then alternates the chain on and off (its commit-time
 trigger enabled or disabled on ``crm_auditevent``), ``--rounds`` times, measuring:
@@ -10,7 +10,7 @@ trigger enabled or disabled on ``crm_auditevent``), ``--rounds`` times, measurin
 - the reference endpoint and the lead API (one audit row a lead) with ``--concurrency`` clients:
   the throughput, since audited transactions commit one at a time through the chain's head.
 
-    .venv/bin/python bench/audit_chain.py [--seconds 15] [--rounds 3]
+    .venv/bin/python bench/audit_chain.py [--seconds 15] [--rounds 3] [--db-name N] [--redis-url URL]
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ with socket.socket() as _s:
 
 from bench import lead_api  # noqa: E402  (after the port is chosen: the load generator reads it)
 
-lead_api.DB_NAME = "crm_bench_chain"
-lead_api.REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
-
 
 def _chain(env: dict[str, str], on: bool) -> None:
     import psycopg
@@ -55,7 +52,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--db-name", default="crm_bench_chain", help="scratch database (default %(default)s)")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
+        help="Redis database the server uses, flushed at the end (default %(default)s)",
+    )
     args = parser.parse_args()
+    lead_api.DB_NAME = args.db_name
+    lead_api.REDIS_URL = args.redis_url
 
     var_dir = tempfile.mkdtemp(prefix="crm-bench-chain-")
     env = lead_api._env(var_dir)

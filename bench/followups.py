@@ -1,30 +1,34 @@
-"""Follow-up dispatch benchmark: delivery throughput with one worker, and the dispatcher's claim cost.
+"""Follow-up dispatch benchmark: delivery throughput and the dispatch sweep, through the real worker.
 
     .venv/bin/python bench/followups.py                 # defaults below
-    .venv/bin/python bench/followups.py --messages 4000 --total 1000000
+    .venv/bin/python bench/followups.py --messages 4000 --total 1000000 --inquiries 100000
+    .venv/bin/python bench/followups.py --db-name crm_bench7_followups --redis-db 7
 
-Needs the machine's PostgreSQL on 127.0.0.1:5432 (user ``postgres``). Creates the
-scratch database ``crm_bench_followups`` (dropped at the end, even on failure) and
-a private Redis on a free port (no persistence). The worker is a real
-``celery -A crm worker`` (prefork, 2 processes, one machine with 2 cores); the
-sinks are the same local SMTP server and Twilio-compatible HTTP server the tests use.
+Needs PostgreSQL (``--pg``) and Redis (``--redis``, ``--redis-db``; flushed at the end). Creates
+the scratch database ``--db-name`` (dropped at the end, even on failure). The sinks are the
+local SMTP server and Twilio-compatible HTTP server the tests use.
 
-1. Throughput: N due messages (half texts, half emails), beat replaced by a
-   dispatch every 0.5 s; messages/s from the first to the last delivery at the sinks.
-2. Queries per delivery: a batch of 100 due messages (half texts, half emails)
-   delivered in this process to the same sinks, every SQL statement counted.
-3. Claim cost: 1,000,000 scheduled rows, of which 1,000 (then 10,000) are due;
-   one sweep claims every due row. Median of 5 sweeps, leases dropped in between.
-   The plan of the claim statement is printed (EXPLAIN ANALYZE, rolled back).
+1. Throughput: N due messages (half texts, half emails), one ``celery -A crm worker`` (prefork,
+   ``--concurrency`` processes), beat replaced by a dispatch every 0.5 s; messages/s from the
+   first to the last delivery at the sinks.
+2. Statements per delivery: a batch of 100 due messages (half texts, half emails) delivered in
+   this process to the same sinks, every SQL statement counted.
+3. Dispatch sweep: ``--total`` scheduled follow-ups spread over ``--inquiries`` inquiries (cloned
+   from a seeded one; due rows scattered among them), 1,000 (then 10,000) due. A worker that
+   consumes only the bench's queue runs ``followups_dispatch`` (plan cadences, claim every due
+   row, publish the batches) ``--sweeps`` times; the figure is the task's run time the worker
+   logs. Leases are dropped and the published batches discarded between sweeps. The plan of the
+   claim statement is printed (EXPLAIN ANALYZE, rolled back).
 
-The load average is printed with the results: the machine is shared, so
-figures taken under load are upper bounds.
+Reference for the machine's state: one-row INSERT + COMMIT from one connection, rows/s, and the
+load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -36,66 +40,139 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SERVER = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-DB = "crm_bench_followups"
+
+from bench import harness  # noqa: E402
+
+DISPATCH_QUEUE = "bench-dispatch"
+SUCCEEDED = re.compile(r"followups_dispatch\[[^\]]+\] succeeded in ([0-9.]+)s: (\d+)")
 
 
-def admin(sql: str) -> None:
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as db:
-        db.execute(sql)  # type: ignore[arg-type]
+def _connect(args: argparse.Namespace) -> psycopg.Connection:
+    url = harness.database_url(args).replace("postgres://", "postgresql://", 1)
+    return psycopg.connect(url, autocommit=True)
 
 
-def seed_claim_rows(db: psycopg.Connection, *, total: int, due: int) -> None:
-    """``total`` scheduled rows on one inquiry, ``due`` of them due now, via INSERT ... SELECT."""
+def _columns(db: psycopg.Connection, table: str) -> list[str]:
+    rows = db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND column_name <> 'id'"
+        " ORDER BY ordinal_position",
+        (table,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _clone(db: psycopg.Connection, table: str, source: str, overrides: dict[str, str]) -> None:
+    """INSERT INTO ``table`` its columns from ``source`` (a FROM clause whose ``t`` is a row of the table)."""
+    columns = _columns(db, table)
+    values = ", ".join(overrides.get(column, f"t.{column}") for column in columns)
+    db.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM {source}")  # type: ignore[arg-type]  # noqa: S608
+
+
+def seed_inquiries(db: psycopg.Connection, *, count: int) -> list[int]:
+    """``count`` inquiries, each with its own person, cloned from the first seeded inquiry; their ids."""
+    template = db.execute("SELECT min(id) FROM admissions_inquiry").fetchone()[0]  # type: ignore[index]
+    person = db.execute("SELECT person_id FROM admissions_inquiry WHERE id = %s", (template,)).fetchone()[0]  # type: ignore[index]
+    first_person = db.execute("SELECT coalesce(max(id), 0) + 1 FROM admissions_person").fetchone()[0]  # type: ignore[index]
+    _clone(
+        db,
+        "admissions_person",
+        f"admissions_person t, generate_series(1, {int(count)}) g WHERE t.id = {int(person)}",
+        {"last_name": "'Clone ' || g", "phone": "''", "email": "''"},
+    )
+    first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM admissions_inquiry").fetchone()[0]  # type: ignore[index]
+    _clone(
+        db,
+        "admissions_inquiry",
+        "admissions_inquiry t, admissions_person p"
+        f" WHERE t.id = {int(template)} AND p.id >= {int(first_person)}",
+        {"person_id": "p.id", "phone": "''", "email": "''", "external_id": "''"},
+    )
+    rows = db.execute("SELECT id FROM admissions_inquiry WHERE id >= %s ORDER BY id", (first,)).fetchall()
+    db.execute("ANALYZE admissions_person")
+    db.execute("ANALYZE admissions_inquiry")
+    return [row[0] for row in rows]
+
+
+def seed_claim_rows(db: psycopg.Connection, *, inquiries: list[int], total: int, due: int) -> None:
+    """``total`` scheduled call tasks spread over ``inquiries``, ``due`` of them (scattered) due now."""
     db.execute("TRUNCATE admissions_followup CASCADE")
-    inquiry = db.execute("SELECT min(id) FROM admissions_inquiry").fetchone()[0]  # type: ignore[index]
+    every = max(1, total // due)
     db.execute(
         """INSERT INTO admissions_followup (inquiry_id, kind, due_at, state, dedupe_key, attempts, created_at,
                outcome, channel, template_code, sequence, deferrals, error)
-           SELECT %s, 'call_task',
-                  CASE WHEN g <= %s THEN now() - interval '1 minute'
-                       ELSE now() + (g || ' seconds')::interval END,
+           SELECT (%(inquiries)s::bigint[])[1 + (g::bigint * 7919) %% cardinality(%(inquiries)s::bigint[])],
+                  'call_task',
+                  CASE WHEN g %% %(every)s = 0 AND g / %(every)s <= %(due)s THEN now() - interval '1 minute'
+                       ELSE now() + ((g %% 86400 + 60) || ' seconds')::interval END,
                   'scheduled', 'bench:' || g, 0, now(), '', 'task', '', 0, 0, ''
-           FROM generate_series(1, %s) g""",
-        (inquiry, due, total),
+           FROM generate_series(1, %(total)s) g""",
+        {"inquiries": inquiries, "every": every, "due": due, "total": total},
     )
-    db.execute("ANALYZE admissions_followup")
+    db.execute("VACUUM ANALYZE admissions_followup")
 
 
-def claim_cost(*, total: int, due: int, rounds: int = 5) -> tuple[float, str]:
+def sweep_cost(
+    args: argparse.Namespace, env: dict[str, str], *, inquiries: list[int], total: int, due: int, var_dir: str
+) -> tuple[list[float], str]:
+    """Run times of the dispatch task in a real worker, and the claim statement's plan."""
+    from celery import Celery
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
-    from admissions.followups import followups_claim_due
+    from admissions.followups import followups_claim
 
-    with psycopg.connect(f"{SERVER}/{DB}", autocommit=True) as db:
-        seed_claim_rows(db, total=total, due=due)
+    with _connect(args) as db:
+        seed_claim_rows(db, inquiries=inquiries, total=total, due=due)
         db.execute("TRUNCATE admissions_dispatchlease")
-        timings = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            ids = followups_claim_due(limit=due)
-            timings.append((time.perf_counter() - start) * 1000)
-            if len(ids) != due:
-                raise RuntimeError(f"claimed {len(ids)} rows, expected {due}")
-            db.execute("TRUNCATE admissions_dispatchlease")  # the batch is done: claim the same rows again
-        with CaptureQueriesContext(connection) as queries:
-            followups_claim_due(limit=due)
+    processes = harness.Processes(env, var_dir)
+    log = processes.worker(concurrency=1, queues=DISPATCH_QUEUE)
+    app = Celery("bench", broker=harness.redis_url(args))
+    timings: list[float] = []
+    try:
+        for number in range(args.sweeps + 1):  # the first sweep warms the worker up: not counted
+            seen = len(SUCCEEDED.findall(log.read_text() if log.exists() else ""))
+            app.send_task(
+                "workers.tasks.followups_dispatch",
+                kwargs={"batch": 500, "max_batches": max(1, due // 500)},
+                queue=DISPATCH_QUEUE,
+            )
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                found = SUCCEEDED.findall(log.read_text() if log.exists() else "")
+                if len(found) > seen:
+                    seconds, claimed = found[-1]
+                    if int(claimed) != due:
+                        raise RuntimeError(f"the sweep handed out {claimed} rows, expected {due}")
+                    if number:
+                        timings.append(float(seconds) * 1000)
+                    break
+                time.sleep(0.05)
+            else:
+                raise RuntimeError(f"no dispatch sweep finished; see {log}")
+            with _connect(args) as db:
+                db.execute("TRUNCATE admissions_dispatchlease")  # the batches are done: claim the rows again
+            harness.redis_flush(args)  # drop the published batches nobody consumes
+    finally:
+        processes.stop()
+    with CaptureQueriesContext(connection) as queries:
+        followups_claim(limit=due)
+    with _connect(args) as db:
         db.execute("TRUNCATE admissions_dispatchlease")
-        statement = next(q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"])
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + statement.replace("%", "%%"))
-            lines = [row[0] for row in cursor.fetchall()]
-            transaction.set_rollback(True)
+    statement = next(q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + statement.replace("%", "%%"))
+        lines = [row[0] for row in cursor.fetchall()]
+        transaction.set_rollback(True)
     plan = " / ".join(
         line.strip() for line in lines if "Scan" in line or "Execution Time" in line or "Insert" in line
     )
-    return statistics.median(timings), plan
+    return timings, plan
 
 
-def commit_reference(rows: int = 300) -> float:
+def commit_reference(args: argparse.Namespace, rows: int = 300) -> float:
     """Reference for the machine's state: one-row INSERT + COMMIT per row from one connection, rows/s."""
-    with psycopg.connect(f"{SERVER}/{DB}") as db:
+    url = harness.database_url(args).replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(url) as db:
         db.execute("CREATE TABLE IF NOT EXISTS bench_commit_reference (n int)")
         db.commit()
         start = time.perf_counter()
@@ -105,7 +182,9 @@ def commit_reference(rows: int = 300) -> float:
         return rows / (time.perf_counter() - start)
 
 
-def queries_per_delivery(*, messages: int, env: dict[str, str]) -> tuple[float, float]:
+def queries_per_delivery(
+    args: argparse.Namespace, *, messages: int, env: dict[str, str]
+) -> tuple[float, float]:
     """SQL statements per delivered message (and per batch task) for one batch of ``messages``."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext, override_settings
@@ -114,7 +193,7 @@ def queries_per_delivery(*, messages: int, env: dict[str, str]) -> tuple[float, 
     from tests.followups.sinks import sms_api_sink, smtp_sink
     from workers.channels import default_channels
 
-    with psycopg.connect(f"{SERVER}/{DB}", autocommit=True) as db:
+    with _connect(args) as db:
         db.execute("UPDATE admissions_followup SET state = 'done' WHERE state IN ('scheduled', 'queued')")
     with sms_api_sink() as sms, smtp_sink() as (smtp_port, mails):
         subprocess.run(
@@ -144,17 +223,16 @@ def queries_per_delivery(*, messages: int, env: dict[str, str]) -> tuple[float, 
     return len(queries) / messages, float(len(queries))
 
 
-def throughput(*, messages: int, env: dict[str, str], concurrency: int = 2) -> tuple[float, int]:
+def throughput(
+    args: argparse.Namespace, *, messages: int, env: dict[str, str], concurrency: int = 2
+) -> tuple[float, int]:
     from tests.followups.sinks import sms_api_sink, smtp_sink
-    from tests.workers.faultkit import Beat, PrivateRedis, Worker, seed_mixed
+    from tests.workers.faultkit import Beat, Worker, seed_mixed
 
-    redis = PrivateRedis()
-    redis.start()
     try:
         with sms_api_sink() as sms, smtp_sink() as (smtp_port, mails):
             env = {
                 **env,
-                "REDIS_URL": redis.url,
                 "SMS_API_URL": sms.base_url,
                 "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
                 "FOLLOWUP_MAX_IN_FLIGHT": "400",
@@ -164,7 +242,7 @@ def throughput(*, messages: int, env: dict[str, str], concurrency: int = 2) -> t
             worker = Worker(env=env, log=Path(tempfile.mkdtemp()) / "worker.log", concurrency=concurrency)
             worker.start()
             try:
-                with Beat(redis.url):
+                with Beat(harness.redis_url(args)):
                     while len(sms.ledger.unique) + len(mails.unique) == 0:
                         time.sleep(0.01)
                     first = time.perf_counter()
@@ -178,27 +256,32 @@ def throughput(*, messages: int, env: dict[str, str], concurrency: int = 2) -> t
                 worker.stop()
             return delivered / elapsed, sms.ledger.duplicates + mails.duplicates
     finally:
-        redis.kill()
+        harness.redis_flush(args)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    harness.add_service_options(parser, db_name="crm_bench_followups", redis_db=12, port=0)
     parser.add_argument("--messages", type=int, default=3000)
-    parser.add_argument("--total", type=int, default=1_000_000)
-    parser.add_argument("--skip-throughput", action="store_true", help="claim cost and queries only")
-    parser.add_argument("--skip-claim", action="store_true", help="throughput and queries only")
+    parser.add_argument("--total", type=int, default=1_000_000, help="scheduled follow-ups for the sweep")
+    parser.add_argument("--inquiries", type=int, default=100_000, help="inquiries the follow-ups hang off")
+    parser.add_argument("--sweeps", type=int, default=5, help="dispatch sweeps per size")
+    parser.add_argument("--skip-throughput", action="store_true", help="sweep cost and statements only")
+    parser.add_argument("--skip-claim", action="store_true", help="throughput and statements only")
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes (one worker)")
     args = parser.parse_args()
 
-    admin(f"DROP DATABASE IF EXISTS {DB}")
-    admin(f"CREATE DATABASE {DB}")
+    harness.database_drop(args)
+    harness.admin_sql(args, f'CREATE DATABASE "{args.db_name}"')
     try:
         var = tempfile.mkdtemp(prefix="crm-bench-var-")
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "crm.settings",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "DATABASE_URL": harness.database_url(args),
+            "REDIS_URL": harness.redis_url(args),
             "CRM_VAR_DIR": var,
             "SMS_PROVIDER": "http",
             "SMS_ACCOUNT_SID": "AC00000000000000000000000000000000",
@@ -208,6 +291,7 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
             "FOLLOWUP_MAX_IN_FLIGHT": "100000",
         }
+        env.pop("TEST_DATABASE_NAME", None)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--skip-checks", "-v", "0"],
             cwd=ROOT,
@@ -219,24 +303,34 @@ def main() -> None:
 
         django.setup()
 
-        load_before = os.getloadavg()
-        reference = commit_reference()
+        load_before = harness.load_average()
+        started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        reference = commit_reference(args)
         rate, duplicates = (
             (0.0, 0)
             if args.skip_throughput
-            else throughput(messages=args.messages, env=env, concurrency=args.concurrency)
+            else throughput(args, messages=args.messages, env=env, concurrency=args.concurrency)
         )
         print(f"throughput: {rate:,.1f} msg/s, raw duplicates {duplicates}", flush=True)
-        per_message, per_batch = queries_per_delivery(messages=100, env=env)
+        per_message, per_batch = queries_per_delivery(args, messages=100, env=env)
         rows = []
-        sizes = ((args.total, 1000), (args.total, 10_000), (args.total // 10, 1000))
-        if args.skip_claim:
-            sizes = ()
-        for total, due in sizes:
-            median, plan = claim_cost(total=total, due=due)
-            rows.append((total, due, median, plan))
+        if not args.skip_claim:
+            with _connect(args) as db:
+                inquiries = seed_inquiries(db, count=args.inquiries)
+            sizes = ((args.total, 1000), (args.total, 10_000), (args.total // 10, 1000))
+            for total, due in sizes:
+                timings, plan = sweep_cost(args, env, inquiries=inquiries, total=total, due=due, var_dir=var)
+                rows.append((total, due, timings, plan))
+                print(
+                    f"sweep, {total:,} rows, {due:,} due: " + ", ".join(f"{t:.1f}" for t in timings) + " ms",
+                    flush=True,
+                )
+        load_after = harness.load_average()
 
         print()
+        print(
+            f"started {started}; {harness.machine()}; load average before {load_before}, after {load_after}"
+        )
         print(f"reference: one-row INSERT + COMMIT from one connection, {reference:,.0f} rows/s")
         print("| measure | value | target |")
         print("|---|---|---|")
@@ -245,28 +339,26 @@ def main() -> None:
             f"(half SMS, half email), batches of 50 "
             f"| {rate:,.0f} msg/s (raw duplicates at the sinks: {duplicates}) | >= 200 msg/s |"
         )
-        for total, due, median, _plan in rows:
-            target = "< 50 ms for 1,000 due"
-            print(f"| claim sweep, {total:,} scheduled rows, {due:,} due | {median:.1f} ms | {target} |")
+        for total, due, timings, _plan in rows:
+            per_round = ", ".join(f"{t:.1f}" for t in timings)
+            print(
+                f"| dispatch sweep in the worker, {total:,} scheduled rows over {len(inquiries):,} "
+                f"inquiries, {due:,} due | median {statistics.median(timings):.1f} ms ({per_round}) "
+                "| < 50 ms for 1,000 due |"
+            )
         print(
             f"| SQL statements per delivered message, one batch of 100 (half SMS, half email) "
             f"| {per_message:.2f} ({per_batch:.0f} for the batch) | |"
         )
         print()
         if rows:
-            print(f"plan ({rows[0][0]:,} rows, 1,000 due): {rows[0][3]}")
-        load_after = os.getloadavg()
-        print(
-            "load average (1/5/15 min): before "
-            + "/".join(f"{x:.2f}" for x in load_before)
-            + ", after "
-            + "/".join(f"{x:.2f}" for x in load_after)
-        )
+            print(f"claim plan ({rows[0][0]:,} rows, 1,000 due): {rows[0][3]}")
     finally:
         from django.db import connections
 
         connections.close_all()
-        admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        harness.database_drop(args)
+        harness.redis_flush(args)
 
 
 if __name__ == "__main__":

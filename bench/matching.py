@@ -1,76 +1,65 @@
-"""Benchmark: matching one screened inquiry against 300 programs, on PostgreSQL.
+"""Benchmark: matching one screened inquiry against 300 programs, through gunicorn.
 
-    .venv/bin/python bench/matching.py [--programs 300] [--facilities 10] [--runs 200]
+    .venv/bin/python bench/matching.py [--programs 300] [--facilities 10] [--rounds 5] [--seconds 5]
+    .venv/bin/python bench/matching.py --db-name crm_bench7_matching --redis-db 7 --port 8773
 
-What it does:
-1. creates a scratch PostgreSQL database (``crm_bench_matching``, dropped at the end) and
-   migrates it (which seeds the level catalogue, substances and the pre-screen form);
-2. seeds ``--facilities`` facilities with coordinates, 6 payers, 4 specialties and
-   ``--programs`` programs spread over every level, with census, expected discharges,
-   open, released and expired holds;
-3. screens one inquiry (daily alprazolam: 3.7-WM with a safety flag) through the real
-   service, then times, ``--runs`` times each after a warm-up:
-   - ``screening_matches``: the whole match of the saved screen (needs + capacity + ranking),
-   - ``program_facts_active``: the three capacity / payer / specialty queries alone,
-   - ``rank``: the pure ranking in Python alone;
-   and counts the queries of one match at 30 and at ``--programs`` programs;
-4. prints median and p95 per step and the query counts, with two references timed in the same
-   run (a one-row ORM query and a fixed CPU loop) so a busy machine shows as such.
-   Target: median < 20 ms, queries constant.
+1. creates the scratch database (``--db-name``, dropped at the end) and migrates it (which
+   seeds the level catalogue, substances and the pre-screen form);
+2. seeds ``--facilities`` facilities, 6 payers, 4 specialties and ``--programs`` programs over
+   every level, with census, expected discharges, open, released and expired holds, and screens
+   one inquiry through the real service (daily alprazolam: 3.7-WM with a safety flag);
+3. counts the SQL statements of the pre-screen page and the screening API at 30 and at
+   ``--programs`` active programs (a separate process, not timed);
+4. starts gunicorn with production settings and signs in as a coordinator (login and code
+   forms), then times three endpoints interleaved in rounds whose order rotates: the empty base
+   page (``/bench/empty/``), the pre-screen page (which matches the saved screen) and the
+   screening API (``GET /api/v1/inquiries/<id>/screening/``: the screen with live matches);
+5. prints p95 per round and medians; the cost of matching is the API's p50 less the empty
+   page's p50 in the same round.
+
+Target: matching adds less than 20 ms at the median, with a number of statements that does not
+grow with programs.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = os.environ.get("BENCH_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
-DB_NAME = "crm_bench_matching"
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-DB_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness  # noqa: E402
+from bench.harness import Page  # noqa: E402
+
+USERNAME = "bench-coordinator"
+TARGET_MEDIAN_MS = 20.0
+
+SETUP = r"""
+import json
+from django.db import connection
+from bench.matching import screened_inquiry, seed_programs
+sites, payers, _ = seed_programs(__PROGRAMS__, __FACILITIES__)
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE")  # planner statistics, as a live database has them
+print(json.dumps(screened_inquiry(sites[0], payers[1]).inquiry_id))
+"""
+
+ACTIVE = r"""
+import json
+from programs.models import Program
+keep = list(Program.objects.order_by("pk").values_list("pk", flat=True)[:__KEEP__])
+Program.objects.update(is_active=False)
+Program.objects.filter(pk__in=keep).update(is_active=True)
+print(json.dumps(Program.objects.filter(is_active=True).count()))
+"""
 
 
-def _admin_sql(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": DB_URL,
-        "REDIS_URL": "redis://127.0.0.1:6379/11",
-        "DJANGO_SETTINGS_MODULE": "crm.settings",
-    }
-
-
-def _percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
-
-def _time(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    for _ in range(10):
-        fn()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples), _percentile(samples, 0.95)
-
-
-def _seed(programs: int, facilities: int):  # type: ignore[no-untyped-def]
+def seed_programs(programs: int, facilities: int):  # type: ignore[no-untyped-def]
     """Facilities, payers, specialties and programs with capacity data; returns the catalogue ids."""
     from django.utils import timezone
 
@@ -147,7 +136,7 @@ def _seed(programs: int, facilities: int):  # type: ignore[no-untyped-def]
     return sites, payers, rows
 
 
-def _screened_inquiry(site, payer):  # type: ignore[no-untyped-def]
+def screened_inquiry(site, payer):  # type: ignore[no-untyped-def]
     from django.contrib.auth.models import Group
 
     from admissions.models import Inquiry, Person
@@ -186,110 +175,98 @@ def _screened_inquiry(site, payer):  # type: ignore[no-untyped-def]
     return screening_save(inquiry_id=inquiry.pk, answers=answers, actor=user).screening
 
 
-def measure(programs: int, facilities: int, runs: int) -> None:
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from admissions.screening.services import screening_latest, screening_matches, screening_needs
-    from programs.matching import rank
-    from programs.models import Program
-    from programs.selectors import program_facts_active
-
-    sites, payers, _ = _seed(programs, facilities)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # planner statistics, as a live database has them
-    saved = _screened_inquiry(sites[0], payers[1])
-    screening = screening_latest(inquiry_id=saved.inquiry_id)
-    if screening is None:
-        raise SystemExit("the screening was not saved")
-    needs = screening_needs(screening=screening)
-    facts = program_facts_active()
-
-    with CaptureQueriesContext(connection) as full:
-        result = screening_matches(screening=screening)
-    queries_full = len(full.captured_queries)
-    with CaptureQueriesContext(connection) as matching_only:
-        program_facts_active()
-    queries_matching = len(matching_only.captured_queries)
-
-    from programs.models import Payer
-
-    steps = [
-        ("screening_matches (needs + capacity + rank)", lambda: screening_matches(screening=screening)),
-        ("program_facts_active (3 queries)", program_facts_active),
-        ("rank (pure Python)", lambda: rank(needs=needs, programs=facts)),
-        # References measured in the same run, to read the figures above on a busy or slow machine.
-        ("reference: one-row ORM query (payer by pk)", lambda: list(Payer.objects.filter(pk=payers[0].pk))),
-        ("reference: CPU, sum(range(10**6))", lambda: sum(range(10**6))),
-    ]
-    timings = [(name, *_time(fn, runs)) for name, fn in steps]
-
-    # Same match with only 30 active programs: the query count must not change.
-    keep = list(Program.objects.order_by("pk").values_list("pk", flat=True)[:30])
-    Program.objects.exclude(pk__in=keep).update(is_active=False)
-    with CaptureQueriesContext(connection) as small:
-        small_result = screening_matches(screening=screening)
-    Program.objects.update(is_active=True)
-
-    top = result.top
-    print(
-        f"\nMatching one screened inquiry (minimum {needs.min_intensity}, WM {needs.withdrawal_management})"
-    )
-    print(f"against {programs} programs at {facilities} facilities, PostgreSQL, {runs} runs each\n")
-    print(f"| {'step':<46} | {'median ms':>9} | {'p95 ms':>7} |")
-    print(f"|{'-' * 48}|{'-' * 11}|{'-' * 9}|")
-    for name, median, p95 in timings:
-        print(f"| {name:<46} | {median:>9.2f} | {p95:>7.2f} |")
-    print()
-    print(f"| {'queries per match':<46} | {'programs':>9} | {'queries':>7} |")
-    print(f"|{'-' * 48}|{'-' * 11}|{'-' * 9}|")
-    print(f"| {'screening_matches':<46} | {30:>9} | {len(small.captured_queries):>7} |")
-    print(f"| {'screening_matches':<46} | {programs:>9} | {queries_full:>7} |")
-    print(f"| {'program_facts_active':<46} | {programs:>9} | {queries_matching:>7} |")
-    print()
-    included = sum(not m.excluded for m in result.matches)
-    top_name = top.program_name if top else "refer out"
-    print(f"{len(result.matches)} programs ranked, {included} fit; top: {top_name}")
-    print(f"(30-program run ranked {len(small_result.matches)})")
-    median_full = timings[0][1]
-    ok = median_full < 20 and queries_full == len(small.captured_queries)
-    print(f"\nTarget median < 20 ms with a constant number of queries: {'met' if ok else 'NOT met'}")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    harness.add_service_options(parser, db_name="crm_bench_matching", redis_db=11, port=8768)
     parser.add_argument("--programs", type=int, default=300)
     parser.add_argument("--facilities", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5, help="closed loop per endpoint per round")
+    parser.add_argument("--warmup", type=float, default=2, help="warm-up per endpoint, not counted")
+    parser.add_argument("--clients", type=int, default=1, help="concurrent clients")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     args = parser.parse_args()
-    if args.inner:
-        sys.path.insert(0, str(ROOT))
-        measure(args.programs, args.facilities, args.runs)
-        return
-    env = _environment()
-    _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _admin_sql(f"CREATE DATABASE {DB_NAME}")
-    try:
-        subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        subprocess.run(
-            [
-                PYTHON,
-                str(Path(__file__).resolve()),
-                "--inner",
-                f"--programs={args.programs}",
-                f"--facilities={args.facilities}",
-                f"--runs={args.runs}",
-            ],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
-    finally:
-        _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+    with harness.scratch_dir("crm-bench-matching-") as var_dir:
+        env = harness.production_env(args, var_dir)
+        processes = harness.Processes(env, var_dir)
+        loadgen = None
+        harness.database_drop(args)
+        harness.admin_sql(args, f'CREATE DATABASE "{args.db_name}"')
+        try:
+            harness.manage(env, "migrate", "-v", "0")
+            setup = SETUP.replace("__PROGRAMS__", str(args.programs)).replace(
+                "__FACILITIES__", str(args.facilities)
+            )
+            inquiry = harness.run_python(env, setup)
+            pages = [
+                Page("empty page, base template", ["/bench/empty/"]),
+                Page("pre-screen page (matches the saved screen)", [f"/inquiries/{inquiry}/screening/"]),
+                Page("screening API, GET with live matches", [f"/api/v1/inquiries/{inquiry}/screening/"]),
+            ]
+            processes.gunicorn(port=args.port, workers=args.workers)
+            cookie = harness.sign_in(args.port, env, USERNAME)
+            paths = [page.paths[0] for page in pages]
+            few = harness.run_python(env, ACTIVE.replace("__KEEP__", "30"))
+            counts_few = harness.query_counts(env, USERNAME, paths)
+            many = harness.run_python(env, ACTIVE.replace("__KEEP__", str(args.programs)))
+            counts = harness.query_counts(env, USERNAME, paths)
+            for page in pages:
+                page.skipped = harness.probe(args.port, page.paths, cookie)[0]
+                page.queries = counts[page.paths[0]]
+                if page.queries != counts_few[page.paths[0]]:
+                    page.note = f"statements at {few} programs: {counts_few[page.paths[0]]}"
+            loadgen = harness.LoadGenerator()
+            load_before = harness.load_average()
+            started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            harness.interleaved_rounds(
+                pages,
+                loadgen=loadgen,
+                port=args.port,
+                cookie=cookie,
+                rounds=args.rounds,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                clients=args.clients,
+            )
+            load_after = harness.load_average()
+        finally:
+            if loadgen is not None:
+                loadgen.close()
+            processes.stop()
+            harness.database_drop(args)
+            harness.redis_flush(args)
+
+    base, page, api = pages
+    added = [
+        harness.percentile(a.latencies, 0.5) - harness.percentile(b.latencies, 0.5)
+        for a, b in zip(api.samples, base.samples, strict=True)
+    ]
+    constant = all(p.queries is not None and not p.note for p in pages)
+    print()
+    print(
+        f"one screened inquiry (3.7-WM) against {many} programs at {args.facilities} facilities; "
+        f"started {started}"
+    )
+    print(
+        f"{args.rounds} interleaved rounds of {args.seconds:.0f} s per endpoint, {args.clients} client(s), "
+        f"gunicorn {args.workers} sync workers, production settings; load average {load_before} before, "
+        f"{load_after} after"
+    )
+    print(harness.rounds_table(pages, base=base, target_ms=None, ratio=None))
+    print(
+        "matching (API p50 less the empty page's p50) per round: "
+        + ", ".join(f"{ms:.1f}" for ms in added)
+        + f" ms; median {statistics.median(added):.1f} ms"
+    )
+    print(f"statements the same at {few} and {many} programs: {'yes' if constant else 'NO'}")
+    verdict = statistics.median(added) < TARGET_MEDIAN_MS and constant
+    print(
+        f"target: matching adds < {TARGET_MEDIAN_MS:.0f} ms at the median, statements constant: "
+        f"{'met' if verdict else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Django renders every widget from a template (``django/forms/widgets/input.html``
 ``attrs.html``, one ``select_option.html`` per option, and so on). With the Django template
 engine that is most of the time of a page full of forms: the inquiry page renders about thirty
 fields for its actions. Django ships the same widget templates for Jinja2
-(``django/forms/jinja2``), which produce the same markup several times faster. Everything
+(``django/forms/jinja2``), which produce the same markup faster (``bench/pages.py``). Everything
 else (form and field layouts, the admin's own widgets, the project's templates) still goes
 through the Django template engine.
 """

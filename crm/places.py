@@ -1,8 +1,8 @@
 """Where a US postal code is: its state, time zone and coordinates.
 
 The data is the ZIP code table the ``zipcodes`` package ships in its wheel (nothing is
-downloaded at run time). The table loads on the first lookup of a process (about a third of
-a second); lookups after that are dictionary reads.
+downloaded at run time). The table loads on the first lookup of a process; lookups after
+that are dictionary reads.
 """
 
 from __future__ import annotations

@@ -94,8 +94,8 @@ def screening_form_current() -> ScreeningForm:
 def screening_latest(*, inquiry_id: int, inquiry: Inquiry | None = None) -> Screening | None:
     """The inquiry's newest screening with its form and levels loaded.
 
-    A caller that holds the inquiry passes it: joining the inquiry and its person again made
-    PostgreSQL spend 3 ms planning the query (the inquiry table has many indexes to weigh).
+    A caller that holds the inquiry passes it: joining the inquiry and its person again makes
+    PostgreSQL plan a much dearer query (the inquiry table has many indexes to weigh).
     """
     related = ["form", "provisional_level", "final_level", "override_program"]
     if inquiry is None:
