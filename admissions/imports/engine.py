@@ -705,6 +705,9 @@ def _batches(items: Iterator[ImportRow | Refused], size: int) -> Iterator[list[I
         yield batch
 
 
+_SPENT: Any = None  # a dry run's plans once counted
+
+
 def _check(job: ImportJob, progress: Progress | None) -> str:
     """The dry run: every row checked and matched, counts and refusals stored, nothing else written."""
     ImportRefusal.objects.filter(job=job, phase=ImportJob.Phase.CHECK).delete()
@@ -732,6 +735,10 @@ def _check(job: ImportJob, progress: Progress | None) -> str:
             good = [r for r in batch if isinstance(r, ImportRow)]
             refused = [r for r in batch if isinstance(r, Refused)]
             plan = _Batch(job=job, rows=good, memory=memory, lock=False).plan()
+            for planned in plan.new:  # the memory needs the plans, not the rows they came from
+                planned.row = _SPENT
+            for new_person in plan.new_people:
+                new_person.row = _SPENT
             plan.counts.invalid += len(refused)
             plan.refused += refused
             total.add(plan.counts)

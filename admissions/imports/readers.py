@@ -4,6 +4,7 @@ so memory stays flat whatever the file's size."""
 from __future__ import annotations
 
 import csv
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -68,7 +69,7 @@ def rows_open(path: Path, file_format: str) -> Iterator[tuple[list[str], Iterato
 
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
         raise FileUnreadable("The file could not be read as an XLSX workbook.") from exc
     try:
         sheet = workbook.worksheets[0]
