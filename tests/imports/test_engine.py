@@ -153,3 +153,21 @@ def test_stage_history_is_imported_without_side_effects(facility, web_source) ->
     ]
     assert FollowUp.objects.count() == 0
     assert ContactConsent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_import_samples_the_tables_it_grows(facility, web_source, monkeypatch) -> None:
+    from django.db import connection
+
+    from admissions.imports import engine
+
+    monkeypatch.setattr(engine, "STATISTICS_FIRST_REFRESH", 1)
+    run(job_for(csv_bytes(HEADER, _rows()), facility=facility))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL AND relname = ANY(%s)",
+            [["admissions_person", "admissions_inquiry", "admissions_importedrow"]],
+        )
+        assert sorted(r[0] for r in cursor.fetchall()) == [
+            "admissions_importedrow", "admissions_inquiry", "admissions_person",
+        ]  # fmt: skip
