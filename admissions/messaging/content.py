@@ -7,8 +7,12 @@ The check runs when a template is saved and again on the rendered text at send t
 
 from __future__ import annotations
 
+import html
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
+
+from django.utils.html import strip_tags
 
 from admissions.catalogue import SUBSTANCES
 
@@ -89,13 +93,33 @@ _TREATMENT_TERMS = (
     "alcoholism", "alcoholic", "overdose", "withdrawal", "relapse", "dependence", "intoxication",
     "opioid use disorder", "alcohol use disorder", "medication assisted treatment", "mat program",
     "inpatient", "outpatient", "residential treatment", "partial hospitalization", "php", "iop",
-    "intensive outpatient", "methadone clinic", "12 step", "twelve step",
+    "intensive outpatient", "methadone clinic", "12 step", "twelve step", "recovery", "behavioral health",
+    "behavioural health", "mental health", "psychiatric", "aa meeting", "na meeting", "alcoholics anonymous",
+    "narcotics anonymous", "drunk", "pill", "oxy", "liquor", "hangover", "withdrawing", "sober living",
 )  # fmt: skip
+# Endings that keep a word's meaning ("detoxing", "relapsed", "overdoses").
+_ENDINGS = ("", "s", "es", "ed", "d", "ing", "er", "ers")
+# Inside an address ("freedomdetox.com") a term is found as part of a word; only longer terms, as a
+# short one turns up inside ordinary words ("meth" in "something").
+_ADDRESS = re.compile(
+    r"(?:https?://)?[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?:https?://)?(?:[\w-]+\.)+[a-z]{2,}\S*", re.I
+)
+_ADDRESS_TERM_MIN = 5
+
+
+def _plain(text: str) -> str:
+    """The text as a reader sees it: HTML tags and entities read ("de<b></b>tox", "&#100;etox"),
+    width and accents folded ("Ｄｅｔｏｘ", "détox"), invisible characters dropped ("de\u200btox"),
+    a hyphen inside a word joined ("de-tox")."""
+    text = html.unescape(strip_tags(html.unescape(text)))
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
+    text = "".join(c for c in text if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
+    return re.sub(r"(?<=[^\W\d_])[-\u2010\u2011](?=[^\W\d_])", "", text.lower())
 
 
 def _normalise(text: str) -> str:
     """Lower case, letters spelled out with separators joined ("r.e.h.a.b"), punctuation as spaces."""
-    text = text.lower()
+    text = _plain(text)
     text = re.sub(r"\b(?:[a-z][\W_]{1,3}){2,}[a-z]\b", lambda m: re.sub(r"[\W_]", "", m.group()), text)
     text = re.sub(r"[^a-z0-9]+", " ", text)
     return f" {text.strip()} "
@@ -115,7 +139,10 @@ def _variants(term: str) -> set[str]:
     base = _normalise(term).strip()
     if not base:
         return set()
-    return {base, base + "s", base + "es"} if " " not in base else {base, base + "s"}
+    if " " in base:
+        return {base, base + "s"}
+    stems = {base, base[:-1]} if base.endswith("e") else {base}  # "relapse" -> "relapsing"
+    return {stem + ending for stem in stems for ending in _ENDINGS if stem + ending != base[:-1]}
 
 
 BASE_FORBIDDEN: frozenset[str] = frozenset(
@@ -126,11 +153,11 @@ BASE_FORBIDDEN: frozenset[str] = frozenset(
 def content_problems(text: str, *, extra_terms: Iterable[str] = ()) -> list[str]:
     """The forbidden words or phrases found in ``text`` (empty when it may be sent)."""
     haystack = _normalise(text)
-    found = {
-        term
-        for term in BASE_FORBIDDEN.union(v for t in extra_terms for v in _variants(t))
-        if f" {term} " in haystack
-    }
+    terms = BASE_FORBIDDEN.union(v for t in extra_terms for v in _variants(t))
+    found = {term for term in terms if f" {term} " in haystack}
+    for address in _ADDRESS.findall(_plain(text)):
+        squashed = re.sub(r"[^a-z0-9]+", "", address.lower())
+        found |= {t for t in terms if len(t) >= _ADDRESS_TERM_MIN and " " not in t and t in squashed}
     # Report a phrase rather than each word inside it.
     return sorted(t for t in found if not any(t != o and f" {t} " in f" {o} " for o in found))
 

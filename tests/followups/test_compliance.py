@@ -16,6 +16,7 @@ from django.urls import reverse
 from admissions.api.keys import lead_source_key_create
 from admissions.followups import followup_deliver
 from admissions.messaging.cadences import cadences_plan
+from admissions.messaging.content import content_problems
 from admissions.messaging.coordinator_texts import coordinator_text_send
 from admissions.messaging.models import (
     InboundMessage,
@@ -395,6 +396,31 @@ def test_template_save_checks_every_part_and_the_facilitys_clinical_name(facilit
     MessageTemplate(
         code="x-ok", medium="sms", facility=facility, body="{{ sender }}: call us back"
     ).full_clean()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "détox", "de\u200btox", "Ｄｅｔｏｘ", "de<b></b>tox", "&#100;etox", "de-tox", "re-hab", "detoxing",
+        "detoxed", "relapsed", "overdosed", "withdrawing", "Visit freedomdetox.com",
+        "mail intake@tampadetox.com",
+        "recovery", "behavioral health", "mental health", "AA meeting", "drunk", "pills", "oxy", "liquor",
+    ],
+)  # fmt: skip
+def test_the_content_check_reads_what_a_reader_would(text):
+    assert content_problems(f"Hi, {text} today") != []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A follow-up from your care team",
+        "Something to look forward to at example.com",
+        "Reply STOP to opt out",
+    ],
+)
+def test_the_content_check_lets_plain_words_through(text):
+    assert content_problems(text) == []
 
 
 @pytest.mark.django_db
