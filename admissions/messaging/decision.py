@@ -197,7 +197,13 @@ def message_decide(
     if parts is None:
         return Decision("block", "no active template")
     forbidden = facts.forbidden_terms if facts is not None else facility_forbidden_terms(inquiry.facility)
-    found = message_content_problems(parts, extra_terms=forbidden)
+    # What the recipient sees around the words too: the sender's name, the from address, the links.
+    envelope = {
+        "sender": inquiry.facility.neutral_sender_name,
+        "from": settings.DEFAULT_FROM_EMAIL,
+        "links": settings.CRM_PUBLIC_URL,
+    }
+    found = message_content_problems({**parts, **envelope}, extra_terms=forbidden)
     if found:
         return Decision("block", "content check: " + ", ".join(found))
     if not direct:

@@ -69,9 +69,10 @@ def template_values(*, inquiry: Inquiry, person: Person) -> dict[str, str]:
 
 
 def message_content_problems(parts: Mapping[str, str], *, extra_terms: list[str]) -> list[str]:
-    """The revealing words in any part of a message (subject, preview, text or HTML body)."""
+    """The revealing words in any part of a message (subject, preview, text or HTML body) or of
+    its envelope (sender name, from address, links) when those are given."""
     found: set[str] = set()
-    for name in ("subject", "preview", "body", "html"):
+    for name in ("subject", "preview", "body", "html", "sender", "from", "links"):
         found.update(content_problems(parts.get(name, ""), extra_terms=extra_terms))
     return sorted(found)
 

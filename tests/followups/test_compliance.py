@@ -449,6 +449,37 @@ def test_every_part_is_checked_again_at_send_time(
     assert not OutboundMessage.objects.filter(status__in=["sent", "delivered"]).exists()
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("medium", "envelope"),
+    [
+        ("sms", {"sender": "Tampa Detox"}),
+        ("email", {"sender": "Tampa Detox"}),
+        ("email", {"from": "intake@tampadetox.com"}),
+        ("email", {"links": "https://crm.harborrehab.com"}),
+    ],
+)
+def test_the_envelope_around_the_words_is_checked_at_send_time(
+    lead_token, sms_api, smtp, always_open, settings, medium, envelope
+):
+    if "from" in envelope:
+        settings.DEFAULT_FROM_EMAIL = envelope["from"]
+    if "links" in envelope:
+        settings.CRM_PUBLIC_URL = envelope["links"]
+    inquiry = api_lead(lead_token, phone="(813) 555-0116", email="sam@example.org")
+    if "sender" in envelope:
+        type(inquiry.facility).objects.filter(pk=inquiry.facility_id).update(
+            neutral_sender_name=envelope["sender"]
+        )
+    cadences_plan()
+    row = inquiry.followups.get(channel=medium, kind="acknowledgement")
+    assert followup_deliver(followup_id=row.pk, channels=default_channels()) == "blocked"
+    row.refresh_from_db()
+    assert row.outcome.startswith("content check: ")
+    assert sms_api.ledger.raw == []
+    assert smtp.raw == []
+
+
 # --- 7. a crisis stops marketing for good ------------------------------------------------------
 
 
