@@ -9,12 +9,13 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from admissions.models import Inquiry
+from admissions.models import Inquiry, WaitlistEntry
 from admissions.selectors import inquiries_visible_to
 from crm.audit import audit_list
 from crm.formfields import ModelChoiceField
@@ -70,8 +71,10 @@ def hold_inquiry_id(reference: str) -> int | None:
 
 
 def board_version() -> str:
-    """What the board shows changed when this changed: capacity, holds and census."""
-    return capacity_version()
+    """What the board shows changed when this changed: capacity, holds, census and the waitlist."""
+    last = WaitlistEntry.objects.order_by("-pk").values_list("pk", flat=True).first()
+    waiting = WaitlistEntry.objects.filter(state=WaitlistEntry.State.WAITING).count()
+    return f"{capacity_version()}-{last}-{waiting}"
 
 
 @login_required
@@ -95,7 +98,11 @@ def capacity_board_page(request: HttpRequest) -> HttpResponse:
         payer_id=chosen["payer"].pk if chosen.get("payer") else None,
     )
     holders = _holders(request, rows)
-    board = [(row, [(hold, holders.get(hold.id)) for hold in row.holds]) for row in rows]
+    waiting = _waiting(rows)
+    board = [
+        (row, [(hold, holders.get(hold.id)) for hold in row.holds], waiting.get(row.program.pk, 0))
+        for row in rows
+    ]
     params = request.GET.copy()
     params.pop("v", None)
     context = {
@@ -109,6 +116,21 @@ def capacity_board_page(request: HttpRequest) -> HttpResponse:
     }
     template = "admissions/_board.html" if partial else "admissions/board.html"
     return render(request, template, context)
+
+
+def _waiting(rows: list[BoardRow]) -> dict[int, int]:
+    """How many wait for each program on the board (one grouped query; counts, no names)."""
+    if not rows:
+        return {}
+    counts = (
+        WaitlistEntry.objects.filter(
+            state=WaitlistEntry.State.WAITING, program_id__in=[row.program.pk for row in rows]
+        )
+        .values("program_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {c["program_id"]: c["n"] for c in counts}
 
 
 def _holders(request: HttpRequest, rows: list[BoardRow]) -> dict[int, Inquiry]:

@@ -63,7 +63,7 @@ def test_board_shows_today_and_the_week_ahead(coordinator_client, facility):
     Discharge.objects.create(program=program, on=today + timedelta(days=9))  # beyond the week
     response = coordinator_client.get(BOARD)
     assert response.status_code == 200
-    (row, holds) = response.context["board"][0]
+    (row, holds, _) = response.context["board"][0]
     assert (row.capacity, row.occupied, row.held, row.free_now, row.expected_discharges) == (10, 7, 1, 2, 2)
     assert [day.free for day in row.outlook] == [2, 2, 4, 4, 4, 4, 4]
     assert [day.on for day in row.outlook] == [today + timedelta(days=n) for n in range(7)]
@@ -78,7 +78,7 @@ def test_board_counts_undated_census_discharges_apart(coordinator_client, facili
     program = ProgramFactory(facility=facility, capacity=10, census=10)
     Census.objects.filter(program=program).update(expected_discharges_7d=3)
     Discharge.objects.create(program=program, on=timezone.localdate() + timedelta(days=1))
-    row, _ = coordinator_client.get(BOARD).context["board"][0]
+    row, _, _ = coordinator_client.get(BOARD).context["board"][0]
     assert (row.free_now, row.expected_discharges, row.undated_discharges) == (0, 3, 2)
     assert [day.free for day in row.outlook] == [0, 1, 1, 1, 1, 1, 1]
 
@@ -87,7 +87,7 @@ def test_board_shows_only_the_users_facilities(coordinator_client, facility, oth
     mine = ProgramFactory(facility=facility)
     ProgramFactory(facility=other_facility)
     response = coordinator_client.get(BOARD)
-    assert [row.program.pk for row, _ in response.context["board"]] == [mine.pk]
+    assert [row.program.pk for row, _, _ in response.context["board"]] == [mine.pk]
 
 
 def test_hold_for_an_inquiry_elsewhere_is_not_linked(coordinator_client, facility, other_facility):
@@ -157,7 +157,7 @@ def test_filters_by_level_specialty_gender_and_payer(coordinator_client, facilit
     def shown(**params):
         response = coordinator_client.get(BOARD, params)
         assert response.status_code == 200
-        return {row.program.name for row, _ in response.context["board"]}
+        return {row.program.name for row, _, _ in response.context["board"]}
 
     assert shown() == {"Detox", "Women", "Men"}
     assert shown(level=detox.level_of_care_id) == {"Detox"}
@@ -242,5 +242,19 @@ def test_board_queries_are_the_same_at_30_and_300_programs(
     fill(300)
     at_300 = _queries(coordinator_client)
     assert at_30 == at_300
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(23):
         assert coordinator_client.get(BOARD).status_code == 200
+
+
+def test_board_counts_who_waits_and_polls_again_when_someone_is_waitlisted(coordinator_client, facility):
+    from admissions.models import WaitlistEntry
+
+    program = ProgramFactory(facility=facility, census=10)
+    version = coordinator_client.get(BOARD).context["version"]
+    WaitlistEntry.objects.create(
+        inquiry=InquiryFactory(facility=facility), program=program, earliest_start=timezone.localdate()
+    )
+    response = coordinator_client.get(BOARD, {"v": version}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.context["board"][0][2] == 1
+    assert "1 waiting" in response.content.decode()
