@@ -4,7 +4,7 @@ re-subscribe, an unclear reply held for a coordinator, a reply that stops the ca
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Value, When
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from admissions.followup_policy import PENDING, STOPPED_BY_REPLY
@@ -14,7 +14,7 @@ from admissions.messaging.models import InboundMessage, MessageTemplate
 from admissions.messaging.opt_out import optout_apply, resubscribe_apply
 from admissions.messaging.replies import email_reply_text, inbound_meaning, inbound_resubscribes
 from admissions.messaging.templates import RESUBSCRIBED_CODE
-from admissions.models import FollowUp, Inquiry, InquiryEvent, Person
+from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.services import dispatcher_kick, inquiry_event
 
@@ -54,9 +54,8 @@ def email_inbound_receive(
     meaning = max((inbound_meaning(subject_line), inbound_meaning(own)), key=lambda m: _MEANING_RANK[str(m)])
     if meaning == InboundMessage.Meaning.HELP:
         meaning = InboundMessage.Meaning.REPLY  # HELP is a texting keyword; by email it is a reply
-    people = (
-        list(Person.objects.select_for_update().filter(email__iexact=sender).order_by("pk")) if sender else []
-    )
+    email = ContactConsent.Medium.EMAIL
+    people = _people_at(sender, medium=email, on_file=Q(email__iexact=sender)) if sender else []
     person_ids = [p.pk for p in people]
     inquiry = (
         Inquiry.objects.filter(person_id__in=person_ids)
@@ -123,6 +122,13 @@ def email_inbound_receive(
     return inbound
 
 
+def _people_at(address: str, *, medium: str, on_file: Q) -> list[Person]:
+    """Everyone a reply from ``address`` may come from, locked: the people whose record has it,
+    and those with a consent for it (a message may have gone to an inquiry's own number)."""
+    consented = ContactConsent.objects.filter(address=address, medium=medium).values("person_id")
+    return list(Person.objects.select_for_update().filter(on_file | Q(pk__in=consented)).order_by("pk"))
+
+
 @transaction.atomic
 def sms_inbound_receive(
     *, provider_message_id: str, from_number: str, to_number: str, body: str
@@ -133,7 +139,7 @@ def sms_inbound_receive(
     now = timezone.now()
     sender = e164(from_number) or from_number[:20]
     meaning = inbound_meaning(body)
-    people = list(Person.objects.select_for_update().filter(phone=sender).order_by("pk"))
+    people = _people_at(sender, medium=ContactConsent.Medium.SMS, on_file=Q(phone=sender))
     person_ids = [p.pk for p in people]
     inquiry = (
         Inquiry.objects.filter(person_id__in=person_ids)

@@ -16,7 +16,7 @@ from admissions.messaging.models import InboundMessage, OutboundMessage
 from admissions.messaging.replies import inbound_meaning, inbound_resubscribes
 from admissions.messaging.templates import RESUBSCRIBED_TEXT
 from admissions.messaging.webhooks import webhook_signature
-from admissions.models import ContactConsent, FollowUp, InquiryEvent
+from admissions.models import ContactConsent, FollowUp, InquiryEvent, Person
 from tests.followups.helpers import web_lead
 from tests.followups.sinks import AUTH_TOKEN
 from workers.channels import default_channels
@@ -334,3 +334,15 @@ def test_stop_gets_through_when_the_replay_memory_is_down(client, lead, monkeypa
     assert _inbound(client, lead, "STOP", sid="SM40").status_code == 200
     assert not ContactConsent.objects.filter(person=lead.person, revoked_at__isnull=True).exists()
     assert _inbound(client, lead, "STOP", sid="SM40").status_code == 409  # the durable MessageSid check
+
+
+@pytest.mark.django_db
+def test_stop_from_a_consented_number_not_on_the_person_record_opts_out(client, lead):
+    consented = str(lead.person.phone)
+    Person.objects.filter(pk=lead.person_id).update(phone="+18135550177")  # a newer number on file
+    data = {"MessageSid": "SM-other", "From": consented, "To": "+18135550199", "Body": "STOP"}
+    assert _post(client, "sms-inbound", data).status_code == 200
+    assert not ContactConsent.objects.filter(
+        person=lead.person, medium="sms", revoked_at__isnull=True
+    ).exists()
+    assert InboundMessage.objects.get(provider_message_id="SM-other").inquiry_id == lead.pk

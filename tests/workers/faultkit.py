@@ -203,7 +203,7 @@ def manage(env: dict[str, str], *args: str) -> str:
         check=True,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,  # a full migrate on a busy 2-core machine has taken over three minutes
     )
     return done.stdout
 
