@@ -96,6 +96,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "admissions.leadsourcekey": ("view", "add", "change"),
         "admissions.importjob": ("view", "add", "run_import"),
         "admissions.importmapping": _CHANGE,
+        "admissions.calltrackingsource": ("view", "add", "change"),
+        "admissions.trackingnumber": _CHANGE,
         "privacy.part2consent": _CHANGE,
         "privacy.disclosure": ("view", *_DISCLOSE),
     },
@@ -123,6 +125,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "admissions.leadsourcekey": ("view", "add", "change"),
         "admissions.importjob": ("view", "add", "run_import"),
         "admissions.importmapping": (*_CHANGE, "delete"),
+        "admissions.calltrackingsource": ("view", "add", "change"),
+        "admissions.trackingnumber": (*_CHANGE, "delete"),
     },
 }
 

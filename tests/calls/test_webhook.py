@@ -384,3 +384,67 @@ def test_an_unknown_event_is_404(client, callrail):
 
     assert response.status_code == 404
     assert response.json()["code"] == "unknown_event"
+
+
+# --- what coordinators see ----------------------------------------------------------------------
+
+
+def test_the_call_shows_on_the_inquiry_timeline(callrail, google_ads, coordinator_client):
+    deliver(callrail, "start", payload("callrail_pre_call"))
+    deliver(callrail, "end", payload("callrail_post_call"))
+    inquiry = Inquiry.objects.get()
+
+    html = coordinator_client.get(reverse("admissions:inquiry", args=[inquiry.pk])).content.decode()
+
+    assert "Inbound call · Connected" in html
+    assert "Answered · 3 min 04 s · callrail call CAL0f6e3b2a1c9d4e8fa7b6c5d4e3f2a1b0c9" in html
+    assert (
+        'href="https://app.callrail.com/calls/CAL0f6e3b2a1c9d4e8fa7b6c5d4e3f2a1b0c9/recording?access_key=example"'
+        in html
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(0, "0 s"), (45, "45 s"), (184, "3 min 04 s"), (3720, "1 h 02 min"), (None, "")]
+)
+def test_call_duration_reads_as_a_coordinator_says_it(seconds, shown):
+    from admissions.templatetags.calls_ui import call_duration
+
+    assert call_duration(seconds) == shown
+
+
+def test_an_administrator_adds_a_source_with_a_write_only_secret(administrator, call_lead_source):
+    from django.test import Client
+
+    from admissions.calls.models import CallTrackingSource
+    from tests.signin import login_verified
+
+    client = Client()
+    login_verified(client, administrator)
+    add = reverse("admin:admissions_calltrackingsource_add")
+    assert client.get(add).status_code == 200
+
+    refused = client.post(add, {"lead_source": call_lead_source.pk, "provider": "callrail", "label": "Main"})
+    assert refused.status_code == 200  # the form again, with the error
+    assert "Paste the service" in refused.content.decode()
+    assert CallTrackingSource.objects.count() == 0
+
+    response = client.post(
+        add,
+        {
+            "lead_source": call_lead_source.pk,
+            "provider": "callrail",
+            "label": "Main",
+            "signing_secret": "tok-123",
+        },
+    )
+    assert response.status_code == 302
+    source = CallTrackingSource.objects.get()
+    assert source.ref.startswith("cts_")
+    assert source.secret == "tok-123"
+    assert source.created_by == administrator
+    change = client.get(
+        reverse("admin:admissions_calltrackingsource_change", args=[source.pk])
+    ).content.decode()
+    assert "tok-123" not in change  # never shown again
+    assert source.ref in change
