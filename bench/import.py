@@ -1,12 +1,13 @@
 """Import benchmark: 100,000 rows (10% duplicates, 2% invalid) through the real worker.
 
     .venv/bin/python bench/import.py
-    .venv/bin/python bench/import.py --rows 100000 --database postgres://postgres@127.0.0.1:5432 \
-        --redis redis://127.0.0.1:6379/5
+    .venv/bin/python bench/import.py --rows 100000 --pg postgres://postgres@127.0.0.1:5432 \
+        --redis redis://127.0.0.1:6379 --redis-db 5
 
-Creates the scratch database ``crm_bench_import`` on the given server (dropped at the end, even on
-failure), migrates it, and starts one ``celery -A crm worker`` (solo pool: the import runs in the
-worker's main process, whose peak RSS is read from /proc) on the given Redis. Jobs are created and
+Creates the scratch database ``--db-name`` (default ``crm_bench_import``) on the ``--pg`` server
+(dropped at the end, even on failure), migrates it, and starts one ``celery -A crm worker`` with
+production settings (``bench.harness.production_env``; solo pool: the import runs in the worker's
+main process, whose peak RSS is read from /proc) on ``--redis`` / ``--redis-db``. Jobs are created and
 started as the import page does (``import_job_create`` / ``import_job_map`` / ``import_job_check``
 / ``import_job_start``: the task is enqueued by name through Redis), and this process only polls
 the job's row until it is done.
@@ -37,11 +38,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB = "crm_bench_import"
+
+from bench.harness import add_service_options, admin_sql, machine, production_env  # noqa: E402
+
 HEADER = [
     "First name", "Last name", "Phone", "Email", "Created", "Stage", "Lead source", "Contacted",
     "Closed", "Admitted", "Lost reason", "Insurance payer", "Member id", "Notes",
@@ -115,11 +116,6 @@ def file_write(path: Path, rows: int, *, area: int) -> dict[str, int]:
     return expected
 
 
-def admin(server: str, sql: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as db:
-        db.execute(sql)  # type: ignore[arg-type]
-
-
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -186,26 +182,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--warmup-rows", type=int, default=10_000)
-    parser.add_argument(
-        "--database", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-    )
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/5")
+    add_service_options(parser, db_name="crm_bench_import", redis_db=5, port=0)
     args = parser.parse_args()
 
-    admin(args.database, f"DROP DATABASE IF EXISTS {DB}")
-    admin(args.database, f"CREATE DATABASE {DB}")
+    admin_sql(args, f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
+    admin_sql(args, f'CREATE DATABASE "{args.db_name}"')
     var = Path(tempfile.mkdtemp(prefix="crm-bench-import-"))
     worker = None
     try:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "crm.settings",
-            "DATABASE_URL": f"{args.database}/{DB}",
-            "REDIS_URL": args.redis,
-            "CRM_VAR_DIR": str(var),
-            "LOG_LEVEL": "WARNING",
-            "DEBUG": "false",  # as in production: no log of every statement in the worker
-        }
+        env = production_env(args, str(var))
         migrate = [sys.executable, "manage.py", "migrate", "--skip-checks", "-v", "0"]
         subprocess.run(migrate, cwd=ROOT, env=env, check=True)
         os.environ.update(env)
@@ -280,7 +265,7 @@ def main() -> None:
         for name, ok in checks.items():
             print(f"{name}: {'yes' if ok else 'NO'}")
         print(f"tables after the import: {before}")
-        print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f} (2 cores)")
+        print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}; {machine()}")
         if not all(checks.values()):
             sys.exit(1)
     finally:
@@ -290,7 +275,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        admin(args.database, f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        admin_sql(args, f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
         shutil.rmtree(var, ignore_errors=True)
 
 

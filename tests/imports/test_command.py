@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from admissions.imports.models import ImportJob
 from admissions.models import Inquiry
 from tests.imports.conftest import csv_bytes
 
@@ -39,6 +40,7 @@ def test_dry_run_then_import_print_counts_last(tmp_path, facility, web_source) -
     assert "row 4: phone: Not a valid phone number." in err.getvalue()
     assert "3/3" in err.getvalue()  # the progress bar
     assert Inquiry.objects.count() == 0
+    assert not ImportJob.objects.get().file  # the dry run's copy of the file is gone
 
     out = StringIO()
     call_command("import_inquiries", str(path), facility=facility.name, preset="salesforce", stdout=out,

@@ -71,6 +71,9 @@ class Command(BaseCommand):
             job.refresh_from_db()
             self._refusals(job, ImportJob.Phase.CHECK)
             counts = job.check_counts
+            if job.file:  # this job is not imported later: the copy of the file goes now
+                job.file.delete(save=False)
+                ImportJob.objects.filter(pk=job.pk).update(file="")
         else:
             ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.QUEUED)
             state = "more"
