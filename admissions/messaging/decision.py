@@ -34,6 +34,8 @@ from admissions.messaging.templates import (
 )
 from admissions.models import FollowUp, Inquiry, Person
 from admissions.pipeline import Stage
+from admissions.screening.models import Screening
+from admissions.screening.services import CALLER_MESSAGE_KINDS, caller_consent
 from admissions.waitlist_offers import offer_standing
 
 
@@ -91,6 +93,12 @@ def person_reach(
     )
 
 
+def _caller_not_cleared(inquiry: Inquiry) -> bool:
+    """The person's answers are on record, someone else gave the number these messages go to, and
+    no consent of the person lets us share with them: as when the screen first stopped them."""
+    return Screening.objects.filter(inquiry_id=inquiry.pk).exists() and caller_consent(inquiry=inquiry).needed
+
+
 def _still_wanted_message(
     followup: FollowUp, inquiry: Inquiry, replied: bool | None = None, held: str | None = None
 ) -> str:
@@ -103,6 +111,8 @@ def _still_wanted_message(
     held = messaging_held(person_id=inquiry.person_id) if held is None else held
     if held:
         return HOLD_REASONS.get(held, held)
+    if kind in CALLER_MESSAGE_KINDS and inquiry.caller_id is not None and _caller_not_cleared(inquiry):
+        return "caller is not the person; no consent to share"
     if kind == FollowUp.Kind.WAITLIST_OFFER and not offer_standing(inquiry_id=inquiry.pk):
         return "the waitlist offer ended"
     if kind == FollowUp.Kind.ACKNOWLEDGEMENT and inquiry.stage not in (Stage.NEW, Stage.CONTACT_ATTEMPTED):

@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from admissions.followups import followup_deliver
 from admissions.models import Caller, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import Stage
 from admissions.screening.definition import FORMS, UNKNOWN
@@ -29,6 +30,7 @@ from privacy.models import Part2Consent
 from programs.models import Census, Specialty
 from tests.factories import CallerFactory, FacilityFactory, LevelRef, ProgramFactory
 from tests.screening.builders import ago, all_clear, screen, use
+from workers.channels import default_channels
 
 pytestmark = pytest.mark.django_db
 
@@ -763,6 +765,24 @@ def test_a_consent_to_someone_does_not_cover_a_caller_who_gave_no_name(
     assert ack.state == FollowUp.State.CANCELLED
     body = coordinator_client.get(reverse("admissions:inquiry", kwargs={"pk": inquiry.pk})).content.decode()
     assert 'id="caller-consent"' in body
+
+
+def test_messages_planned_after_the_screen_still_do_not_go_to_the_caller(
+    catalogue, inquiry, mother, coordinator_client
+):
+    _save(coordinator_client, inquiry, screen())
+    Inquiry.objects.filter(pk=inquiry.pk).update(stage=Stage.NURTURE, stage_changed_at=timezone.now())
+    touch = FollowUp.objects.create(
+        inquiry=inquiry,
+        kind=FollowUp.Kind.NURTURE_TOUCH,
+        channel=FollowUp.Channel.SMS,
+        due_at=timezone.now(),
+        dedupe_key="nurture-later",
+    )
+    followup_deliver(followup_id=touch.pk, channels=default_channels())
+    touch.refresh_from_db()
+    assert touch.state == FollowUp.State.CANCELLED
+    assert "no consent to share" in touch.outcome
 
 
 def test_the_person_calling_for_themselves_needs_no_notice(catalogue, inquiry, coordinator_client):
