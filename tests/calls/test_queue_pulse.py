@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.calls.support import deliver, payload
 from tests.factories import InquiryFactory
@@ -13,12 +16,26 @@ pytestmark = pytest.mark.django_db
 URL = "admissions:queue-pulse"
 
 
-def test_first_poll_gives_a_marker_without_a_refresh(coordinator_client):
-    response = coordinator_client.get(reverse(URL))
+def test_first_poll_gives_a_marker_without_a_refresh(coordinator_client, facility):
+    InquiryFactory(facility=facility, created_at=timezone.now() - timedelta(minutes=5))
+    drawn = int(timezone.now().timestamp()) - 1
+
+    response = coordinator_client.get(reverse(URL), {"since": f"t{drawn}"})
 
     assert response.status_code == 200
     assert "HX-Trigger" not in response
     assert 'hx-trigger="every 1s"' in response.content.decode()
+
+
+def test_an_arrival_between_drawing_the_page_and_the_first_poll_refreshes(
+    coordinator_client, callrail, google_ads
+):
+    drawn = int(timezone.now().timestamp()) - 1
+    deliver(callrail, "start", payload("callrail_pre_call"))
+
+    response = coordinator_client.get(reverse(URL), {"since": f"t{drawn}"})
+
+    assert response["HX-Trigger"] == "queue-changed"
 
 
 def _marker(client) -> str:  # type: ignore[no-untyped-def]
@@ -82,4 +99,5 @@ def test_queue_page_carries_the_pulse(coordinator_client):
     html = coordinator_client.get(reverse("admissions:queue")).content.decode()
 
     assert 'id="queue-pulse"' in html
+    assert "/queue/pulse/?since=t" in html  # the first poll names when the page was drawn
     assert 'hx-trigger="every 30s, queue-changed from:body"' in html
