@@ -454,3 +454,48 @@ def test_closing_an_inquiry_takes_it_off_the_waitlist_and_frees_its_offer(facili
     hold = WaitlistEntry.objects.get(pk=offered).offer_hold
     assert hold.release_reason == "cancelled"
     assert CapacityHold.objects.active().filter(program=a).count() == 0
+
+
+def test_sweep_task_passes_a_lapsed_offer_on_and_offers_missed_places(facility, payer, coordinator):
+    from workers.tasks import waitlist_sweep
+
+    program = program_for(facility, payer, capacity=3)
+    first, second, third = (waiting(facility, payer) for _ in range(3))
+    for inquiry in (first, second, third):
+        add(inquiry, [program], coordinator)
+    free_a_place(program)
+    assert waitlist_sweep() == 1  # a free place nobody signalled
+    offer = WaitlistEntry.objects.get(state="offered")
+    assert offer.inquiry_id == first.pk
+    WaitlistEntry.objects.filter(pk=offer.pk).update(offer_expires_at=timezone.now() - timedelta(seconds=1))
+    assert waitlist_sweep() == 1
+    assert WaitlistEntry.objects.get(pk=offer.pk).state == "lapsed"
+    assert WaitlistEntry.objects.get(state="offered").inquiry_id == second.pk
+
+
+@pytest.mark.parametrize(
+    ("role", "waitlist", "place"),
+    [
+        ("coordinator", 200, 200),
+        ("manager", 200, 200),
+        ("clinician", 403, 403),
+        ("vob_specialist", 403, 403),
+        ("outsider", 403, 403),
+    ],
+)
+def test_waitlist_pages_role_matrix(role, waitlist, place, request, facility, payer):
+    from django.test import Client
+
+    from tests.signin import login_verified
+
+    user = request.getfixturevalue(role)
+    inquiry = waiting(facility, payer)
+    client = Client()
+    login_verified(client, user)
+    assert client.get(reverse("waitlist")).status_code == waitlist
+    assert client.get(reverse("admissions:inquiry-place", args=[inquiry.pk])).status_code == place
+
+
+def test_place_page_of_an_inquiry_elsewhere_is_404(coordinator_client, other_facility, payer):
+    inquiry = waiting(other_facility, payer)
+    assert coordinator_client.get(reverse("admissions:inquiry-place", args=[inquiry.pk])).status_code == 404
