@@ -642,7 +642,7 @@ def _refusals_insert(job: ImportJob, phase: str, refused: list[Refused]) -> None
 
 
 @contextmanager
-def _job_lock(job_id: int) -> Iterator[bool]:
+def job_lock(job_id: int) -> Iterator[bool]:
     """A session lock on the job, so only one process works it; released if the process dies."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, job_id])
@@ -677,7 +677,7 @@ def import_job_work(*, job_id: int, deadline: float | None = None, progress: Pro
     """Work on a job until it is done, cancelled or ``deadline`` (a ``time.monotonic()``) passes;
     returns the job's state, or ``"more"`` when time ran out with rows left, or ``"busy"`` when
     another process holds the job."""
-    with _job_lock(job_id) as held:
+    with job_lock(job_id) as held:
         if not held:
             return "busy"
         jobs = ImportJob.objects.select_related("facility", "lead_source", "created_by")

@@ -167,13 +167,21 @@ def import_job_start(
 
 def import_job_cancel(*, job: ImportJob) -> ImportJob:
     """Ask the worker to stop after the batch it is writing; what is committed stays, and the
-    import can be resumed from there."""
-    ImportJob.objects.filter(pk=job.pk, state__in=[ImportJob.State.CHECKING, ImportJob.State.RUNNING]).update(
-        cancel_requested=True
-    )
-    # Queued and not picked up yet: cancelled at once.
-    ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.QUEUED).update(
-        state=ImportJob.State.CANCELLED, updated_at=timezone.now()
-    )
+    import can be resumed from there. A job no process is working on (queued, between two
+    slices, or left behind by a worker that died) is cancelled at once."""
+    from admissions.imports.engine import job_lock
+
+    now = timezone.now()
+    jobs = ImportJob.objects.filter(pk=job.pk)
+    jobs.filter(state__in=[ImportJob.State.CHECKING, ImportJob.State.RUNNING]).update(cancel_requested=True)
+    jobs.filter(state=ImportJob.State.QUEUED).update(state=ImportJob.State.CANCELLED, updated_at=now)
+    with job_lock(job.pk) as held:
+        if held:
+            jobs.filter(state=ImportJob.State.CHECKING).update(
+                state=ImportJob.State.UPLOADED, cancel_requested=False, rows_done=0, updated_at=now
+            )
+            jobs.filter(state=ImportJob.State.RUNNING).update(
+                state=ImportJob.State.CANCELLED, cancel_requested=False, updated_at=now
+            )
     job.refresh_from_db()
     return job

@@ -43,10 +43,10 @@ def test_cancel_keeps_whole_batches_and_resume_finishes_like_one_run(facility, m
     assert (job.state, job.rows_done, job.counts()) == (
         ImportJob.State.RUNNING, 4, {"new": 3, "merged": 0, "skipped": 0, "invalid": 1},
     )  # fmt: skip
-    import_job_cancel(job=job)
-    assert import_job_work(job_id=job.pk) == ImportJob.State.CANCELLED
+    import_job_cancel(job=job)  # between two slices: no process holds it, so at once
     job.refresh_from_db()
-    assert job.rows_done == 4
+    assert (job.state, job.rows_done) == (ImportJob.State.CANCELLED, 4)
+    assert import_job_work(job_id=job.pk) == ImportJob.State.CANCELLED  # the next slice does nothing
     assert Inquiry.objects.count() == 3
 
     import_job_start(job=job)
@@ -100,7 +100,7 @@ def test_a_crash_mid_batch_leaves_nothing_of_it_and_the_import_resumes(facility,
 def test_a_job_another_process_holds_is_left_alone(facility) -> None:
     job = job_for(csv_bytes(HEADER, _rows(10)), facility=facility)
     import_job_start(job=job)
-    with engine._job_lock(job.pk) as held:
+    with engine.job_lock(job.pk) as held:
         assert held
         # the same connection may take a session lock twice; another process may not
         import psycopg
@@ -122,3 +122,30 @@ def test_a_job_another_process_holds_is_left_alone(facility) -> None:
         finally:
             other.close()
     assert import_job_work(job_id=job.pk) == ImportJob.State.DONE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_while_a_worker_holds_the_job_waits_for_its_batch(facility, monkeypatch) -> None:
+    import threading
+
+    def cancel_elsewhere() -> None:  # another process's connection: the web's
+        try:
+            result.append(import_job_cancel(job=ImportJob.objects.get(pk=job.pk)))
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(engine, "BATCH_ROWS", 4)
+    job = job_for(csv_bytes(HEADER, _rows(10)), facility=facility)
+    import_job_start(job=job)
+    assert import_job_work(job_id=job.pk, deadline=0) == "more"
+    result: list[ImportJob] = []
+    with engine.job_lock(job.pk):  # a worker is on it
+        thread = threading.Thread(
+            target=lambda: result.append(import_job_cancel(job=ImportJob.objects.get(pk=job.pk)))
+        )
+        thread.start()
+        thread.join()
+    assert (result[0].state, result[0].cancel_requested) == (ImportJob.State.RUNNING, True)
+    assert import_job_work(job_id=job.pk) == ImportJob.State.CANCELLED
+    job.refresh_from_db()
+    assert (job.state, job.rows_done, job.cancel_requested) == (ImportJob.State.CANCELLED, 4, False)
