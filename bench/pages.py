@@ -99,6 +99,7 @@ PROGRAMS_TOP_UP = r"""
 import json
 from datetime import timedelta
 from django.utils import timezone
+from admissions.models import Inquiry
 from crm.models import Facility
 from programs.models import CapacityHold, Census, LevelOfCare, Payer, Program
 wanted = __WANTED__
@@ -118,9 +119,11 @@ through = Program.accepted_payers.through
 through.objects.bulk_create([through(program=p, payer=payer) for i, p in enumerate(rows)
                              for payer in payers[i % 3: i % 3 + 3]])
 now = timezone.now()
-CapacityHold.objects.bulk_create([CapacityHold(program=p, reference=f"bench:{p.pk}",
+# holds for new inquiries (which hold nothing yet), so the board names who holds each place
+holders = list(Inquiry.objects.filter(stage="new").order_by("-pk").values_list("pk", flat=True)[:len(rows)])
+CapacityHold.objects.bulk_create([CapacityHold(program=p, reference=f"inquiry:{holders[i]}",
                                                held_until=now + timedelta(days=1 + i % 5))
-                                  for i, p in enumerate(rows) if i % 3 == 0])
+                                  for i, p in enumerate(rows) if i % 3 == 0 and i < len(holders)])
 print(json.dumps([before, Program.objects.filter(is_active=True).count()]))
 """
 
