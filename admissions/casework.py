@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from admissions.leads import person_matching
+from admissions.lead_write import person_matching
 from admissions.models import (
     Caller,
     Channel,

@@ -30,7 +30,7 @@ def text_clean(value: str, *, multiline: bool = False) -> str:
     return "".join(out).strip()
 
 
-def phone_normalise(raw: str, *, region: str | None = None) -> phones.E164:
+def phone_normalise(raw: str, *, region: str | None = None) -> str:
     """A phone number as E.164 (``crm.phones``; ``region`` for national numbers, by default the
     setting's); ValueError if it is not a valid number."""
     return phones.phone_normalise(text_clean(raw), region=region)

@@ -6,7 +6,6 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
 from django.contrib.auth.models import AnonymousUser
 from django.db import models
 from django.db.models import (
@@ -24,6 +23,7 @@ from django.utils import timezone
 from admissions.leads import PublicStage, public_stage
 from admissions.models import FollowUp, Inquiry, InquiryEvent, LeadSource, Person, working_stage_rank
 from admissions.pipeline import OPEN_STAGES, Stage
+from crm import phones
 from crm.models import User
 from crm.scoping import scope_to_user
 
@@ -173,11 +173,9 @@ def search_condition(text: str) -> Q | None:
         by_email = _people_ids(Person.objects.filter(email=email))
         return Q(stage__in=sorted(OPEN_STAGES), email=email) | Q(person_id__in=by_email)
     if not _HAS_LETTER.search(text):
-        try:
-            phone = phonenumbers.parse(text, "US")
-        except phonenumbers.NumberParseException:
+        e164 = phones.phone_e164_or_blank(text)
+        if not e164:
             return Q(pk__in=[])
-        e164 = phonenumbers.format_number(phone, phonenumbers.PhoneNumberFormat.E164)
         by_phone = _people_ids(Person.objects.filter(phone=e164))
         return Q(stage__in=sorted(OPEN_STAGES), phone=e164) | Q(person_id__in=by_phone)
     words = [w.strip(",") for w in text.split(" ") if w.strip(",")][:3]

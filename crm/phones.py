@@ -1,14 +1,8 @@
-"""Phone numbers: parsed and validated once, then carried as what they are.
+"""Phone numbers: the one parser.
 
-``phone_normalise`` reads a number in any format (US default region) and returns an ``E164``:
-its E.164 text, a ``str`` anywhere text is expected, with the number it was parsed into.
-Every phone column is a ``PhoneNumberField`` of this module, phonenumber_field's own field
-taking an ``E164`` as it is: assigning one to a model keeps its number without parsing the
-text again, and saving it stores the text without validating and formatting the number again
-(phonenumber_field does each twice per save). Any other value goes the library's way.
-
-A lead's phone was parsed five times and validated and formatted six times on its way to the
-database; it is now parsed, validated and formatted once, when the request is read.
+Every number a person or a source types is read here, with the region that national numbers
+belong to: the facility's (the country of its own phone number) where one is known, else the
+``PHONENUMBER_DEFAULT_REGION`` setting. Stored numbers are E.164 text.
 """
 
 from __future__ import annotations
@@ -18,63 +12,55 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from phonenumber_field import modelfields
-from phonenumber_field.phonenumber import PhoneNumber
 
-_E164 = phonenumbers.PhoneNumberFormat.E164
-
-
-class ValidPhoneNumber(PhoneNumber):
-    """A ``PhoneNumber`` found valid when it was parsed, with its E.164 text kept."""
-
-    e164: str
-
-    def is_valid(self) -> bool:
-        return True
-
-    def format_as(self, format: int) -> str:  # noqa: A002 - the library's own name
-        return self.e164 if format == _E164 else super().format_as(format)
+E164 = phonenumbers.PhoneNumberFormat.E164
 
 
-class E164(str):
-    """A valid phone number's E.164 text, with the number it was parsed into (``number``)."""
+def default_region() -> str:
+    """The region of national numbers when no facility says otherwise."""
+    return str(settings.PHONENUMBER_DEFAULT_REGION)
 
-    number: ValidPhoneNumber
+
+def region_of(facility_phone: Any) -> str:
+    """The region a facility's callers dial from: the country of the facility's own number,
+    else the default region."""
+    if facility_phone:
+        try:
+            number = phonenumbers.parse(str(facility_phone), default_region())
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and (region := phonenumbers.region_code_for_number(number)):
+            return str(region)
+    return default_region()
 
 
-def phone_normalise(raw: str, *, region: str | None = None) -> E164:
-    """A phone number as E.164 (``region`` for numbers without a country code, by default
-    ``PHONENUMBER_DEFAULT_REGION``); ValueError if it is not a valid number."""
-    number = ValidPhoneNumber()
+def phone_parse(raw: str, *, region: str | None = None) -> phonenumbers.PhoneNumber:
+    """A number as typed, in any format (``region`` for national numbers, by default the
+    setting's); ValueError if it cannot be read. Not checked for validity."""
     try:
-        phonenumbers.parse(
-            raw, region or settings.PHONENUMBER_DEFAULT_REGION, keep_raw_input=True, numobj=number
-        )
+        return phonenumbers.parse(raw, region or default_region())
     except phonenumbers.NumberParseException as exc:
         raise ValueError("Enter a valid phone number.") from exc
+
+
+def phone_normalise(raw: str, *, region: str | None = None) -> str:
+    """A phone number as E.164 text (``region`` as for ``phone_parse``); ValueError if it is not a
+    valid number."""
+    number = phone_parse(raw, region=region)
     if not phonenumbers.is_valid_number(number):
         raise ValueError("Enter a valid phone number.")
-    text = E164(phonenumbers.format_number(number, _E164))
-    number.e164 = text
-    text.number = number
-    return text
+    return phonenumbers.format_number(number, E164)
 
 
-class _PhoneNumberDescriptor(modelfields.PhoneNumberDescriptor):
-    def __set__(self, instance: Any, value: Any) -> None:
-        if type(value) is E164:
-            instance.__dict__[self.field.name] = value.number
-        else:
-            super().__set__(instance, value)
+def phone_e164_or_blank(value: object) -> str:
+    """A stored or typed number as E.164 text, or "" when it is not a number at all."""
+    if not value:
+        return ""
+    try:
+        return phonenumbers.format_number(phone_parse(str(value)), E164)
+    except ValueError:
+        return ""
 
 
 class PhoneNumberField(modelfields.PhoneNumberField):
-    """phonenumber_field's model field, storing a number normalised once as it is (see above)."""
-
-    descriptor_class = _PhoneNumberDescriptor
-
-    def get_prep_value(self, value: Any) -> Any:
-        if type(value) is E164:
-            return str(value)
-        if type(value) is ValidPhoneNumber:
-            return value.e164
-        return super().get_prep_value(value)
+    """The phone column of every model (phonenumber_field's field, stored as E.164 text)."""

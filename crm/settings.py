@@ -153,10 +153,6 @@ else:
         raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...).")
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# The hot statements of the lead API run prepared from their second use on (crm/db.py);
-# Django's own cursors bind on the client and never prepare. Off behind a pooler that cannot.
-if env.bool("DB_PREPARED_STATEMENTS", default=True):
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 1)  # type: ignore[attr-defined]
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # The database role web, worker and beat connect as (crm/db_roles.py). `migrate` runs as the owner
 # role (DATABASE_URL naming it) and grants this role what it needs, and on the audit trail only
@@ -321,7 +317,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="America/New_York")
 USE_I18N = True
 USE_TZ = True
-PHONENUMBER_DEFAULT_REGION = "US"
+# The region of national phone numbers where no facility says otherwise (crm/phones.py).
+PHONENUMBER_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US")
 PHONENUMBER_DB_FORMAT = "E164"
 
 # --- static -------------------------------------------------------------------

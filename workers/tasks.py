@@ -105,7 +105,7 @@ def followup_run(followup_id: int) -> int:
 @shared_task(name="workers.tasks.idempotency_records_purge", ignore_result=True)
 def idempotency_records_purge() -> int:
     """Delete lead API Idempotency-Key records whose 72 hours have passed."""
-    from admissions.leads import idempotency_records_purge as purge
+    from admissions.lead_write import idempotency_records_purge as purge
 
     deleted = purge()
     if deleted:

@@ -17,18 +17,16 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from admissions.api.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from admissions.leads import LeadResult, public_stage
 from admissions.models import IdempotencyRecord, LeadSourceKey
-from admissions.services import records_insert_later
-from crm.db import prepared_cursor
 
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=72)
@@ -139,44 +137,17 @@ class TransactionClaim:
     key: str
     fingerprint: str
 
-    def probe_sql(self) -> tuple[str, dict[str, Any]]:
-        """One row taking the key's lock and the (key, body) lock, with the key's record as JSON:
-        the claim, as a query the lead's lookup statement runs first (``check`` reads its row)."""
-        table = IdempotencyRecord._meta.db_table
-        sql = f"""SELECT pg_try_advisory_xact_lock(%(claim_lock)s) AS locked,
-                pg_try_advisory_xact_lock(%(claim_body_lock)s) AS body_locked,
-                (SELECT row_to_json(r) FROM {table} AS r
-                 WHERE r.api_key_id = %(claim_api_key)s AND r.key = %(claim_key)s) AS record"""  # noqa: S608
-        params = {
-            "claim_lock": _lock_id(self.api_key.pk, self.key),
-            "claim_body_lock": _lock_id(self.api_key.pk, self.key, self.fingerprint),
-            "claim_api_key": self.api_key.pk,
-            "claim_key": self.key,
-        }
-        return sql, params
-
     def _probe(self) -> tuple[bool, bool, IdempotencyRecord | None]:
-        """The claim in a statement of its own."""
-        sql, params = self.probe_sql()
-        with prepared_cursor() as cursor:
-            cursor.execute(f"SELECT row_to_json(claim) FROM ({sql}) AS claim", params)  # noqa: S608
-            return self._probed(cursor.fetchone()[0])
-
-    def _probed(self, row: dict[str, Any]) -> tuple[bool, bool, IdempotencyRecord | None]:
-        record = None
-        if (values := row["record"]) is not None:
-            names = ["id", "request_hash", "inquiry_id", "response_status", "result", "stage"]
-            record = IdempotencyRecord.from_db(
-                "default",
-                [*names, "created_at", "expires_at"],
-                # PostgreSQL writes timestamps in JSON as ISO 8601 with their offset
-                [
-                    *(values[n] for n in names),
-                    *(datetime.fromisoformat(values[n]) for n in ("created_at", "expires_at")),
-                ],
+        """Take the key's lock and the (key, body) lock, without waiting, and read the key's record.
+        Advisory locks have no ORM expression: this is the one statement that takes them."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s), pg_try_advisory_xact_lock(%s)",
+                [_lock_id(self.api_key.pk, self.key), _lock_id(self.api_key.pk, self.key, self.fingerprint)],
             )
-            record.api_key_id, record.key = self.api_key.pk, self.key
-        return row["locked"], row["body_locked"], record
+            locked, body_locked = cursor.fetchone()
+        record = IdempotencyRecord.objects.filter(api_key=self.api_key, key=self.key).first()
+        return locked, body_locked, record
 
     def _answer(self, locked: bool, body_lock: bool, record: IdempotencyRecord | None) -> Replay | None:
         """Raise 409 or 422, return the replay, or None when the key is free to use."""
@@ -198,10 +169,10 @@ class TransactionClaim:
             raise IdempotencyKeyInFlight()
         return Replay(status=record.response_status, body=_body_of(record))
 
-    def check(self, probed: dict[str, Any] | None = None) -> None:
+    def check(self) -> None:
         """In the lead's transaction, before anything is written: claim the key, or refuse, or
-        replay. ``probed``: the row of ``probe_sql`` the lookup statement read; else a statement."""
-        locked, body_lock, record = self._probe() if probed is None else self._probed(probed)
+        replay."""
+        locked, body_lock, record = self._probe()
         replay = self._answer(locked, body_lock, record)
         if replay is not None:
             raise ReplayInstead(replay)
@@ -212,18 +183,17 @@ class TransactionClaim:
     def complete(self, result: LeadResult) -> None:
         """Store the result in the lead's transaction; the lock is released when it commits."""
         now = timezone.now()
-        record = {
-            "api_key_id": self.api_key.pk,
-            "key": self.key,
-            "request_hash": self.fingerprint,
-            "inquiry_id": result.inquiry.pk,
-            "response_status": result.response_status,
-            "result": result.status,
-            "stage": public_stage(result.inquiry.stage),
-            "created_at": now,
-            "expires_at": now + RETENTION,
-        }
-        records_insert_later(IdempotencyRecord, [record])
+        IdempotencyRecord.objects.create(
+            api_key=self.api_key,
+            key=self.key,
+            request_hash=self.fingerprint,
+            inquiry_id=result.inquiry.pk,
+            response_status=result.response_status,
+            result=result.status,
+            stage=public_stage(result.inquiry.stage),
+            created_at=now,
+            expires_at=now + RETENTION,
+        )
 
     def answer_for_invalid_body(self) -> Replay | None:
         """For a body that failed validation: what a claim would have answered (409, 422, replay),

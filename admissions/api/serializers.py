@@ -10,13 +10,10 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
-from django.core.validators import ProhibitNullCharactersValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
-from rest_framework.utils.serializer_helpers import BindingDict
-from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from admissions.leads import PublicStage
 from admissions.normalise import email_normalise, phone_normalise, text_clean
@@ -39,14 +36,6 @@ BIRTH_DATE_PATTERN = r"^(?:19|20)[0-9]{2}" + _MONTH_DAY
 REPORT_DATE_PATTERN = r"^(?:20[0-9]{2}|2100)" + _MONTH_DAY
 
 
-def _without_cleaned_characters_checks(validators: list[Any]) -> list[Any]:
-    """A text field's validators without DRF's checks for NUL and surrogate characters, for a
-    field whose ``text_clean`` has removed both: they walk the text a character at a time in
-    Python, a tenth of a lead's validation."""
-    cleaned = (ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
-    return [v for v in validators if not isinstance(v, cleaned)]
-
-
 class CleanCharField(serializers.CharField):
     """Text with control and format characters removed and surrounding space trimmed.
 
@@ -56,7 +45,6 @@ class CleanCharField(serializers.CharField):
     def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
         self.multiline = multiline
         super().__init__(**kwargs)
-        self.validators = _without_cleaned_characters_checks(self.validators)
 
     def run_validation(self, data: Any = empty) -> Any:
         if isinstance(data, str):
@@ -183,7 +171,8 @@ class ReportDateField(PatternDateField):
     }
 )
 class PhoneField(CleanCharField):
-    """A phone number, returned as E.164; national numbers are read as US numbers."""
+    """A phone number, returned as E.164; national numbers are read in the region the serializer's
+    context names (``phone_region``: the facility's), else the default region."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=40, **kwargs)
@@ -191,17 +180,13 @@ class PhoneField(CleanCharField):
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
         try:
-            return phone_normalise(value)
+            return phone_normalise(value, region=self.context.get("phone_region"))
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
 
 
 class LowerEmailField(serializers.EmailField):
     """An email address, trimmed and lower-cased."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.validators = _without_cleaned_characters_checks(self.validators)
 
     def run_validation(self, data: Any = empty) -> Any:
         if isinstance(data, str):
@@ -219,24 +204,7 @@ class LowerEmailField(serializers.EmailField):
 class AllErrorsSerializer(serializers.Serializer):  # type: ignore[type-arg]
     """Validates every field, then cross-field rules on the fields that were valid,
     and reports all problems in one ValidationError (DRF stops before ``validate``).
-
-    The fields are built once per class, not once per request: DRF deep-copies every declared
-    field (and each nested serializer's) for each instance, which was a tenth of a lead's time.
-    Sharing is safe because these serializers only validate input: their fields keep no state
-    between calls and read no context. Subclasses that need per-request fields must not use this.
     """
-
-    @property
-    def fields(self) -> BindingDict:  # type: ignore[override]
-        cls = type(self)
-        shared: BindingDict | None = cls.__dict__.get("_shared_fields")
-        if shared is None:
-            prototype = cls()  # bound to a serializer without data, never to a request's
-            shared = BindingDict(prototype)
-            for name, fld in prototype.get_fields().items():
-                shared[name] = fld
-            cls._shared_fields = shared  # type: ignore[attr-defined]
-        return shared
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):

@@ -1,7 +1,7 @@
 """The lead API (v1): marketing sources post leads and read the status of the leads they sent.
 
 Views are thin: read the body, claim the Idempotency-Key, validate, call one
-service or selector from ``admissions.leads``, answer. Every request made with
+service or selector (``admissions.lead_write``, ``admissions.selectors``), answer. Every request made with
 a valid key leaves one audit row (key, source, result); no PHI is logged.
 """
 
@@ -58,17 +58,11 @@ from admissions.api.serializers import (
     date_of_birth_errors,
 )
 from admissions.api.throttling import WINDOW_SECONDS, LeadSourceKeyRateThrottle
-from admissions.leads import (
-    LeadConsent,
-    LeadData,
-    PublicStage,
-    UnknownSubstances,
-    lead_ingest,
-    public_stage,
-    substance_ids_for,
-)
+from admissions.lead_write import lead_ingest, substance_ids_for
+from admissions.leads import LeadConsent, LeadData, PublicStage, UnknownSubstances, public_stage
 from admissions.models import Caller, Inquiry, LeadSourceKey, Substance
 from admissions.selectors import lead_first_contact_at, lead_for_source, lead_source_stage_counts
+from crm import phones
 from crm.audit import audit_record
 from crm.models import AuditEvent
 
@@ -347,7 +341,8 @@ class LeadCreateApi(LeadApiView):
                 return self._replay(outcome)
             claim = outcome
         try:
-            serializer = self.InputSerializer(data=data)
+            region = phones.region_of(client.source.default_facility.phone)
+            serializer = self.InputSerializer(data=data, context={"phone_region": region})
             if not serializer.is_valid():
                 # A claim taken before validation would have answered 409, 422 or the replay.
                 replay = claim.answer_for_invalid_body() if claim is not None else None

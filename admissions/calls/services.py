@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from admissions.calls.adapters import CallEventData
 from admissions.calls.models import CallEvent, CallTrackingSource, TrackedCall, TrackingNumber
-from admissions.leads import LeadData, lead_ingest
+from admissions.lead_write import lead_ingest
+from admissions.leads import LeadData
 from admissions.models import Campaign, Channel, FollowUp, Inquiry, InquiryEvent, LeadSource, Touch
 from admissions.pipeline import OPEN_STAGES
 from admissions.services import dispatcher_kick, inquiry_event

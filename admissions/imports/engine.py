@@ -37,7 +37,8 @@ from django.utils import timezone
 from admissions.imports.models import ImportedRow, ImportJob, ImportRefusal
 from admissions.imports.readers import FileUnreadable, Row, rows_count, rows_open
 from admissions.imports.rows import ImportRow, Reason, Refused, RowContext, row_read
-from admissions.leads import _CHANNEL_OF_KIND, LeadData, _inquiries_matching
+from admissions.lead_write import CHANNEL_OF_KIND, inquiries_matching
+from admissions.leads import LeadData
 from admissions.models import (
     Caller,
     Channel,
@@ -50,7 +51,6 @@ from admissions.models import (
     Touch,
 )
 from admissions.pipeline import OPEN_STAGES, STAGE_TIMESTAMP_FIELD, Stage
-from admissions.services import records_insert_later, rows_insert_batch, rows_insert_later
 from crm.audit import audit_bulk_values
 from crm.models import AuditEvent
 
@@ -123,7 +123,7 @@ class _Plan:
 
 
 def _rank_person(row: ImportRow) -> Callable[[Person], tuple[bool, bool, int]]:
-    # ``leads.person_matching``'s order: the phone's person, then the email's, then the newest.
+    # ``lead_write.person_matching``'s order: the phone's person, then the email's, then the newest.
     def rank(person: Person) -> tuple[bool, bool, int]:
         return (
             bool(row.phone) and str(person.phone) == row.phone,
@@ -304,7 +304,7 @@ class _Batch:
         self, row: ImportRow, person: Person | None, new_person: _NewPerson | None
     ) -> Inquiry | _NewInquiry | None:
         """The open inquiry the row joins: the lead path's choice among those on file
-        (``leads._inquiries_matching``), else one opened earlier in this run."""
+        (``leads.inquiries_matching``), else one opened earlier in this run."""
         found: dict[int, Inquiry] = {}
         for i in (*self.open_by_phone.get(row.phone, ()), *self.open_by_email.get(row.email, ())):
             found[i.pk] = i
@@ -321,7 +321,7 @@ class _Batch:
                 first_name=row.first_name, phone=row.phone, email=row.email, external_id=row.external_id
             )
             source = LeadSource(pk=row.lead_source_id)
-            best, _ = _inquiries_matching(lead=lead, source=source, candidates=list(found.values()))
+            best, _ = inquiries_matching(lead=lead, source=source, candidates=list(found.values()))
             if best is not None:
                 return best
         memory = self.memory
@@ -368,7 +368,7 @@ def _ids_take(model: type[Any], n: int) -> list[int]:
 
 
 def _channel(kind: str | None) -> str:
-    return _CHANNEL_OF_KIND.get(kind or "", Channel.PHONE)
+    return CHANNEL_OF_KIND.get(kind or "", Channel.PHONE)
 
 
 def _write(*, job: ImportJob, plan: _Plan, ctx: RowContext) -> None:
@@ -383,196 +383,199 @@ def _write(*, job: ImportJob, plan: _Plan, ctx: RowContext) -> None:
     caller_ids = dict(zip((id(p) for p in callers), _ids_take(Caller, len(callers)), strict=True))
     kinds = ctx.source_kinds
     names = ctx.source_names
-    with rows_insert_batch():
-        rows_insert_later(
+    Person.objects.bulk_create(
+        [
+            Person(
+                pk=p.pk,
+                first_name=p.row.first_name,
+                last_name=p.row.last_name,
+                date_of_birth=p.row.date_of_birth,
+                gender=p.row.gender,
+                phone=p.row.phone,
+                email=p.row.email,
+                street=p.row.street,
+                city=p.row.city,
+                state=p.row.state,
+                postal_code=p.row.postal_code,
+                preferred_language=p.row.preferred_language or "en",
+                created_at=p.row.created_at,
+            )
+            for p in plan.new_people
+        ]
+    )
+    if callers:
+        Caller.objects.bulk_create(
             [
-                Person(
-                    pk=p.pk,
-                    first_name=p.row.first_name,
-                    last_name=p.row.last_name,
-                    date_of_birth=p.row.date_of_birth,
-                    gender=p.row.gender,
-                    phone=p.row.phone,
-                    email=p.row.email,
-                    street=p.row.street,
-                    city=p.row.city,
-                    state=p.row.state,
-                    postal_code=p.row.postal_code,
-                    preferred_language=p.row.preferred_language or "en",
-                    created_at=p.row.created_at,
+                Caller(
+                    pk=caller_ids[id(p)],
+                    relationship=p.row.caller_relationship,
+                    name=p.row.caller_name,
+                    phone=p.row.caller_phone,
                 )
-                for p in plan.new_people
+                for p in callers
             ]
         )
-        if callers:
-            rows_insert_later(
-                [
-                    Caller(
-                        pk=caller_ids[id(p)],
-                        relationship=p.row.caller_relationship,
-                        name=p.row.caller_name,
-                        phone=p.row.caller_phone,
-                    )
-                    for p in callers
-                ]
+    inquiries = []
+    touches: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    policies: list[dict[str, Any]] = []
+    for planned in plan.new:
+        row = planned.row
+        person_id = _person_of(planned)
+        channel = _channel(kinds.get(row.lead_source_id))
+        dates = dict(row.stage_dates)
+        stage_at = dates.get(STAGE_TIMESTAMP_FIELD.get(row.stage, ""), max([row.created_at, *dates.values()]))
+        inquiries.append(
+            Inquiry(
+                pk=planned.pk,
+                person_id=person_id,
+                caller_id=caller_ids.get(id(planned)),
+                facility_id=job.facility_id,
+                channel=channel,
+                lead_source_id=row.lead_source_id,
+                campaign_id=row.campaign_id,
+                external_id=row.external_id,
+                phone=row.phone,
+                email=row.email,
+                message=row.notes,
+                stage=row.stage,
+                stage_changed_at=stage_at,
+                created_at=row.created_at,
+                lost_reason=row.lost_reason,
+                referred_out_to=row.referred_out_to,
+                **dates,
             )
-        inquiries = []
-        touches: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
-        policies: list[dict[str, Any]] = []
-        for planned in plan.new:
-            row = planned.row
-            person_id = _person_of(planned)
-            channel = _channel(kinds.get(row.lead_source_id))
-            dates = dict(row.stage_dates)
-            stage_at = dates.get(
-                STAGE_TIMESTAMP_FIELD.get(row.stage, ""), max([row.created_at, *dates.values()])
-            )
-            inquiries.append(
-                Inquiry(
-                    pk=planned.pk,
-                    person_id=person_id,
-                    caller_id=caller_ids.get(id(planned)),
-                    facility_id=job.facility_id,
-                    channel=channel,
-                    lead_source_id=row.lead_source_id,
-                    campaign_id=row.campaign_id,
-                    external_id=row.external_id,
-                    phone=row.phone,
-                    email=row.email,
-                    message=row.notes,
-                    stage=row.stage,
-                    stage_changed_at=stage_at,
-                    created_at=row.created_at,
-                    lost_reason=row.lost_reason,
-                    referred_out_to=row.referred_out_to,
-                    **dates,
-                )
-            )
-            touches.append(_touch(planned.pk, row, channel))  # type: ignore[arg-type]
+        )
+        touches.append(_touch(planned.pk, row, channel))  # type: ignore[arg-type]
+        events.append(
+            {
+                "inquiry_id": planned.pk,
+                "kind": InquiryEvent.Kind.CREATED,
+                "actor_label": label,
+                "at": row.created_at,
+                "data": {
+                    "channel": channel,
+                    "source": names.get(row.lead_source_id, ""),
+                    "imported": job.pk,
+                    "row": row.number,
+                },
+            }
+        )
+        previous = Stage.NEW.value
+        for name, at in sorted(dates.items(), key=lambda item: item[1]):
+            to = _STAGE_OF_DATE.get(name) or row.stage
             events.append(
                 {
                     "inquiry_id": planned.pk,
-                    "kind": InquiryEvent.Kind.CREATED,
+                    "kind": InquiryEvent.Kind.STAGE_CHANGED,
                     "actor_label": label,
-                    "at": row.created_at,
-                    "data": {
-                        "channel": channel,
-                        "source": names.get(row.lead_source_id, ""),
-                        "imported": job.pk,
-                        "row": row.number,
-                    },
+                    "at": at,
+                    "data": {"from": previous, "to": to, "imported": job.pk},
                 }
             )
-            previous = Stage.NEW.value
-            for name, at in sorted(dates.items(), key=lambda item: item[1]):
-                to = _STAGE_OF_DATE.get(name) or row.stage
-                events.append(
-                    {
-                        "inquiry_id": planned.pk,
-                        "kind": InquiryEvent.Kind.STAGE_CHANGED,
-                        "actor_label": label,
-                        "at": at,
-                        "data": {"from": previous, "to": to, "imported": job.pk},
-                    }
-                )
-                previous = to
-            if row.insurance_payer or row.insurance_member_id or row.insurance_group:
-                policies.append(_policy(planned.pk, row))  # type: ignore[arg-type]
-        rows_insert_later(inquiries)
-        merged_ids: list[int] = []
-        for row, target in plan.merges:
-            inquiry_id = target if isinstance(target, int) else target.pk
-            assert inquiry_id is not None  # noqa: S101 - planned inquiries got their keys above
-            merged_ids.append(inquiry_id)
-            channel = _channel(kinds.get(row.lead_source_id))
-            touches.append(_touch(inquiry_id, row, channel))
-            events.append(
-                {
-                    "inquiry_id": inquiry_id,
-                    "kind": InquiryEvent.Kind.TOUCH,
-                    "actor_label": label,
-                    "at": row.created_at,
-                    "body": row.notes,
-                    "data": {
-                        "source": names.get(row.lead_source_id, ""),
-                        "channel": channel,
-                        "imported": job.pk,
-                        "row": row.number,
-                    },
-                }
-            )
-            if row.insurance_payer or row.insurance_member_id or row.insurance_group:
-                policies.append(_policy(inquiry_id, row))
-        records_insert_later(Touch, touches)
-        records_insert_later(InquiryEvent, events)
-        # One primary policy per inquiry: a merged row never overwrites what a coordinator has.
-        records_insert_later(InsurancePolicy, policies, ignore_conflicts=True)
-        consents = []
-        for planned in plan.new:
-            consents += _consents(_person_of(planned), planned.row, label)
-        for row, target in plan.merges:
-            if row.consent is not None:
-                consents += _consents(_merge_person(target), row, label)
-        # An active consent for the same address and medium is already on file: keep it.
-        records_insert_later(ContactConsent, consents, ignore_conflicts=True)
-        records_insert_later(
-            ImportedRow,
-            [
-                {
-                    "facility_id": job.facility_id,
-                    "origin": job.origin,
-                    "key": p.row.key,
-                    "job_id": job.pk,
-                    "inquiry_id": p.pk,
-                    "outcome": ImportedRow.Outcome.NEW,
-                }
-                for p in plan.new
-            ]
-            + [
-                {
-                    "facility_id": job.facility_id,
-                    "origin": job.origin,
-                    "key": row.key,
-                    "job_id": job.pk,
-                    "inquiry_id": inquiry_id,
-                    "outcome": ImportedRow.Outcome.MERGED,
-                }
-                for (row, _), inquiry_id in zip(plan.merges, merged_ids, strict=True)
-            ],
+            previous = to
+        if row.insurance_payer or row.insurance_member_id or row.insurance_group:
+            policies.append(_policy(planned.pk, row))  # type: ignore[arg-type]
+    Inquiry.objects.bulk_create(inquiries)
+    merged_ids: list[int] = []
+    for row, target in plan.merges:
+        inquiry_id = target if isinstance(target, int) else target.pk
+        assert inquiry_id is not None  # noqa: S101 - planned inquiries got their keys above
+        merged_ids.append(inquiry_id)
+        channel = _channel(kinds.get(row.lead_source_id))
+        touches.append(_touch(inquiry_id, row, channel))
+        events.append(
+            {
+                "inquiry_id": inquiry_id,
+                "kind": InquiryEvent.Kind.TOUCH,
+                "actor_label": label,
+                "at": row.created_at,
+                "body": row.notes,
+                "data": {
+                    "source": names.get(row.lead_source_id, ""),
+                    "channel": channel,
+                    "imported": job.pk,
+                    "row": row.number,
+                },
+            }
         )
-        _refusals_insert(job, ImportJob.Phase.IMPORT, plan.refused)
-        audits = []
-        given = sorted({name for p in plan.new for name in p.row.fields_given})
-        if plan.new:
-            audits.append(
-                audit_bulk_values(
-                    action=AuditEvent.Action.CREATE,
-                    model=Inquiry,
-                    ids=[p.pk for p in plan.new if p.pk is not None],
-                    actor=job.created_by,
-                    actor_label=job.actor_label or label,
-                    what=f"import:{job.pk}",
-                    fields=given,
-                )
+        if row.insurance_payer or row.insurance_member_id or row.insurance_group:
+            policies.append(_policy(inquiry_id, row))
+    _insert(Touch, touches)
+    _insert(InquiryEvent, events)
+    # One primary policy per inquiry: a merged row never overwrites what a coordinator has.
+    _insert(InsurancePolicy, policies, ignore_conflicts=True)
+    consents = []
+    for planned in plan.new:
+        consents += _consents(_person_of(planned), planned.row, label)
+    for row, target in plan.merges:
+        if row.consent is not None:
+            consents += _consents(_merge_person(target), row, label)
+    # An active consent for the same address and medium is already on file: keep it.
+    _insert(ContactConsent, consents, ignore_conflicts=True)
+    _insert(
+        ImportedRow,
+        [
+            {
+                "facility_id": job.facility_id,
+                "origin": job.origin,
+                "key": p.row.key,
+                "job_id": job.pk,
+                "inquiry_id": p.pk,
+                "outcome": ImportedRow.Outcome.NEW,
+            }
+            for p in plan.new
+        ]
+        + [
+            {
+                "facility_id": job.facility_id,
+                "origin": job.origin,
+                "key": row.key,
+                "job_id": job.pk,
+                "inquiry_id": inquiry_id,
+                "outcome": ImportedRow.Outcome.MERGED,
+            }
+            for (row, _), inquiry_id in zip(plan.merges, merged_ids, strict=True)
+        ],
+    )
+    _refusals_insert(job, ImportJob.Phase.IMPORT, plan.refused)
+    audits = []
+    given = sorted({name for p in plan.new for name in p.row.fields_given})
+    if plan.new:
+        audits.append(
+            audit_bulk_values(
+                action=AuditEvent.Action.CREATE,
+                model=Inquiry,
+                ids=[p.pk for p in plan.new if p.pk is not None],
+                actor=job.created_by,
+                actor_label=job.actor_label or label,
+                what=f"import:{job.pk}",
+                fields=given,
             )
-        if merged_ids:
-            audits.append(
-                audit_bulk_values(
-                    action=AuditEvent.Action.UPDATE,
-                    model=Inquiry,
-                    ids=merged_ids,
-                    actor=job.created_by,
-                    actor_label=job.actor_label or label,
-                    what=f"import:{job.pk}",
-                    fields=sorted({name for r, _ in plan.merges for name in r.fields_given}),
-                )
+        )
+    if merged_ids:
+        audits.append(
+            audit_bulk_values(
+                action=AuditEvent.Action.UPDATE,
+                model=Inquiry,
+                ids=merged_ids,
+                actor=job.created_by,
+                actor_label=job.actor_label or label,
+                what=f"import:{job.pk}",
+                fields=sorted({name for r, _ in plan.merges for name in r.fields_given}),
             )
-        records_insert_later(AuditEvent, audits)
+        )
+    _insert(AuditEvent, audits)
     for person_id, changes in plan.fill_blanks.items():
         if changes:
             Person.objects.filter(pk=person_id).update(**changes)
     del now
+
+
+def _insert(model: type[Any], records: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> None:
+    """Rows given as values by attribute name, in one statement per model (``bulk_create``)."""
+    if records:
+        model.objects.bulk_create([model(**r) for r in records], ignore_conflicts=ignore_conflicts)
 
 
 def _person_of(planned: _NewInquiry) -> int:
@@ -631,7 +634,7 @@ def _consents(person_id: int | None, row: ImportRow, label: str) -> list[dict[st
 
 
 def _refusals_insert(job: ImportJob, phase: str, refused: list[Refused]) -> None:
-    records_insert_later(
+    _insert(
         ImportRefusal,
         [{"job_id": job.pk, "phase": phase, "row_number": r.number, "errors": r.errors} for r in refused],
         ignore_conflicts=True,  # a batch done again after a crash
@@ -743,7 +746,7 @@ def _check(job: ImportJob, progress: Progress | None) -> str:
             plan.refused += refused
             total.add(plan.counts)
             done += len(batch)
-            with transaction.atomic(), rows_insert_batch():
+            with transaction.atomic():
                 _refusals_insert(job, ImportJob.Phase.CHECK, plan.refused)
             ImportJob.objects.filter(pk=job.pk).update(
                 rows_done=done, check_counts=total.as_dict(), updated_at=timezone.now()

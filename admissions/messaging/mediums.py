@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-import phonenumbers
 from django.db.models import Q
 
 from admissions.messaging.envelope import Envelope, UnknownMedium
 from admissions.messaging.unsubscribe import unsubscribe_url
 from admissions.models import FollowUp, Inquiry, Person
+from crm import phones
 
 if TYPE_CHECKING:
     from admissions.messaging.models import OutboundMessage
@@ -24,13 +24,7 @@ if TYPE_CHECKING:
 
 def e164(phone: object) -> str:
     """A phone number as E.164 text, or "" when it is not a valid number."""
-    if not phone:
-        return ""
-    try:
-        number = phonenumbers.parse(str(phone), "US")
-    except phonenumbers.NumberParseException:
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return phones.phone_e164_or_blank(phone)
 
 
 class Medium:

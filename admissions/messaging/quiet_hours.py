@@ -28,6 +28,7 @@ from django.conf import settings
 from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
 
+from crm import phones
 from crm.places import place_of_postal_code
 
 # The federal floor when no rule row says otherwise: 47 CFR 64.1200(c)(1), 8:00 to 21:00.
@@ -138,8 +139,8 @@ class Signals:
 
 def _parse_number(phone: str) -> phonenumbers.PhoneNumber | None:
     try:
-        return phonenumbers.parse(phone, "US")
-    except phonenumbers.NumberParseException:
+        return phones.phone_parse(phone)
+    except ValueError:
         return None
 
 

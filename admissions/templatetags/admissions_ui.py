@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from admissions.pipeline import Stage
+from crm import phones
 from crm.masking import sees_for
 from crm.roles import has_role
 from crm.scoping import facility_ids_for
@@ -43,8 +44,8 @@ def phone_display(value: Any) -> str:
     if not value:
         return ""
     try:
-        number = phonenumbers.parse(str(value), "US")
-    except phonenumbers.NumberParseException:
+        number = phones.phone_parse(str(value))
+    except ValueError:
         return str(value)
     fmt = (
         phonenumbers.PhoneNumberFormat.NATIONAL

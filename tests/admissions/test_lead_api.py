@@ -19,7 +19,8 @@ from django.utils import timezone
 from admissions.api.idempotency import STALE_CLAIM, idempotency_claim, request_fingerprint
 from admissions.api.keys import lead_source_key_create, lead_source_key_revoke
 from admissions.followup_policy import NEW_INQUIRY_CADENCE
-from admissions.leads import LeadData, lead_duplicates_query
+from admissions.lead_write import lead_duplicates_query
+from admissions.leads import LeadData
 from admissions.models import (
     ContactConsent,
     FollowUp,
@@ -980,12 +981,12 @@ def test_create_query_budget_does_not_grow(token, source, coordinator, django_as
                      **{"Idempotency-Key": "q-2"})
     )  # fmt: skip
     assert small == large
-    # PostgreSQL: the key, then in one transaction: the Idempotency-Key's claim, person,
-    # duplicates, routing with the owner's stamp, campaign, substance ids and the new rows' keys
-    # (one statement); every row of the lead (person, caller, inquiry, touch, timeline,
-    # follow-ups, substance links, insurance, consents, audit, idempotency record) in one
-    # statement; and the transaction's pair. It was 26 when every row was a statement of its own.
-    with django_assert_max_num_queries(5):
+    # The key; then in one transaction: the Idempotency-Key's locks and record, substance ids,
+    # the identity locks, person, duplicates, campaign; person, caller, routing (the coordinator
+    # and their stamp), inquiry, touch, timeline, follow-ups, substance links, insurance,
+    # consents, audit, idempotency record; and the transaction's pair. A statement per table,
+    # none per row.
+    with django_assert_max_num_queries(23):
         post(full_lead(phone="8135550998", email="c@example.com", external_id="x3"), token,
              **{"Idempotency-Key": "q-3"})  # fmt: skip
 
@@ -996,9 +997,9 @@ def test_merge_query_budget_does_not_grow(token, source, django_assert_max_num_q
     _grow(source, 40)
     large = _queries(lambda: post(full_lead(), token))
     assert small == large
-    # the key, the lookup, the touch (its id goes on the timeline), the other rows in one
-    # statement, and the transaction's pair (was 14)
-    with django_assert_max_num_queries(6):
+    # The key; then in one transaction: substance ids, the identity locks, person, duplicates,
+    # campaign; touch, timeline, substance links, insurance, consents, audit; and the pair.
+    with django_assert_max_num_queries(14):
         post(full_lead(), token)
 
 

@@ -11,7 +11,8 @@ from playwright.sync_api import Page, expect
 
 from admissions.calls.models import CallTrackingSource
 from admissions.calls.services import call_tracking_source_create
-from admissions.leads import LeadData, lead_ingest
+from admissions.lead_write import lead_ingest
+from admissions.leads import LeadData
 from admissions.models import Inquiry, LeadSource
 from tests.browser.support import sign_in, snap
 from tests.calls.support import SECRET, payload, signed_headers

@@ -1,12 +1,12 @@
-"""``crm.phones``: a phone number is parsed, validated and formatted once, then stored as it is."""
+"""``crm.phones``: the one parser; national numbers are read in the facility's region."""
 
 from __future__ import annotations
 
-import phonenumbers
 import pytest
+from django.test import override_settings
 
-from admissions.models import Inquiry, Person
-from crm.phones import E164, ValidPhoneNumber, phone_normalise
+from admissions.models import Inquiry
+from crm.phones import phone_e164_or_blank, phone_normalise, region_of
 from tests.factories import InquiryFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,17 +20,8 @@ pytestmark = pytest.mark.django_db
         ("+44 20 7946 0958", "+442079460958"),
     ],
 )
-def test_normalised_numbers_are_e164_text_carrying_their_number(raw, e164):
-    text = phone_normalise(raw)
-
-    assert type(text) is E164
-    assert text == e164
-    assert isinstance(text.number, ValidPhoneNumber)
-    assert (text.number.e164, str(text.number), text.number.as_national) == (
-        e164,
-        e164,
-        phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.NATIONAL),
-    )
+def test_numbers_are_normalised_to_e164_text(raw, e164):
+    assert phone_normalise(raw) == e164
 
 
 @pytest.mark.parametrize("raw", ["555", "not a number", "+1 800 000 0000 0000", ""])
@@ -39,26 +30,24 @@ def test_invalid_numbers_are_refused(raw):
         phone_normalise(raw)
 
 
-def test_a_normalised_number_is_neither_parsed_nor_checked_again_on_its_way_to_the_database(
-    monkeypatch, facility
-):
-    text = phone_normalise("(813) 555-0142")
-    calls: list[str] = []
-    for name in ("parse", "is_valid_number", "format_number"):
-        real = getattr(phonenumbers, name)
-        monkeypatch.setattr(
-            phonenumbers, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k)
-        )
+def test_national_numbers_are_read_in_the_given_region():
+    assert phone_normalise("020 7946 0958", region="GB") == "+442079460958"
+    with pytest.raises(ValueError, match="Enter a valid phone number."):
+        phone_normalise("020 7946 0958")  # not a US number
 
-    person = Person(first_name="Sam", phone=text)
-    person.save()
-    Person.objects.filter(pk=person.pk).update(phone=text)
 
-    assert calls == []
-    assert person.phone is text.number
-    monkeypatch.undo()
-    assert Person.objects.filter(phone="+18135550142").count() == 1
-    assert str(Person.objects.get(pk=person.pk).phone) == "+18135550142"
+def test_a_facilitys_region_is_the_country_of_its_own_number():
+    assert region_of("+442079460958") == "GB"
+    assert region_of("+18135550100") == "US"
+    assert region_of("") == "US"
+    with override_settings(PHONENUMBER_DEFAULT_REGION="CA"):
+        assert region_of("") == "CA"
+        assert phone_normalise("416 555 0123") == "+14165550123"
+
+
+def test_blank_or_unreadable_values_have_no_e164_form():
+    assert (phone_e164_or_blank(""), phone_e164_or_blank("not a phone")) == ("", "")
+    assert phone_e164_or_blank("(813) 555-0142") == "+18135550142"
 
 
 def test_other_values_are_stored_as_phonenumber_field_stores_them(facility):

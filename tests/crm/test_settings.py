@@ -85,22 +85,3 @@ def test_development_default_needs_no_environment():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
-
-
-@pytest.mark.parametrize(("flag", "threshold"), [(None, "1"), ("false", "None")])
-def test_prepared_statements_can_be_turned_off_for_a_pooler(flag, threshold):
-    env = {
-        "PATH": os.environ["PATH"],
-        "DJANGO_SETTINGS_MODULE": "crm.settings",
-        "CRM_VAR_DIR": str(ROOT / "var"),
-        "DATABASE_URL": "postgres://crm@db.invalid:5432/crm",  # read, never connected to
-    }
-    if flag is not None:
-        env["DB_PREPARED_STATEMENTS"] = flag
-    code = "import django; django.setup(); from django.conf import settings; "
-    code += "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == threshold
