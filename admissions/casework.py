@@ -15,18 +15,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from admissions.lead_write import person_matching
+from admissions.lead_write import ConsentGiven, PersonDetails, consents_record, insurance_record, person_for
 from admissions.models import (
     Caller,
     Channel,
-    ContactConsent,
     CrossFacilityDuplicate,
     FollowUp,
     Inquiry,
     InquiryEvent,
     InsurancePolicy,
     LeadSource,
-    Person,
     Substance,
     Touch,
 )
@@ -135,41 +133,6 @@ def cross_facility_duplicate_resolve(
     return duplicate
 
 
-def _person_for(data: IntakeData) -> Person:
-    """The person with this phone (preferred) or email, else a new one."""
-    found = person_matching(phone=data.phone, email=data.email)
-    if found is not None:
-        return found
-    return Person.objects.create(
-        first_name=data.first_name,
-        last_name=data.last_name,
-        phone=data.phone,
-        email=data.email,
-        date_of_birth=data.date_of_birth,
-        state=data.state,
-        postal_code=data.postal_code,
-        ok_to_text=data.ok_to_text,
-        ok_to_voicemail=data.ok_to_voicemail,
-    )
-
-
-def _fill_blanks(person: Person, data: IntakeData) -> None:
-    """Add what the call told us to a known person; never overwrite what is on file."""
-    changes: dict[str, object] = {}
-    for name in ("last_name", "phone", "email", "date_of_birth", "state", "postal_code"):
-        value = getattr(data, name)
-        if value and not getattr(person, name):
-            changes[name] = value
-    for name in ("ok_to_text", "ok_to_voicemail"):
-        value = getattr(data, name)
-        if value is not None:
-            changes[name] = value
-    if changes:
-        Person.objects.filter(pk=person.pk).update(**changes)
-        for name, value in changes.items():
-            setattr(person, name, value)
-
-
 # An open inquiry of the caller at a facility the coordinator does not work at: said without
 # naming it or where it is (42 CFR Part 2), and recorded for a manager of both facilities.
 HIDDEN_MATCH = (
@@ -189,8 +152,20 @@ def intake_create(*, data: IntakeData, actor: User) -> Inquiry:
 
 @transaction.atomic
 def _intake_open(*, data: IntakeData, actor: User) -> Inquiry:
-    person = _person_for(data)
-    _fill_blanks(person, data)
+    # The same person, consent and insurance rules as a lead from the API (admissions.lead_write).
+    person, _ = person_for(
+        details=PersonDetails(
+            first_name=data.first_name,
+            last_name=data.last_name,
+            phone=data.phone,
+            email=data.email,
+            date_of_birth=data.date_of_birth,
+            state=data.state,
+            postal_code=data.postal_code,
+            ok_to_text=data.ok_to_text,
+            ok_to_voicemail=data.ok_to_voicemail,
+        )
+    )
     caller = None
     if data.caller_relationship != Caller.Relationship.SELF or data.caller_name:
         caller = Caller.objects.create(
@@ -217,30 +192,20 @@ def _intake_open(*, data: IntakeData, actor: User) -> Inquiry:
             "This person already has an open inquiry; search for them and work that one.",
             field="phone" if data.phone else "email",
         ) from exc
-    now = timezone.now()
-    wording = data.consent_text or "Verbal consent given on the call."
-    consents = [
-        ContactConsent(
-            person=person,
-            medium=medium,
-            address=address,
+    consents = consents_record(
+        person_id=person.pk,
+        phone=data.phone,
+        email=data.email,
+        consent=ConsentGiven(
+            sms=data.consent_sms,
+            email=data.consent_email,
+            call=data.consent_call,
+            text=data.consent_text or "Verbal consent given on the call.",
             source="admit line call",
-            consent_text=wording,
-            captured_at=now,
             captured_by=actor,
-        )
-        for medium, given, address in (
-            (ContactConsent.Medium.SMS, data.consent_sms, data.phone),
-            (ContactConsent.Medium.CALL, data.consent_call, data.phone),
-            (ContactConsent.Medium.EMAIL, data.consent_email, data.email),
-        )
-        if given and address
-    ]
-    ContactConsent.objects.bulk_create(consents, ignore_conflicts=True)
-    if data.payer or data.payer_name or data.member_id:
-        InsurancePolicy.objects.create(
-            inquiry=inquiry, payer=data.payer, payer_name=data.payer_name, member_id=data.member_id
-        )
+        ),
+    )
+    insurance_record(inquiry=inquiry, payer=data.payer, payer_name=data.payer_name, member_id=data.member_id)
     # The call that produced the intake is a conversation: the inquiry is contacted.
     inquiry_event(
         inquiry=inquiry,
