@@ -15,6 +15,7 @@ from admissions.messaging.models import MessageTemplate
 from admissions.models import Caller, InquiryEvent, InsurancePolicy, LeadSource, Substance
 from admissions.normalise import email_normalise, phone_normalise, text_clean
 from admissions.pipeline import REQUIRES, LostReason, Stage, allowed_targets
+from crm import phones
 from crm.formfields import ModelChoiceField, ModelMultipleChoiceField
 from crm.models import Facility, User
 from crm.roles import Role
@@ -50,7 +51,10 @@ class DateTimeInput(forms.DateTimeInput):
 
 
 class PhoneField(forms.CharField):
-    """A phone number in any common format, cleaned to E.164 (US by default)."""
+    """A phone number in any common format, cleaned to E.164; national numbers are read in
+    ``region`` (set by the form from the facility; the default region otherwise)."""
+
+    region: str | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 40)
@@ -63,7 +67,7 @@ class PhoneField(forms.CharField):
         if not value:
             return ""
         try:
-            return phone_normalise(value)
+            return phone_normalise(value, region=self.region)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
 
@@ -95,7 +99,9 @@ class QuickIntakeForm(forms.Form):
     facility = ModelChoiceField(queryset=Facility.objects.none(), empty_label=None)
     first_name = CleanTextField(max_length=80, label="First name")
     last_name = CleanTextField(max_length=80, required=False, label="Last name")
-    phone = PhoneField(required=False, label="Phone", help_text="Any format; US unless it starts with +.")
+    phone = PhoneField(
+        required=False, label="Phone", help_text="Any format; the facility's country unless it starts with +."
+    )
     email = forms.CharField(required=False, max_length=254, label="Email")
     date_of_birth = forms.DateField(required=False, widget=DateInput, label="Date of birth")
     state = forms.CharField(required=False, max_length=20, label="State", help_text="Two letters, e.g. FL.")
@@ -139,6 +145,11 @@ class QuickIntakeForm(forms.Form):
     def __init__(self, *args: Any, facilities: QuerySet[Facility], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["facility"].queryset = facilities  # type: ignore[attr-defined]
+        # Phones typed without a country code are read in the chosen facility's region.
+        chosen = str(self.data.get("facility", "")) if self.is_bound else ""
+        facility = (facilities.filter(pk=chosen) if chosen.isdigit() else facilities).only("phone").first()
+        for name in ("phone", "caller_phone"):
+            self.fields[name].region = phones.region_of(facility.phone if facility else "")  # type: ignore[attr-defined]
 
     def clean_email(self) -> str:
         value = self.cleaned_data.get("email", "")

@@ -56,3 +56,31 @@ def test_other_values_are_stored_as_phonenumber_field_stores_them(facility):
 
     stored = dict(Inquiry.objects.filter(pk__in=[inquiry.pk, other.pk]).values_list("pk", "phone"))
     assert stored == {inquiry.pk: "+18135550199", other.pk: "not a phone"}
+
+
+def test_intake_and_the_lead_api_read_national_numbers_in_the_facilitys_region(facility):
+    from admissions.forms import QuickIntakeForm  # noqa: PLC0415 - the two doors, side by side
+    from admissions.lead_write import lead_ingest  # noqa: PLC0415
+    from admissions.leads import LeadData  # noqa: PLC0415
+    from crm.models import Facility  # noqa: PLC0415
+    from tests.factories import LeadSourceFactory  # noqa: PLC0415
+
+    Facility.objects.filter(pk=facility.pk).update(phone="+442079460000")  # a London facility
+    facility.refresh_from_db()
+    form = QuickIntakeForm(
+        {
+            "facility": facility.pk,
+            "first_name": "Sam",
+            "phone": "020 7946 0958",
+            "caller_relationship": "self",
+        },
+        facilities=Facility.objects.all(),
+    )
+    form.is_valid()
+    source = LeadSourceFactory(default_facility=facility)
+    lead = lead_ingest(
+        lead=LeadData(first_name="Sam", phone="020 7946 0959"), source=source, actor_label="test"
+    )
+
+    assert form.cleaned_data["phone"] == "+442079460958"
+    assert str(lead.inquiry.phone) == "+442079460959"
