@@ -814,8 +814,8 @@ def _import(job: ImportJob, deadline: float | None, progress: Progress | None) -
 # The batch lookups are planned from the tables' statistics. An import grows the people and
 # inquiry tables faster than autovacuum samples them (and where autovacuum is off, they are never
 # sampled): with statistics of a small table, PostgreSQL read every open inquiry for each batch
-# (120 ms a batch at 40,000 open inquiries, growing with the table) instead of probing the
-# partial unique indexes. So the import samples them itself as it doubles what it has written.
+# (a cost growing with the table; bench/import.py) instead of probing the partial unique indexes.
+# So the import samples them itself as it doubles what it has written.
 STATISTICS_FIRST_REFRESH = 5_000
 
 
