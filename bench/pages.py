@@ -71,7 +71,8 @@ screened = (Screening.objects.filter(inquiry__stage__in=OPEN_STAGES).order_by("-
             .values_list("inquiry_id", flat=True).first())
 row = (open_.exclude(phone="").filter(phone__startswith="+1").order_by("-pk")
        .values("pk", "phone").first())
-by_name = open_.order_by("pk").values("person__last_name").exclude(person__last_name="")[1000:1001]
+named = open_.exclude(person__last_name="").order_by("pk").values("person__last_name")
+by_name = named[min(1000, named.count() // 2):][:1]  # a name from the older open inquiries
 phone = getattr(row["phone"], "as_e164", str(row["phone"])) if row else ""
 board = None
 for name in ("capacity-board", "programs:capacity-board", "admissions:capacity-board"):
