@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -239,7 +240,7 @@ def throughput(
                 "FOLLOWUP_LEASE_SECONDS": "60",
             }
             seed_mixed(env, count=messages)
-            worker = Worker(env=env, log=Path(tempfile.mkdtemp()) / "worker.log", concurrency=concurrency)
+            worker = Worker(env=env, log=Path(env["CRM_VAR_DIR"]) / "worker.log", concurrency=concurrency)
             worker.start()
             try:
                 with Beat(harness.redis_url(args)):
@@ -275,8 +276,8 @@ def main() -> None:
 
     harness.database_drop(args)
     harness.admin_sql(args, f'CREATE DATABASE "{args.db_name}"')
+    var = tempfile.mkdtemp(prefix="crm-bench-followups-")
     try:
-        var = tempfile.mkdtemp(prefix="crm-bench-var-")
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "crm.settings",
@@ -359,6 +360,7 @@ def main() -> None:
         connections.close_all()
         harness.database_drop(args)
         harness.redis_flush(args)
+        shutil.rmtree(var, ignore_errors=True)
 
 
 if __name__ == "__main__":
