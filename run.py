@@ -5,14 +5,17 @@
     python3.11 run.py test    run the full test suite (extra arguments go to pytest)
 
 Only the standard library is used here: it installs uv into ``.tools/``, lets uv
-build ``.venv/`` from the committed lock file, and hands over to the project.
+build ``.venv/`` from the committed lock file, and hands over to the project. ``test`` also
+installs the browser tests' npm packages (axe-core) from ``package-lock.json`` with ``npm ci``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,6 +64,29 @@ def sync(*, dev: bool) -> Path:
         command += ["--no-dev", "--inexact"]
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     return VENV / "bin" / "python"
+
+
+def npm_packages() -> None:
+    """Install the locked npm packages (axe-core, for the browser tests' accessibility checks)
+    into node_modules/ with ``npm ci``, once per version of package-lock.json. Without npm, or
+    when the registry cannot be reached and npm's cache lacks a package, it says so and goes on:
+    the accessibility test then fails (CRM_REQUIRE_SERVICES=1) or skips, naming what is missing."""
+    lock = ROOT / "package-lock.json"
+    stamp = ROOT / "node_modules" / ".crm-installed-lock"
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.is_file() and stamp.read_text().strip() == wanted:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        _say("npm not found: the accessibility tests need Node.js and npm (Debian: apt-get install npm)")
+        return
+    _say("installing the locked npm packages into node_modules/ (npm ci)")
+    # --prefer-offline: npm's cache answers first, so a machine that installed them once needs no network
+    command = [npm, "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel", "error"]
+    if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:  # noqa: S603
+        _say("npm ci failed: the accessibility tests will report axe-core as missing")
+        return
+    stamp.write_text(wanted + "\n")
 
 
 def _var_dir() -> Path:
@@ -189,6 +215,7 @@ def _demo_run(
 
 def test(args: argparse.Namespace, rest: list[str]) -> int:
     python = sync(dev=True)
+    npm_packages()
     return subprocess.call([str(python), "-m", "pytest", *rest], cwd=ROOT)  # noqa: S603
 
 
