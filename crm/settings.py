@@ -58,6 +58,9 @@ if PRODUCTION:
 # --- applications -----------------------------------------------------------
 
 INSTALLED_APPS = [
+    # First: its templates (crm/templates) come before the admin's also where Django's form
+    # renderer looks, which reads only the apps' folders (admin/widgets/split_datetime.html).
+    "crm",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -71,7 +74,6 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "phonenumber_field",
-    "crm",
     "programs",
     "admissions",
     "workers",

@@ -67,3 +67,34 @@
     arrived.forEach(function (at, href) { if (now - at >= KEEP_MS) arrived.delete(href); });
   });
 })();
+
+// A table wider than the screen scrolls sideways inside its .table-wrap: the wrapper then takes
+// the keyboard focus (arrow keys scroll it) and is named after the page's heading, so a keyboard
+// user can reach the columns off screen (WCAG 2.1.1; axe-core: scrollable-region-focusable).
+(function () {
+  "use strict";
+
+  function reachable() {
+    var heading = document.querySelector("main h1");
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth) {
+        if (wrap.hasAttribute("tabindex")) return;
+        wrap.dataset.scrolls = "1";
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (heading ? heading.textContent.trim() + ": " : "") + "table, scrolls sideways");
+      } else if (wrap.dataset.scrolls) {
+        delete wrap.dataset.scrolls;
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    reachable();
+    window.addEventListener("resize", reachable);
+    document.body.addEventListener("htmx:afterSwap", reachable);
+  });
+})();
