@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from crm.audit import audit_list, audit_record
 from crm.models import AuditEvent, Facility, User
 from crm.places import place_of_postal_code
+from crm.roles import Role, has_role
 from crm.scoping import scope_to_user
 
 
@@ -58,6 +59,15 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """The whole trail names who looked at which record at every facility: administrators only
+        (a manager reads their facilities' trail on the audit pages)."""
+        user = request.user
+        return bool(user.is_active and (user.is_superuser or has_role(user, Role.ADMINISTRATOR)))  # type: ignore[arg-type]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
 
 
 class FacilityScopedAdmin(admin.ModelAdmin):

@@ -13,11 +13,14 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
 
 from crm.audit import audit_record
 from crm.audit_guard import chain_link, chain_verify
 from crm.models import AuditChainHead, AuditChainLink, AuditEvent
-from tests.factories import InquiryFactory
+from crm.roles import Role
+from tests.factories import FacilityFactory, InquiryFactory, UserFactory
+from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -325,3 +328,13 @@ def test_chain_order_is_commit_order_under_concurrent_writers(facility, coordina
     assert AuditEvent.objects.count() == 2 + 4 * 8
     report = chain_verify()
     assert (report.ok, report.links) == (True, 34)
+
+
+@pytest.mark.django_db
+def test_the_audit_admin_is_for_administrators_only(client):  # type: ignore[no-untyped-def]
+    url = reverse("admin:crm_auditevent_changelist")
+    manager = UserFactory(role=Role.MANAGER, facilities=[FacilityFactory()], is_staff=True)
+    assert login_verified(client, manager).get(url).status_code == 403
+    assert "crm_auditevent" not in client.get(reverse("admin:index")).content.decode()
+    admin_user = UserFactory(role=Role.ADMINISTRATOR, is_staff=True)
+    assert login_verified(client, admin_user).get(url).status_code == 200
