@@ -177,7 +177,14 @@ def _urls(world: World) -> list[tuple[str, str]]:
         if route.startswith(_NO_RECORD):
             continue
         names = _PARAMETERS.get(route, {})
-        values = {**world.ids, "name": "note", "path": "outside_vob"}
+        values = {
+            **world.ids,
+            "name": "note",
+            "path": "outside_vob",
+            "action": "check",
+            "ref": "cts_0",
+            "event": "start",
+        }
 
         def fill(match: re.Match[str], names: dict[str, str] = names, values: dict[str, Any] = values) -> str:
             name = match.group(1).split(":")[-1]

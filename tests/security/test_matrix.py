@@ -113,6 +113,24 @@ EXPECT: dict[str, str] = {
     "api/v1/inquiries/<int:inquiry_id>/screening/": "GET 403 200 200 403 200 403 403 404 | POST 403 400 400 403 400 403 403 404",
     "api/v1/inquiries/<int:inquiry_id>/screening/signoff/": "GET 403 403 405 403 403 403 403 403 | POST 403 403 400 403 403 403 403 403",
     "api/v1/inquiries/<int:inquiry_id>/screening/match-override/": "GET 403 405 403 403 405 403 403 405 | POST 403 400 403 403 400 403 403 404",
+    # capacity: the board, the waitlist and discharges are for those who admit (coordinators, managers, administrators)
+    "inquiries/<int:pk>/place/": "GET 302 200 403 403 200 403 200 404 | POST 302 404 403 403 404 403 404 404",
+    "board/": "GET 302 200 403 403 200 403 200 200 | POST 302 405 403 403 405 403 405 405",
+    "waitlist/": "GET 302 200 403 403 200 403 403 200 | POST 302 405 403 403 405 403 403 405",
+    "waitlist/<int:pk>/<slug:name>/": "GET 302 405 403 403 405 403 403 405 | POST 302 404 403 403 404 403 403 404",
+    "board/discharges/": "GET 302 200 403 403 200 403 200 200 | POST 302 200 403 403 200 403 200 200",
+    "board/discharges/<int:pk>/": "GET 302 405 403 403 405 403 405 405 | POST 302 404 403 403 404 403 404 404",
+    "api/v1/discharges/": "GET 403 405 405 405 405 403 405 405 | POST 403 415 403 403 415 403 415 415",
+    # imports: managers and administrators; filled with an inquiry id, no such import: 404
+    "imports/": "GET 302 403 403 403 200 403 200 403 | POST 302 403 403 403 400 403 400 403",
+    "imports/<int:pk>/": "GET 302 403 403 403 404 403 404 403 | POST 302 403 403 403 405 403 405 403",
+    "imports/<int:pk>/map/": "GET 302 403 403 403 404 403 404 403 | POST 302 403 403 403 404 403 404 403",
+    "imports/<int:pk>/progress/": "GET 302 403 403 403 404 403 404 403 | POST 302 403 403 403 405 403 405 403",
+    "imports/<int:pk>/report.csv": "GET 302 403 403 403 404 403 404 403 | POST 302 403 403 403 405 403 405 403",
+    "imports/<int:pk>/<slug:action>/": "GET 302 403 403 403 405 403 405 403 | POST 302 403 403 403 404 403 404 403",
+    # manager and administrator pages: the waitlist dashboard, the audit start page
+    "dashboards/waitlist/": "GET 302 403 403 403 200 403 200 403 | POST 405 405 405 405 405 405 405 405",
+    "audit/": "GET 302 403 403 403 200 403 200 403 | POST 302 405 405 405 405 405 405 405",
 }
 
 PHI_MODELS = (
@@ -217,6 +235,7 @@ def world(facility, other_facility):  # type: ignore[no-untyped-def]
         "uidb64": "MQ",
         "ref": "cts_000000000000",
         "event": "start",
+        "action": "check",
     }
     return {"users": users, "token": token, "values": values, "person": person}
 
