@@ -9,8 +9,8 @@ Fixtures:
   server, so ``page.goto("/")`` works.
 - ``page``: a page in that context. Any console error (a failed stylesheet, a CSP violation,
   a script error) or uncaught page error fails the test; a test that provokes one on purpose
-  takes it out of ``console_errors``. The one exception is the 404 of ``/favicon.ico``, which
-  the browser asks for by itself. A failing test leaves a screenshot named after it.
+  takes it out of ``console_errors`` (``/favicon.ico``, which the browser asks for by itself,
+  is served). A failing test leaves a screenshot named after it.
 - ``console_errors``: the list the ``page`` fixture checks.
 
 Helpers to import from ``tests.browser.support``: ``sign_in``, ``sign_out``, ``snap``,
@@ -32,7 +32,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connections
@@ -117,8 +116,6 @@ def page(
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
             where = message.location.get("url", "") if message.location else ""
-            if urlsplit(where).path == "/favicon.ico":
-                return  # the browser's own request, not the page's
             console_errors.append(f"console error: {message.text} ({where or page.url})")
 
     def on_page_error(error: Error) -> None:

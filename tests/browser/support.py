@@ -90,8 +90,6 @@ def watch_console(page: Page, errors: list[str]) -> None:
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
             where = message.location.get("url", "") if message.location else ""
-            if urlsplit(where).path == "/favicon.ico":
-                return
             errors.append(f"console error: {message.text} ({where or page.url})")
 
     def on_page_error(error: Error) -> None:
