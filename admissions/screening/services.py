@@ -614,6 +614,7 @@ def screening_save(
     if new_flags:
         _route_red_flags(screening=screening, new_flags=new_flags, all_flags=outcome.flags, actor=actor)
     _stop_messages_to_caller(inquiry=inquiry, actor=actor)
+    _override_recheck(screening=screening, actor=actor)
     matches = recommendation_withheld(result=result, complete=outcome.complete) or programs_match(
         needs=screening_needs(screening=screening)
     )
@@ -722,6 +723,53 @@ def _below_minimum(*, level: LevelOfCare, result: dict[str, Any]) -> str:
     )
 
 
+def level_problems(*, screening: Screening, level: LevelOfCare) -> list[str]:
+    """Why a program at ``level`` may not be chosen for this screen, or []: no recommendation yet (an
+    incomplete screen, an emergency), below what a safety flag or the answers require, or below
+    the clinician's signed-off level."""
+    result = screening.result or {}
+    withheld = recommendation_withheld(result=result, complete=screening.complete)
+    problems = [f"{withheld.withheld_reason}"] if withheld is not None else []
+    problems += level_allows(
+        intensity=level.intensity,
+        withdrawal_management=level.withdrawal_management,
+        flags=result.get("safety_flags") or [],
+    )
+    below = _below_minimum(level=level, result=result)
+    if below and not any("below the minimum" in p for p in problems):
+        problems.append(below)
+    if screening.final_level is not None and level.intensity < screening.final_level.intensity:
+        problems.append(f"Level {level.code} is below the signed-off level {screening.final_level.code}.")
+    return problems
+
+
+def _override_recheck(*, screening: Screening, actor: User) -> None:
+    """New answers can raise what the screen requires: a program chosen instead of the top match
+    that no longer qualifies is set aside, on the timeline, rather than still shown as the choice."""
+    if screening.override_program_id is None:
+        return
+    program = Program.objects.select_related("level_of_care").get(pk=screening.override_program_id)
+    problems = level_problems(screening=screening, level=program.level_of_care)
+    if not problems:
+        return
+    screening.override_program = None
+    screening.override_reason, screening.override_by, screening.override_at = "", None, None
+    screening.save(update_fields=["override_program", "override_reason", "override_by", "override_at"])
+    audit_record(
+        action=AuditEvent.Action.UPDATE,
+        obj=screening,
+        actor=actor,
+        fields=["override_program", "override_reason"],
+    )
+    inquiry_event(
+        inquiry=screening.inquiry,
+        kind=EVENT_MATCH_OVERRIDE,
+        actor=actor,
+        body=f"{program.name} set aside as the chosen program: {' '.join(problems)}",
+        data={"screening": screening.pk, "program": program.pk, "cleared": True},
+    )
+
+
 @transaction.atomic
 def match_override(
     *,
@@ -748,19 +796,7 @@ def match_override(
     if not program.is_active:
         raise ScreeningError(f"{program.name} is not taking admissions.", field="program")
     level = program.level_of_care
-    result = screening.result or {}
-    withheld = recommendation_withheld(result=result, complete=screening.complete)
-    problems = [f"{withheld.withheld_reason}"] if withheld is not None else []
-    problems += level_allows(
-        intensity=level.intensity,
-        withdrawal_management=level.withdrawal_management,
-        flags=result.get("safety_flags") or [],
-    )
-    below = _below_minimum(level=level, result=result)
-    if below and not any("below the minimum" in p for p in problems):
-        problems.append(below)
-    if screening.final_level is not None and level.intensity < screening.final_level.intensity:
-        problems.append(f"Level {level.code} is below the signed-off level {screening.final_level.code}.")
+    problems = level_problems(screening=screening, level=level)
     if problems:
         raise ScreeningError(" ".join(problems), field="program")
     now = timezone.now()

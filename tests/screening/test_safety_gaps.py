@@ -360,6 +360,30 @@ def test_override_below_a_raised_minimum_is_refused(catalogue, inquiry, coordina
     assert Screening.objects.get(inquiry=inquiry).override_program is None
 
 
+def test_an_earlier_override_is_set_aside_when_new_answers_raise_the_minimum(
+    catalogue, inquiry, coordinator, coordinator_client
+):
+    plain = screen(use("stimulants", 12, 1, "grams"))
+    saved = screening_save(inquiry_id=inquiry.pk, answers=plain, actor=coordinator)
+    assert Decimal(saved.screening.result["minimum_intensity"]) < Decimal("3.5")
+    outpatient = catalogue.programs["Tampa Outpatient"]
+    response = _post(
+        coordinator_client,
+        _url(inquiry.pk, "match-override/"),
+        {"program": outpatient.pk, "reason": "Evenings only."},
+    )
+    assert response.status_code == 200, response.content
+    raised = {
+        "suicide": {"wish_dead": True, "thoughts": True, "method": False, "intent": False, "plan": False},
+        "environment": {"living": "unstable"},
+    }
+    screening_save(inquiry_id=inquiry.pk, answers=raised, actor=coordinator)
+    screening = Screening.objects.get(inquiry=inquiry)
+    assert screening.override_program is None
+    cleared = InquiryEvent.objects.filter(inquiry=inquiry, data__cleared=True).get()
+    assert "Tampa Outpatient set aside" in cleared.body
+
+
 def test_incomplete_screen_pages_show_what_is_missing_instead_of_a_level(
     catalogue, inquiry, coordinator, coordinator_client
 ):
