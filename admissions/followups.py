@@ -78,7 +78,7 @@ CALLS_THE_PERSON = frozenset(
 _INQUIRY_FIELDS = tuple(
     f"inquiry__{name}"
     for name in (
-        "person_id", "facility_id", "assigned_to_id", "channel", "stage", "stage_changed_at",
+        "person_id", "caller_id", "facility_id", "assigned_to_id", "channel", "stage", "stage_changed_at",
         "has_red_flag", "first_attempt_at", "phone", "email", "admission_date", "created_at",
     )
 )  # fmt: skip
