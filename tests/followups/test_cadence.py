@@ -110,7 +110,8 @@ def test_cadence_stops_by_itself(facility, coordinator, sms_api, always_open, st
 
 @pytest.mark.django_db
 def test_quiet_hours_defer_the_message_to_the_next_allowed_minute(facility, sms_api):
-    inquiry = web_lead(facility, email=False, state="NY", time_zone="America/New_York")
+    # a Manhattan number: every signal names Eastern time (a Florida one would add Central)
+    inquiry = web_lead(facility, email=False, state="NY", time_zone="America/New_York", phone="+12125550142")
     cadences_plan()
     ack = inquiry.followups.get(channel="sms")
     night = datetime(2026, 3, 8, 5, 30, tzinfo=UTC)  # 00:30 EST on the spring-forward day
