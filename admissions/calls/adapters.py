@@ -113,6 +113,9 @@ class _Fields:
             self.error(name, "Must be text.")
             return ""
         cleaned = text_clean(str(value))
+        if not cleaned and required:  # nothing left once control characters were taken out
+            self.error(name, "This field is required.")
+            return ""
         if len(cleaned) > max_length:
             self.error(name, f"At most {max_length} characters.")
             return ""

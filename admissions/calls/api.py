@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +38,7 @@ from admissions.calls.services import call_event_receive
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+REF_FORM = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ReceiptSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -134,9 +136,11 @@ class CallWebhookApi(APIView):
     def post(self, request: Request, ref: str, event: str) -> Response:
         if event not in CallEvent.Kind.values:
             return _refuse(404, 'No such event: use "start" or "end".', "unknown_event")
+        # a ref is letters, digits and "_": anything else names no source (and reaches no query)
+        ref = ref[:24] if REF_FORM.fullmatch(ref[:24]) else ""
         source = (
             CallTrackingSource.objects.select_related("lead_source__default_facility")
-            .filter(ref=ref[:24], revoked_at__isnull=True)
+            .filter(ref=ref, revoked_at__isnull=True)
             .first()
         )
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
@@ -148,7 +152,7 @@ class CallWebhookApi(APIView):
             or adapter is None
             or not adapter.signature_valid(secret=source.secret, body=body, headers=request.headers)
         ):
-            log.warning("call webhook refused: signature", extra={"source_ref": ref[:24]})
+            log.warning("call webhook refused: signature", extra={"source_ref": ref})
             return _refuse(401, "Unknown source or a signature that does not match.", "signature_invalid")
         try:
             payload = json.loads(body)

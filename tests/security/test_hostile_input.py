@@ -6,7 +6,9 @@ query parameters, the Idempotency-Key, every string leaf of the JSON body, and e
 keys) is replaced by each hostile value in turn: NUL, lone surrogates (JSON escapes them, so
 the server decodes them to unencodable text), and a path segment that is not UTF-8. The answer
 must not be a server error, must be JSON the client can decode, and the audit row of the
-request must have been written (no audit write fails on the text either).
+request must have been written (no audit write fails on the text either). A route whose
+credential is a signature of the body (the call-tracking webhook) gets each body signed, so the
+hostile text reaches the code past the signature check.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from drf_spectacular.generators import SchemaGenerator
 
 from admissions.api.keys import lead_source_key_create
 from admissions.api.views import LEAD_EXAMPLE
+from admissions.calls.models import CallTrackingSource
+from admissions.calls.services import call_tracking_source_create
 from admissions.screening.api import SCREENING_EXAMPLE_REQUEST
 from admissions.screening.services import screening_save
 from crm.models import AuditEvent
+from tests.calls.support import SECRET, payload, signed_headers
 from tests.factories import InquiryFactory, LeadSourceFactory, ProgramFactory
 from tests.signin import login_verified
 
@@ -84,6 +89,12 @@ def world(facility, coordinator, clinician):  # type: ignore[no-untyped-def]
     )
     level = saved.screening.provisional_level
     program = ProgramFactory(facility=facility, level_of_care=level, setting=level.setting)
+    calls = call_tracking_source_create(
+        lead_source=LeadSourceFactory(name="Hostile Call Source", default_facility=facility),
+        provider=CallTrackingSource.Provider.CALLRAIL,
+        secret=SECRET,
+        label="CallRail",
+    )
     staff = {}
     for name, user in (("coordinator", coordinator), ("clinician", clinician)):
         staff[name] = Client()
@@ -96,6 +107,7 @@ def world(facility, coordinator, clinician):  # type: ignore[no-untyped-def]
         "screened": screened,
         "program": program,
         "level": level,
+        "calls": calls,
     }
 
 
@@ -108,7 +120,8 @@ def _screening_body() -> dict[str, Any]:
 
 
 def _base(operation: str, w: dict[str, Any]) -> tuple[Client, dict[str, str], dict[str, str], Any]:
-    """(client, path parameters, query parameters, JSON body) of a valid request."""
+    """(client, path parameters, query parameters, JSON body) of a valid request; a client with a
+    ``sign`` attribute has the headers it returns for a body added to each request."""
     screened = {"inquiry_id": str(w["screened"].pk)}
     bases = {
         "lead_create": (w["key"], {}, {}, LEAD_EXAMPLE),
@@ -133,8 +146,20 @@ def _base(operation: str, w: dict[str, Any]) -> tuple[Client, dict[str, str], di
             {},
             {"program": w["program"].pk, "reason": "Closer to home."},
         ),
+        "call_webhook": (
+            _signing_client(w["calls"]),
+            {"ref": w["calls"].ref, "event": "end"},
+            {},
+            payload("callrail_post_call"),
+        ),
     }
     return bases[operation]
+
+
+def _signing_client(source: CallTrackingSource) -> Client:
+    client = Client()
+    client.sign = lambda body: signed_headers(source, body)  # type: ignore[attr-defined]
+    return client
 
 
 def _variants(
@@ -180,7 +205,10 @@ def _send(client: Client, method: str, url: str, query: dict[str, str], body: An
     if method == "GET":
         return client.get(url, **headers)
     # json.dumps escapes the surrogates and NUL: the server's JSON parser turns them back into text
-    return client.generic(method, url, json.dumps(body), content_type="application/json", **headers)
+    data = json.dumps(body)
+    if hasattr(client, "sign"):
+        headers = {**headers, **client.sign(data.encode())}
+    return client.generic(method, url, data, content_type="application/json", **headers)
 
 
 @pytest.mark.parametrize(("path", "method", "operation"), _operations())
