@@ -273,8 +273,12 @@ class Screener:
             days = pick((25, 28, 30))
         elif story == Flag.PREGNANCY_WITHDRAWAL and code in OPIOIDS:
             days = pick((25, 30))
+        elif code in ("benzodiazepines", "barbiturates"):
+            # A long-acting agent taken daily until four weeks ago leaves 2 days in the last 30, so
+            # only a single day of use is clear of the withdrawal flag.
+            days = 1
         elif code in SEDATIVES:
-            days = pick((2, 4, 6))  # below the regular-use threshold: no withdrawal flag
+            days = pick((2, 4, 6))  # too few for a withdrawal flag within their shorter windows
         else:
             days = pick((5, 10, 20, 30))
         amount = pick(amounts)
