@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from admissions.models.attribution import Campaign, LeadSource
+from admissions.models.indexes import sparse_key_indexes
 from admissions.models.inquiry import Inquiry, InquiryEvent
 from crm.fields import EncryptedTextField
 from crm.phones import PhoneNumberField
@@ -115,6 +116,7 @@ class CallEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["call", "kind"], name="callevent_once_per_kind"),
         ]
+        indexes = sparse_key_indexes("callevent", timeline_event="timeline_event")
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of call {self.call_id}"

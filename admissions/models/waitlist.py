@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from admissions.models.indexes import sparse_key_indexes
 from admissions.models.inquiry import Inquiry
 from programs.models import CapacityHold, Payer, Program
 
@@ -91,6 +92,9 @@ class WaitlistEntry(models.Model):
                 fields=["offer_expires_at"], condition=Q(state="offered"), name="waitlist_offered_idx"
             ),
             models.Index(fields=["created_at"], name="waitlist_created_idx"),
+            # a program's deletion check reads every entry of it, waiting or not
+            models.Index(fields=["program"], name="waitlist_program_idx"),
+            *sparse_key_indexes("waitlist", created_by="created_by", ended_by="ended_by"),
         ]
         constraints = [
             models.UniqueConstraint(
