@@ -267,8 +267,12 @@ def insurance_save(
     inquiry: Inquiry,
     actor: User,
     values: dict[str, object],
+    source: str = "",
+    body: str = "",
 ) -> InsurancePolicy:
-    """Create or change the primary policy; the VOB status stamps its request and completion times."""
+    """Create or change the primary policy; the VOB status stamps its request and completion times.
+    ``source`` names where the values came from (e.g. "pre-screen") and ``body`` says on the
+    timeline what changed, in words that never repeat member ids."""
     policy = (
         InsurancePolicy.objects.select_for_update()
         .filter(inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY)
@@ -286,8 +290,9 @@ def insurance_save(
         inquiry=inquiry,
         kind=InquiryEvent.Kind.INSURANCE,
         actor=actor,
+        body=body,
         # Field names only: the timeline never repeats member ids.
-        data={"fields": changed, "vob_status": policy.vob_status},
+        data={"fields": changed, "vob_status": policy.vob_status, **({"from": source} if source else {})},
     )
     if (
         before != policy.vob_status

@@ -96,10 +96,13 @@ class PersonDetails:
     postal_code: str = ""
     ok_to_text: bool | None = None
     ok_to_voicemail: bool | None = None
+    gender: str = ""
+    time_zone: str = ""
+    preferred_language: str = ""
 
 
 # Filled in on a known person only where the record is blank; never overwritten.
-_FILL_BLANKS = ("last_name", "phone", "email", "date_of_birth", "state", "postal_code")
+_FILL_BLANKS = ("last_name", "phone", "email", "date_of_birth", "state", "postal_code", "gender", "time_zone")
 # Answers the person gave now: the latest answer wins.
 _LATEST_ANSWER = ("ok_to_text", "ok_to_voicemail")
 
@@ -127,13 +130,15 @@ def person_matching(*, phone: str, email: str, for_update: bool = False) -> Pers
     return max(candidates, key=rank)
 
 
-def person_fill_blanks(*, person: Person, details: PersonDetails) -> Person:
+def person_fill_blanks(*, person: Person, details: PersonDetails, replace: Iterable[str] = ()) -> Person:
     """Add what is new to a known person: blanks filled, never overwritten; consent-like answers
-    (ok to text, ok to leave a voicemail) given now replace older ones."""
+    (ok to text, ok to leave a voicemail) given now replace older ones. ``replace`` names further
+    fields whose answer given now replaces the record (a pre-screen's newer answer)."""
     changes: dict[str, object] = {}
-    for name in _FILL_BLANKS:
+    newer = set(replace)
+    for name in (*_FILL_BLANKS, "preferred_language"):
         value = _fitted(name, getattr(details, name))
-        if value and not getattr(person, name):
+        if value and (not getattr(person, name) or name in newer) and value != getattr(person, name):
             changes[name] = value
     for name in _LATEST_ANSWER:
         value = getattr(details, name)
@@ -156,9 +161,10 @@ def person_for(*, details: PersonDetails, for_update: bool = False) -> tuple[Per
 
 
 def _person_create(details: PersonDetails) -> Person:
-    return Person.objects.create(
-        **{f: _fitted(f, getattr(details, f)) for f in ("first_name", *_FILL_BLANKS, *_LATEST_ANSWER)}
-    )
+    values = {f: _fitted(f, getattr(details, f)) for f in ("first_name", *_FILL_BLANKS, *_LATEST_ANSWER)}
+    if details.preferred_language:
+        values["preferred_language"] = _fitted("preferred_language", details.preferred_language)
+    return Person.objects.create(**values)
 
 
 def _fitted(name: str, value: object) -> object:
@@ -209,6 +215,16 @@ def consents_record(*, person_id: int, phone: str, email: str, consent: ConsentG
     ]
     ContactConsent.objects.bulk_create(consents, ignore_conflicts=True)
     return consents
+
+
+def consents_revoke(*, person_id: int, medium: str, address: str, source: str) -> int:
+    """The person said no: revoke their active consents for ``medium`` at ``address``; returns how
+    many. Consents at other addresses and for other media stay as they are."""
+    if not address:
+        return 0
+    return ContactConsent.objects.filter(
+        person_id=person_id, medium=medium, address=address, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now(), revocation_source=source[:120])
 
 
 def insurance_record(

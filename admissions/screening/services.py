@@ -21,9 +21,18 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from admissions.models import Caller, FollowUp, Inquiry, InquiryEvent, InsurancePolicy, Person
+from admissions.casework import insurance_save
+from admissions.lead_write import (
+    ConsentGiven,
+    PersonDetails,
+    consents_record,
+    consents_revoke,
+    person_fill_blanks,
+)
+from admissions.messaging.consent import consents_active
+from admissions.models import Caller, ContactConsent, FollowUp, Inquiry, InquiryEvent, InsurancePolicy, Person
 from admissions.pipeline import Stage, TransitionError, check_transition
-from admissions.screening.definition import FORMS, LATEST_VERSION, AnswersInvalid, FormDefinition
+from admissions.screening.definition import FORMS, LATEST_VERSION, AnswersInvalid, FormDefinition, answer_date
 from admissions.screening.models import Screening, ScreeningForm
 from admissions.screening.rules import (
     NEED_LABELS,
@@ -455,11 +464,6 @@ def _route_red_flags(
 
 
 # Screening answers that are also facts of the person or of the primary insurance policy.
-_PERSON_ANSWERS = {
-    "ok_to_text": "ok_to_text",
-    "ok_to_voicemail": "ok_to_voicemail",
-    "preferred_language": "preferred_language",
-}
 _POLICY_ANSWERS = {
     "payer_id": "payer_id",
     "payer_name": "payer_name",
@@ -468,52 +472,179 @@ _POLICY_ANSWERS = {
     "subscriber_name": "subscriber_name",
     "subscriber_dob": "subscriber_date_of_birth",
 }
+# Person fields a pre-screen's newer answer replaces (intake only fills them where blank).
+_PERSON_NEWER = ("state", "postal_code", "time_zone", "gender", "preferred_language")
+_PERSON_WORDS = {
+    "state": "state",
+    "postal_code": "ZIP code",
+    "time_zone": "time zone",
+    "gender": "gender",
+    "preferred_language": "preferred language",
+    "ok_to_text": "OK to text",
+    "ok_to_voicemail": "OK to leave a voicemail",
+}
+# The wording stored with a text consent given on the pre-screen call.
+PRESCREEN_TEXT_CONSENT = 'Said yes to "Is it OK to send a text?" on the pre-screen call.'
+PRESCREEN_SOURCE = "pre-screen call"
 
 
-def _copy_to_records(*, inquiry: Inquiry, given: dict[str, Any], actor: User) -> None:
-    """Answers given in this save update the person and the primary policy, so texts, voicemail
-    and the VOB queue use what the caller just said."""
-    logistics = given.get("logistics") or {}
-    person_changes = {
-        field: logistics[code]
-        for code, field in _PERSON_ANSWERS.items()
-        if logistics.get(code) not in (None, "") and getattr(inquiry.person, field) != logistics[code]
-    }
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _shown(value: Any) -> str:
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value) if value not in (None, "") else "blank"
+
+
+def screening_records_update(*, inquiry: Inquiry, given: dict[str, Any], actor: User) -> None:
+    """Answers given in this save update the person and the primary policy, through the services
+    intake and the lead API use, so texts, voicemail, quiet hours and the VOB queue use what the
+    caller just said. The newer answer wins and the timeline says what changed.
+
+    Consent follows who answered: "OK to text" from the person records a text consent (and "no"
+    revokes it); from a family member or anyone else it is not the person's consent, so a "yes"
+    changes nothing and the timeline says so. A "no" from anyone stops texts or voicemails.
+    """
+    _person_answers_record(inquiry=inquiry, logistics=given.get("logistics") or {}, actor=actor)
+    _policy_answers_record(inquiry=inquiry, insurance=given.get("insurance") or {}, actor=actor)
+
+
+def _person_answers_record(*, inquiry: Inquiry, logistics: dict[str, Any], actor: User) -> None:
+    person = inquiry.person
+    by_person = inquiry.caller is None or inquiry.caller.relationship == Caller.Relationship.SELF
+    details: dict[str, Any] = {}
+    for code in ("state", "gender", "preferred_language"):
+        if logistics.get(code) not in (None, ""):
+            details[code] = str(logistics[code]).upper() if code == "state" else logistics[code]
     place = place_of_postal_code(logistics["postal_code"]) if logistics.get("postal_code") else None
-    if place is not None and not inquiry.person.postal_code:
-        # Where they are, for distance; the time zone also serves quiet hours when the lead had no state.
-        person_changes["postal_code"] = place.postal_code
-        if not inquiry.person.state:
-            person_changes["state"] = place.state
-        if not inquiry.person.time_zone and place.time_zone:
-            person_changes["time_zone"] = place.time_zone
-    if person_changes:
-        Person.objects.filter(pk=inquiry.person_id).update(**person_changes)
-        for field, value in person_changes.items():
-            setattr(inquiry.person, field, value)
-    insurance = given.get("insurance") or {}
-    policy_values = {
+    if place is not None and place.postal_code != person.postal_code:
+        # Where they are now: for distance, and its time zone for quiet hours.
+        details["postal_code"] = place.postal_code
+        if "state" not in details and not person.state:
+            details["state"] = place.state  # the state they live in is asked on its own
+        if place.time_zone:
+            details["time_zone"] = place.time_zone
+    declined: list[str] = []
+    for code in ("ok_to_text", "ok_to_voicemail"):
+        answer = logistics.get(code)
+        if answer is True and not by_person:
+            if getattr(person, code) is not True:
+                declined.append(_PERSON_WORDS[code])
+            continue
+        if isinstance(answer, bool):
+            details[code] = answer
+    before = {name: getattr(person, name) for name in (*_PERSON_NEWER, "ok_to_text", "ok_to_voicemail")}
+    person_fill_blanks(
+        person=person,
+        details=PersonDetails(first_name=person.first_name, **details),
+        replace=_PERSON_NEWER,
+    )
+    changed = [name for name, value in before.items() if getattr(person, name) != value]
+    phone = str(person.phone or inquiry.phone or "")
+    consent = (
+        _text_consent_record(person=person, phone=phone, answer=logistics.get("ok_to_text"), actor=actor)
+        if by_person
+        else ""
+    )
+    if not (changed or declined or consent):
+        return
+    lines = [
+        f"{_first_upper(_PERSON_WORDS[name])}: {_shown(before[name])} → {_shown(getattr(person, name))}"
+        for name in changed
+    ]
+    if consent:
+        lines.append(_CONSENT_WORDS[consent])
+    if declined:
+        caller = inquiry.caller
+        who = (
+            (caller.relationship_detail or caller.get_relationship_display().lower()) if caller else "caller"
+        )
+        lines.append(
+            f"{_first_upper(' and '.join(declined))} said by the caller ({who}), not the person: not "
+            "recorded as the person's consent. Ask the person."
+        )
+    if changed:
+        audit_record(action=AuditEvent.Action.UPDATE, obj=person, actor=actor, fields=changed)
+    inquiry_event(
+        inquiry=inquiry,
+        kind=InquiryEvent.Kind.NOTE,
+        actor=actor,
+        body="Pre-screen answers updated the person's record.\n" + "\n".join(lines),
+        data={
+            "from": "pre-screen",
+            "fields": changed,
+            "consent": consent,
+            "not_the_persons_consent": declined,
+        },
+    )
+
+
+_CONSENT_WORDS = {
+    "recorded": "Text consent recorded from the person on the call.",
+    "revoked": "Text consent revoked: the person said no on the call.",
+}
+
+
+def _text_consent_record(*, person: Person, phone: str, answer: Any, actor: User) -> str:
+    """The person's own answer to "OK to text?" as a text consent at their number (the consent
+    services intake and the lead API use): "recorded", "revoked", or "" when nothing changed.
+    Only for an answer the person gave themselves: a family caller's answer is not their consent."""
+    if not phone or not isinstance(answer, bool):
+        return ""
+    sms = ContactConsent.Medium.SMS
+    if answer:
+        if consents_active(person_id=person.pk, medium=sms, address=phone).exists():
+            return ""
+        consents_record(
+            person_id=person.pk,
+            phone=phone,
+            email="",
+            consent=ConsentGiven(
+                sms=True, text=PRESCREEN_TEXT_CONSENT, source=PRESCREEN_SOURCE, captured_by=actor
+            ),
+        )
+        return "recorded"
+    revoked = consents_revoke(
+        person_id=person.pk, medium=sms, address=phone, source="said no on the pre-screen"
+    )
+    return "revoked" if revoked else ""
+
+
+def _policy_answers_record(*, inquiry: Inquiry, insurance: dict[str, Any], actor: User) -> None:
+    values: dict[str, object] = {
         field: insurance[code]
         for code, field in _POLICY_ANSWERS.items()
         if insurance.get(code) not in (None, "")
     }
+    if "subscriber_date_of_birth" in values:
+        values["subscriber_date_of_birth"] = answer_date(values["subscriber_date_of_birth"])
     if insurance.get("self_pay") is True:
-        policy_values["vob_status"] = InsurancePolicy.VobStatus.SELF_PAY
-    if not policy_values:
+        values["vob_status"] = InsurancePolicy.VobStatus.SELF_PAY
+    if not values:
         return
-    policy, _ = InsurancePolicy.objects.select_for_update().get_or_create(
-        inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY
-    )
-    changed = sorted(f for f, v in policy_values.items() if getattr(policy, f) != v)
+    policy = InsurancePolicy.objects.filter(inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY).first()
+    changed = sorted(f for f, v in values.items() if policy is None or getattr(policy, f) != v)
     if not changed:
         return
-    InsurancePolicy.objects.filter(pk=policy.pk).update(**policy_values)
-    inquiry_event(
-        inquiry=inquiry,
-        kind=InquiryEvent.Kind.INSURANCE,
-        actor=actor,
-        data={"fields": changed, "from": "pre-screen"},
-    )
+    body = ""
+    if "payer_id" in changed:
+        names = dict(
+            Payer.objects.filter(
+                pk__in=[p for p in (values["payer_id"], policy and policy.payer_id) if p]
+            ).values_list("pk", "name")
+        )
+        old = names.get(policy.payer_id) if policy is not None and policy.payer_id else None
+        new = names.get(values["payer_id"], "")  # type: ignore[call-overload]
+        body = (
+            f"Payer changed on the pre-screen: {old} → {new}."
+            if old
+            else f"Payer from the pre-screen: {new}."
+        )
+    insurance_save(inquiry=inquiry, actor=actor, values=values, source="pre-screen", body=body)
 
 
 def screening_levels(*, form: FormDefinition, outcome: RulesOutcome) -> LevelsChosen:
@@ -582,7 +713,7 @@ def screening_save(
         fields=_changed_paths(before_answers, merged),
         request=request,
     )
-    _copy_to_records(inquiry=inquiry, given=cleaned, actor=actor)
+    screening_records_update(inquiry=inquiry, given=cleaned, actor=actor)
     if outcome.complete and inquiry.stage == Stage.CONTACTED:
         inquiry_advance(inquiry=inquiry, to=Stage.PRESCREENED, actor=actor)
         inquiry.refresh_from_db(fields=["stage", "stage_changed_at"])

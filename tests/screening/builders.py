@@ -8,6 +8,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from admissions.casework import IntakeData, intake_create
+from admissions.models import Substance
+
 
 def ago(**delta: float) -> str:
     """A last use that long before now, as the API takes it (the rules judge recency against now)."""
@@ -63,3 +66,27 @@ def screen(*uses: tuple[str, dict[str, Any]], **sections: dict[str, Any]) -> dic
     for name, items in sections.items():
         answers.setdefault(name, {}).update(copy.deepcopy(items))
     return answers
+
+
+def intake_inquiry(
+    facility: Any, coordinator: Any, payer: Any, *, relationship: str = "self", **overrides: Any
+) -> Any:
+    """An inquiry opened by a coordinator's quick intake, with what intake records filled in."""
+    values = {
+        "facility": facility,
+        "first_name": "Robin",
+        "last_name": "Okafor",
+        "phone": "+17275550177",
+        "state": "NC",
+        "postal_code": "28801",
+        "caller_relationship": relationship,
+        "caller_name": "Dana Okafor" if relationship != "self" else "",
+        "substances": list(Substance.objects.filter(code__in=["baclofen", "alcohol"])),
+        "message": "Wants help before the holidays.",
+        "ok_to_text": True,
+        "ok_to_voicemail": False,
+        "payer": payer,
+        "member_id": "ZX99123",
+    }
+    values.update(overrides)
+    return intake_create(data=IntakeData(**values), actor=coordinator)
