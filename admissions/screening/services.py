@@ -545,9 +545,12 @@ def _person_answers_record(*, inquiry: Inquiry, logistics: dict[str, Any], actor
     )
     changed = [name for name, value in before.items() if getattr(person, name) != value]
     phone = str(person.phone or inquiry.phone or "")
+    # Only an answer that changes the record is a consent act: a value intake recorded and the
+    # pre-screen only carried over (pre-filled, saved unchanged) grants and revokes nothing.
+    text_answer = logistics.get("ok_to_text")
     consent = (
-        _text_consent_record(person=person, phone=phone, answer=logistics.get("ok_to_text"), actor=actor)
-        if by_person
+        _text_consent_record(person=person, phone=phone, answer=text_answer, actor=actor)
+        if by_person and isinstance(text_answer, bool) and text_answer is not before["ok_to_text"]
         else ""
     )
     if not (changed or declined or consent):

@@ -149,3 +149,12 @@ def test_pregnancy_stays_on_the_screen(catalogue, inquiry, coordinator):
     before = Person.objects.filter(pk=inquiry.person_id).values().get()
     screening_save(inquiry_id=inquiry.pk, answers=screen(medical={"pregnant": "yes"}), actor=coordinator)
     assert Person.objects.filter(pk=inquiry.person_id).values().get() == before
+
+
+def test_an_ok_to_text_carried_over_from_intake_grants_no_consent(catalogue, facility, coordinator):
+    """Intake recorded "OK to text" without a text consent; the pre-screen pre-fills it and the first
+    save sends it back unchanged: that is no consent given on the call."""
+    inquiry = intake_inquiry(facility, coordinator, None, ok_to_text=True)
+    screening_save(inquiry_id=inquiry.pk, answers={"logistics": {"ok_to_text": True}}, actor=coordinator)
+    assert not ContactConsent.objects.filter(person_id=inquiry.person_id, medium="sms").exists()
+    assert not _notes(inquiry)
