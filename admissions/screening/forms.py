@@ -57,10 +57,22 @@ class Field:
     followups: list[Field] = field(default_factory=list)
     # Substance rows of a grid section whose rows come from this multi-choice item.
     rows: list[GridRow] = field(default_factory=list)
+    # Where a proposed value came from ("From intake"): shown beside it until the screen is saved.
+    source: str = ""
+    # What intake recorded about a question a pre-fill must not answer (a safety item).
+    hint: str = ""
 
     @property
     def id(self) -> str:
         return "q-" + self.path.replace(".", "-")
+
+    @property
+    def described_by(self) -> str:
+        """Ids of the texts that describe the input: its source or hint, then its error slot."""
+        ids = [self.id + "-source"] if self.source else []
+        if self.hint:
+            ids.append(self.id + "-hint")
+        return " ".join([*ids, self.error_id])
 
     @property
     def error_id(self) -> str:
@@ -245,13 +257,18 @@ def screening_fields(
     *,
     values: Values,
     errors: Mapping[str, list[str]] | None = None,
+    sources: Mapping[str, str] | None = None,
+    hints: Mapping[str, str] | None = None,
 ) -> ScreeningFields:
     """The sections of the form, in catalogue order, with values and errors attached.
 
     A grid section (one set of items per substance) is folded into the multi-choice item
-    its rows come from, so each substance's questions sit under its checkbox.
+    its rows come from, so each substance's questions sit under its checkbox. ``sources``
+    marks proposed values (from intake), and ``hints`` adds what intake recorded beside a
+    question.
     """
     errors = errors or {}
+    sources, hints = sources or {}, hints or {}
     unknown = definition.unknown_answer
     used: set[str] = set()
     sections: list[Section] = []
@@ -264,6 +281,7 @@ def screening_fields(
         for item in section["items"]:
             path = f"{code}.{item['code']}"
             f = _field(path, item, values, errors, unknown)
+            f.source, f.hint = sources.get(path, ""), hints.get(path, "")
             used.add(path)
             grid = grids.get(path)
             if grid is not None:

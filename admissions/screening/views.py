@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from admissions.models import Inquiry
+from admissions.models import Inquiry, InsurancePolicy
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.screening.definition import AnswersInvalid, FormDefinition
 from admissions.screening.forms import (
@@ -45,6 +45,7 @@ from admissions.screening.forms import (
     stored_values,
 )
 from admissions.screening.models import Screening
+from admissions.screening.prefill import FROM_INTAKE, Prefill, screening_prefill
 from admissions.screening.rules import level_allows
 from admissions.screening.services import (
     OVERRIDE_ROLES,
@@ -60,6 +61,7 @@ from admissions.screening.services import (
     screening_signoff,
 )
 from crm.audit import audit_list, audit_record
+from crm.masking import sees_for
 from crm.models import AuditEvent, User
 from crm.roles import Role, has_role
 from crm.scoping import scope_to_user
@@ -137,12 +139,14 @@ def _inquiry_url(inquiry: Inquiry) -> str | None:
         return None
 
 
-def _audit_view(request: HttpRequest, inquiry: Inquiry, screening: Screening | None) -> None:
+def _audit_view(
+    request: HttpRequest, inquiry: Inquiry, screening: Screening | None, *, also: list[str] | None = None
+) -> None:
     audit_record(
         action=AuditEvent.Action.VIEW,
         obj=inquiry,
         actor=_user(request),
-        fields=PERSON_FIELDS_SHOWN,
+        fields=[*PERSON_FIELDS_SHOWN, *(also or [])],
         request=request,
     )
     if screening is not None:
@@ -153,6 +157,21 @@ def _audit_view(request: HttpRequest, inquiry: Inquiry, screening: Screening | N
             fields=SCREENING_FIELDS_SHOWN,
             request=request,
         )
+
+
+def _prefill_fields_shown(prefill: Prefill) -> list[str]:
+    """The inquiry's own records a pre-filled page shows, for the audit trail."""
+    shown = {
+        "logistics": "person.contact_preferences",
+        "insurance": "insurance",
+        "readiness": "message",
+    }
+    fields = [shown[section] for section in prefill.answers if section in shown]
+    if prefill.hints:
+        fields.append("substances")
+    if prefill.caller:
+        fields.append("caller")
+    return fields
 
 
 # --- what the result panel shows -----------------------------------------------------------
@@ -233,7 +252,8 @@ def _definition(screening: Screening | None) -> FormDefinition:
 
 
 def _missing_labels(definition: FormDefinition, missing: list[str]) -> list[tuple[str, str]]:
-    """(input id, wording) of each unanswered safety item, for links from the panel."""
+    """(input id, question text) of each unanswered safety item, for links from the panel; a
+    substance's questions are named with the substance ("Alcohol: On how many of the last 30 days?")."""
     out = []
     for path in missing:
         try:
@@ -242,8 +262,29 @@ def _missing_labels(definition: FormDefinition, missing: list[str]) -> list[tupl
             label = path
         section, _, rest = path.partition(".")
         row = rest.split(".")[0] if "." in rest else ""
-        out.append(("q-" + path.replace(".", "-"), f"{row.replace('_', ' ')}: {label}" if row else label))
+        if row:
+            try:
+                names = dict(definition.section(section).get("rows") or [])
+            except KeyError:
+                names = {}
+            label = f"{names.get(row, row.replace('_', ' '))}: {label}"
+        out.append(("q-" + path.replace(".", "-"), label))
     return out
+
+
+def _prefill(
+    request: HttpRequest, inquiry: Inquiry, definition: FormDefinition, screening: Screening | None
+) -> Prefill:
+    """What intake recorded, proposed for the questions the screen leaves open (two queries)."""
+    policy = InsurancePolicy.objects.filter(inquiry_id=inquiry.pk, rank=InsurancePolicy.Rank.PRIMARY).first()
+    return screening_prefill(
+        inquiry=inquiry,
+        definition=definition,
+        answers=screening.answers if screening else {},
+        policy=policy,
+        substance_names=list(inquiry.substances.values_list("name", flat=True)),
+        sees=sees_for(_user(request)),
+    )
 
 
 # --- the pre-screen ------------------------------------------------------------------------
@@ -259,8 +300,11 @@ def _screening_context(
     recommendation: Recommendation,
     override_form: MatchOverrideForm | None = None,
     saved: bool = False,
+    prefill: Prefill | None = None,
 ) -> dict[str, Any]:
     user = _user(request)
+    # Completeness shows from the first look: before anything is saved every safety item is open.
+    missing = recommendation.missing if screening is not None else definition.missing_safety({})
     return {
         "inquiry": inquiry,
         "person": inquiry.person,
@@ -269,7 +313,8 @@ def _screening_context(
         "definition": definition,
         "fields": fields,
         "rec": recommendation,
-        "missing": _missing_labels(definition, recommendation.missing),
+        "missing": _missing_labels(definition, missing),
+        "prefill": prefill,
         "red_flag": inquiry.has_red_flag or bool(recommendation.flags),
         "can_override": has_role(user, *OVERRIDE_ROLES)
         and screening is not None
@@ -296,10 +341,22 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     stored = stored_values(definition, screening.answers if screening else {})
     if request.method == "GET":
         recommendation = _recommendation(screening)
-        fields = screening_fields(definition, values=stored)
-        _audit_view(request, inquiry, screening)
+        prefill = _prefill(request, inquiry, definition, screening)
+        fields = screening_fields(
+            definition,
+            values={**stored_values(definition, prefill.answers), **stored},
+            sources=dict.fromkeys(prefill.paths, FROM_INTAKE),
+            hints=prefill.hints,
+        )
+        _audit_view(request, inquiry, screening, also=_prefill_fields_shown(prefill))
         context = _screening_context(
-            request, inquiry, screening, fields=fields, definition=definition, recommendation=recommendation
+            request,
+            inquiry,
+            screening,
+            fields=fields,
+            definition=definition,
+            recommendation=recommendation,
+            prefill=prefill,
         )
         return _render_page(request, context)
 
