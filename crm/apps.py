@@ -8,8 +8,12 @@ class CrmConfig(AppConfig):
     verbose_name = "Kernel: users, facilities, audit"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
         from crm import db_roles
+        from crm.time_zones import remember_time_zone
 
         pre_migrate.connect(db_roles.refuse_migrating_as_app_role, sender=self)
         post_migrate.connect(db_roles.grant_after_migrate, sender=self)
         checks.register(db_roles.check_app_role_set, checks.Tags.security)
+        user_logged_in.connect(remember_time_zone, dispatch_uid="crm.remember_time_zone")

@@ -1,5 +1,5 @@
-"""Request ids (one per request, echoed in the response and stamped on logs and audit rows), and
-``Cache-Control: no-store`` on every response."""
+"""Request ids (one per request, echoed in the response and stamped on logs and audit rows),
+``Cache-Control: no-store`` on every response, and the signed-in user's facility time zone."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from crm.time_zones import SESSION_KEY, time_zone_for, zone_named
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -58,3 +61,30 @@ class NoStoreMiddleware:
         if "no-store" not in response.get("Cache-Control", ""):
             response["Cache-Control"] = "no-store"
         return response
+
+
+class FacilityTimeZoneMiddleware:
+    """Show times in the zone of the user's facility (``crm.time_zones``), not the server's.
+
+    The zone comes from the session (set at sign-in); a session from before that gets it here once.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        zone = None
+        if user is not None and user.is_authenticated:
+            name = request.session.get(SESSION_KEY)
+            if name is None:
+                name = request.session[SESSION_KEY] = time_zone_for(user)
+            zone = zone_named(name)
+        if zone is None:
+            timezone.deactivate()
+        else:
+            timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -1,0 +1,47 @@
+"""Which time zone a staff member's pages show times in: their facility's.
+
+A facility keeps its own ``time_zone``; a coordinator at a Pacific center reads Pacific times.
+The zone is worked out once at sign-in and kept in the session (``remember_time_zone``), so
+pages pay no query for it; ``FacilityTimeZoneMiddleware`` activates it on each request. A page
+about one record shows that record's facility's zone instead (``{% timezone %}`` or the
+``when`` filter's argument), and times carry the zone's abbreviation where zones can differ.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+SESSION_KEY = "crm_time_zone"
+
+
+def time_zone_for(user: Any) -> str:
+    """The zone the user's facilities share; the site's zone when they have none or several."""
+    if not user.is_authenticated:
+        return str(settings.TIME_ZONE)
+    zones = set(user.facilities.order_by().values_list("time_zone", flat=True).distinct()[:2])
+    return zones.pop() if len(zones) == 1 else str(settings.TIME_ZONE)
+
+
+def zone_named(name: Any) -> zoneinfo.ZoneInfo | None:
+    """The zone called ``name`` (an IANA name, a facility, or a zone), or ``None`` for anything else."""
+    if isinstance(name, zoneinfo.ZoneInfo):
+        return name
+    name = getattr(name, "time_zone", name)
+    if not name or not isinstance(name, str):
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def remember_time_zone(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """``user_logged_in`` receiver: keep the user's zone in the new session."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_KEY] = time_zone_for(user)
