@@ -37,7 +37,7 @@ def consents_for(*, inquiry: Inquiry, user: User | AnonymousUser) -> QuerySet[Pa
 
 def consent_visible_to(user: User | AnonymousUser) -> QuerySet[Part2Consent]:
     return scope_to_user(Part2Consent.objects.all(), user, facility_field="inquiry__facility").select_related(
-        "person", "inquiry", "discloser", "recipient_partner", "captured_by", "revoked_by"
+        "person", "inquiry__facility", "discloser", "recipient_partner", "captured_by", "revoked_by"
     )
 
 
@@ -54,7 +54,7 @@ def ledger_for(*, person_id: int, user: User | AnonymousUser) -> QuerySet[Disclo
 
 def disclosures_visible_to(user: User | AnonymousUser) -> QuerySet[Disclosure]:
     return scope_to_user(Disclosure.objects.all(), user, facility_field="inquiry__facility").select_related(
-        "person", "inquiry", "discloser", "consent", "made_by"
+        "person", "inquiry__facility", "discloser", "consent", "made_by"
     )
 
 

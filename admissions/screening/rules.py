@@ -70,6 +70,17 @@ class Flag:
     SEVERE_PSYCHIATRIC = "severe_psychiatric"
 
 
+# What staff read for each flag: the timeline, the banner, the review queue and sign-off.
+FLAG_LABELS = {
+    Flag.EMERGENCY_NOW: "Emergency now",
+    Flag.SUICIDE_RISK: "Suicide risk",
+    Flag.BACLOFEN_PUMP: "Baclofen pump problem",
+    Flag.SEDATIVE_WITHDRAWAL: "Sedative withdrawal risk",
+    Flag.PREGNANCY_WITHDRAWAL: "Pregnancy with withdrawal risk",
+    Flag.SEVERE_PSYCHIATRIC: "Severe psychiatric symptoms",
+}
+
+
 class Modifier:
     WITHDRAWAL_MANAGEMENT = "withdrawal_management"
     CO_OCCURRING_ENHANCED = "co_occurring_enhanced"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
 from django import forms, template
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.forms import BoundField
 from django.template import Context
 from django.urls import reverse
@@ -14,10 +19,14 @@ from django.utils import timezone
 from django.utils.dateformat import time_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import get_text_list
 
+from admissions.models import CallTrackingSource, FollowUp, InquiryEvent, InsurancePolicy
 from admissions.pipeline import Stage
+from admissions.screening.rules import FLAG_LABELS
 from crm import phones
 from crm.masking import sees_for
+from crm.models import AuditEvent
 from crm.roles import has_role
 from crm.scoping import facility_ids_for
 
@@ -251,3 +260,194 @@ def stage_label(value: str) -> str:
         return str(Stage(value).label)
     except ValueError:
         return value
+
+
+# --- codes in words -------------------------------------------------------------------------
+# One label source per family of codes: the model's choices, the screening rules' flag labels,
+# the fields' verbose names. A code none of them knows (an old row, a new kind) reads as
+# words made of the code, never as the code itself and never as an error.
+
+_ACRONYMS = {"id": "ID", "vob": "VOB", "sms": "SMS", "ip": "IP", "dob": "DOB", "npi": "NPI"}
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _acronyms(text: str) -> str:
+    return _WORD.sub(lambda m: _ACRONYMS.get(m.group(0).lower(), m.group(0)), text)
+
+
+@register.filter
+def humanise(code: Any) -> str:
+    """A code no label source knows, as words: ``sedative_withdrawal`` -> "Sedative withdrawal"."""
+    words = " ".join(str(code if code is not None else "").replace("_", " ").replace("-", " ").split())
+    return _acronyms(words[:1].upper() + words[1:])
+
+
+def _label(labels: Mapping[str, Any], code: Any) -> str:
+    code = getattr(code, "value", code)
+    label = labels.get(code) if isinstance(code, str) else None
+    return str(label) if label else humanise(code)
+
+
+def _choices(choices: Iterable[tuple[Any, Any]]) -> dict[str, str]:
+    return {str(value): str(label) for value, label in choices}
+
+
+_EVENT_KINDS = _choices(InquiryEvent.Kind.choices)
+_FOLLOWUP_KINDS = _choices(FollowUp.Kind.choices)
+_CHANNELS = _choices(FollowUp.Channel.choices)
+_VOB_STATUSES = _choices(InsurancePolicy.VobStatus.choices)
+_AUDIT_ACTIONS = _choices(AuditEvent.Action.choices)
+_CALL_PROVIDERS = _choices(CallTrackingSource.Provider.choices)
+
+
+@register.filter
+def flag_label(flag: Any) -> str:
+    """A safety flag (its code, or the flag as the screening result stores it) as staff read it."""
+    code = flag.get("code") if isinstance(flag, Mapping) else flag
+    return _label(FLAG_LABELS, code)
+
+
+@register.filter
+def flag_labels(flags: Any) -> str:
+    """Several flags: "Sedative withdrawal risk, Suicide risk"."""
+    return ", ".join(flag_label(flag) for flag in flags or ())
+
+
+@register.filter
+def event_kind_label(code: Any) -> str:
+    return _label(_EVENT_KINDS, code)
+
+
+@register.filter
+def followup_kind_label(code: Any) -> str:
+    return _label(_FOLLOWUP_KINDS, code)
+
+
+@register.filter
+def channel_label(code: Any) -> str:
+    """A message channel: "Text message", "Email"."""
+    return _label(_CHANNELS, code)
+
+
+@register.filter
+def call_provider_label(code: Any) -> str:
+    """A call-tracking service: "CallRail"."""
+    return _label(_CALL_PROVIDERS, code)
+
+
+@register.filter
+def vob_status_label(code: Any) -> str:
+    return _label(_VOB_STATUSES, code)
+
+
+@register.filter
+def audit_action_label(code: Any) -> str:
+    return _label(_AUDIT_ACTIONS, code)
+
+
+@lru_cache(maxsize=512)
+def _field_label(model_label: str, name: str) -> str:
+    """A field's ``verbose_name`` (following ``person.first_name`` across relations), lower case."""
+    try:
+        model = apps.get_model(model_label)
+    except (LookupError, ValueError):
+        model = None
+    words: list[str] = []
+    for part in name.split("."):
+        field = None
+        if model is not None:
+            try:
+                field = model._meta.get_field(part)
+            except FieldDoesNotExist:
+                field = None
+        if field is not None and not field.concrete:  # a reverse relation: the other model's name
+            label = getattr(field.related_model._meta, "verbose_name_plural", "")  # type: ignore[union-attr]
+        else:
+            label = getattr(field, "verbose_name", "")
+        words.append(str(label or humanise(part)))
+        model = getattr(field, "related_model", None) if field is not None else None
+    text = " ".join(words)
+    return _acronyms(text[:1].lower() + text[1:] if text[1:2].islower() else text)
+
+
+@register.filter
+def field_label(name: Any, model_label: str = "") -> str:
+    """One field's name as words, for the middle of a sentence: ``member_id`` -> "member ID"."""
+    return _field_label(str(model_label or ""), str(name))
+
+
+@register.filter
+def field_labels(names: Any, model_label: str = "") -> str:
+    """Field names as an English list: "authorization required and member ID"."""
+    if isinstance(names, str):
+        names = [names]
+    return str(get_text_list([field_label(name, model_label) for name in names or ()], "and"))
+
+
+@register.filter
+def model_label(object_type: Any) -> str:
+    """An ``app.model`` label as the model's name: ``admissions.insurancepolicy`` -> "Insurance policy"."""
+    try:
+        name = str(apps.get_model(str(object_type))._meta.verbose_name)
+    except (LookupError, ValueError):
+        name = str(object_type).rpartition(".")[2]
+    return humanise(name)
+
+
+@register.filter
+def audit_fields(row: Any) -> str:
+    """An audit row's field names as words; a list row's page (``list:queue:new``) first."""
+    names = list(row.fields or ())
+    page = ""
+    if names and str(names[0]).startswith("list:"):
+        page = humanise(str(names.pop(0)).removeprefix("list:").replace(":", " "))
+    shown = ", ".join(field_label(name, row.object_type) for name in names)
+    return f"{page}: {shown}" if page and shown else page or shown
+
+
+@register.filter
+def insurance_summary(data: Any) -> str:
+    """An "insurance" timeline entry as a sentence: "Verification of benefits: viable. Changed
+    authorization required and member ID." Field names only: the timeline never repeats values."""
+    data = data if isinstance(data, Mapping) else {}
+    changed = [str(name) for name in data.get("fields") or ()]
+    fields = [name for name in changed if name != "vob_status"]
+    status = data.get("vob_status")
+    sentences = []
+    if status and ("vob_status" in changed or not fields):
+        sentences.append(f"Verification of benefits: {vob_status_label(status).lower()}.")
+    if fields:
+        source = f" from the {data['from']}" if data.get("from") else ""
+        sentences.append(f"Changed {field_labels(fields, 'admissions.insurancepolicy')}{source}.")
+    return " ".join(sentences)
+
+
+@register.filter
+def event_heading(event: Any) -> str:
+    """A timeline entry's heading: "Inbound call · Connected", "Email sent · Acknowledge a new inquiry"."""
+    data = event.data if isinstance(event.data, Mapping) else {}
+    if event.kind == InquiryEvent.Kind.CALL:
+        outcome = event.get_call_outcome_display() if event.call_outcome else ""
+        direction = event.get_call_direction_display() if event.call_direction else ""
+        heading = " · ".join(part for part in (f"{direction} call".strip().capitalize(), outcome) if part)
+    elif event.kind == InquiryEvent.Kind.MESSAGE:
+        verb = "received" if data.get("direction") == "inbound" else "sent"
+        heading = f"{channel_label(data.get('channel') or 'message')} {verb}"
+    else:
+        heading = event_kind_label(event.kind)
+    if data.get("kind"):
+        heading += f" · {followup_kind_label(data['kind'])}"
+    return heading
+
+
+_RED_FLAG_REASON = re.compile(r"^Red flag: (?P<codes>[a-z0-9_]+(?:, [a-z0-9_]+)*)$")
+
+
+@register.filter
+def stage_reason(reason: Any) -> str:
+    """A stage change's reason; the pre-screen's "Red flag: sedative_withdrawal" names the flags."""
+    text = str(reason or "")
+    found = _RED_FLAG_REASON.match(text)
+    if found is None:
+        return text
+    return "Red flag: " + ", ".join(flag_label(code) for code in found["codes"].split(", "))

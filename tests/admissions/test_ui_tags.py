@@ -1,4 +1,5 @@
-"""The coordinator pages' form helpers: field rows and plain selects render complete, escaped markup."""
+"""The coordinator pages' helpers: field rows and plain selects render complete, escaped markup, and
+every family of codes (flags, follow-up kinds, VOB statuses, audit actions, field names) reads as words."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import pytest
 from django import forms
 
+from admissions.templatetags import admissions_ui as ui
 from admissions.templatetags.admissions_ui import field_row, iso, plain_select
 
 
@@ -68,3 +70,145 @@ def test_iso_keeps_the_offset():
 
     assert iso(datetime(2026, 11, 25, 7, 0, 5, 123, tzinfo=UTC)) == "2026-11-25T07:00:05+00:00"
     assert iso(None) == ""
+
+
+# --- codes in words -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [
+        ("sedative_withdrawal", "Sedative withdrawal risk"),
+        ({"code": "suicide_risk", "action": "Call 988"}, "Suicide risk"),
+        ("flag_from_a_newer_form", "Flag from a newer form"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_flag_label_reads_the_screening_rules_labels_and_words_an_unknown_code(code, label):
+    assert ui.flag_label(code) == label
+
+
+def test_flag_labels_joins_codes_and_stored_flags():
+    assert (
+        ui.flag_labels(["baclofen_pump", {"code": "emergency_now"}]) == "Baclofen pump problem, Emergency now"
+    )
+    assert ui.flag_labels(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [
+        ("acknowledgement", "Acknowledge a new inquiry"),
+        ("call_task", "Call task"),
+        ("ack-email", "Ack email"),
+    ],
+)
+def test_followup_kind_label(code, label):
+    assert ui.followup_kind_label(code) == label
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [("viable", "Viable"), ("not_viable", "Not viable"), ("self_pay", "Self-pay"), ("on_hold", "On hold")],
+)
+def test_vob_status_label(code, label):
+    assert ui.vob_status_label(code) == label
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [("view", "Viewed"), ("api_read", "Read through the API"), ("list", "Listed"), ("purge", "Purge")],
+)
+def test_audit_action_label(code, label):
+    assert ui.audit_action_label(code) == label
+
+
+def test_channel_event_kind_and_call_provider_labels():
+    assert (ui.channel_label("sms"), ui.channel_label("email"), ui.channel_label("fax")) == (
+        "Text message",
+        "Email",
+        "Fax",
+    )
+    assert (ui.event_kind_label("capacity_held"), ui.event_kind_label("new_kind")) == (
+        "Bed or slot held",
+        "New kind",
+    )
+    assert (ui.call_provider_label("ctm"), ui.call_provider_label("other_vendor")) == (
+        "CallTrackingMetrics",
+        "Other vendor",
+    )
+
+
+def test_field_labels_are_verbose_names_in_a_sentence():
+    names = ["authorization_required", "member_id"]
+    assert ui.field_labels(names, "admissions.insurancepolicy") == "authorization required and member ID"
+    assert ui.field_labels(["payer_id"], "admissions.insurancepolicy") == "payer"  # the FK by its column name
+    assert ui.field_labels(["no_such_field", "in_network"], "admissions.insurancepolicy") == (
+        "no such field and in network"
+    )
+    assert ui.field_labels("member_id", "no.such_model") == "member ID"
+    assert ui.field_labels([], "admissions.insurancepolicy") == ""
+
+
+def test_field_label_follows_relations_and_reverse_relations():
+    assert ui.field_label("person.first_name", "admissions.inquiry") == "person first name"
+    assert ui.field_label("insurance_policies", "admissions.inquiry") == "insurance policies"
+
+
+def test_model_label_and_audit_fields():
+    assert (ui.model_label("admissions.insurancepolicy"), ui.model_label("gone.old_thing")) == (
+        "Insurance policy",
+        "Old thing",
+    )
+
+    class Row:
+        object_type = "admissions.inquiry"
+        fields = ["list:queue:new", "person.first_name", "stage"]
+
+    assert ui.audit_fields(Row) == "Queue new: person first name, stage"
+    Row.fields = ["person", "timeline"]
+    assert ui.audit_fields(Row) == "person, timeline"
+    Row.fields = []
+    assert ui.audit_fields(Row) == ""
+
+
+@pytest.mark.parametrize(
+    ("data", "sentence"),
+    [
+        ({"fields": ["vob_status"], "vob_status": "viable"}, "Verification of benefits: viable."),
+        ({"fields": [], "vob_status": "viable"}, "Verification of benefits: viable."),
+        (
+            {"fields": ["authorization_required", "member_id", "vob_status"], "vob_status": "not_viable"},
+            "Verification of benefits: not viable. Changed authorization required and member ID.",
+        ),
+        (
+            {"fields": ["authorization_required", "member_id"], "vob_status": "requested"},
+            "Changed authorization required and member ID.",
+        ),
+        ({"fields": ["payer_name"], "from": "pre-screen"}, "Changed payer name from the pre-screen."),
+        ({"fields": [], "vob_status": "mystery_state"}, "Verification of benefits: mystery state."),
+        ({}, ""),
+        (None, ""),
+    ],
+)
+def test_insurance_summary_is_a_sentence(data, sentence):
+    assert ui.insurance_summary(data) == sentence
+
+
+def test_stage_reason_names_red_flags_and_keeps_other_reasons():
+    assert (
+        ui.stage_reason("Red flag: sedative_withdrawal, new_flag")
+        == "Red flag: Sedative withdrawal risk, New flag"
+    )
+    assert ui.stage_reason("Caller asked for detox_now") == "Caller asked for detox_now"
+    assert ui.stage_reason(None) == ""
+
+
+def test_humanise_never_fails():
+    assert (ui.humanise("member_id"), ui.humanise("ack-email"), ui.humanise(7), ui.humanise(None)) == (
+        "Member ID",
+        "Ack email",
+        "7",
+        "",
+    )

@@ -398,7 +398,7 @@ def test_the_call_shows_on_the_inquiry_timeline(callrail, google_ads, coordinato
     html = coordinator_client.get(reverse("admissions:inquiry", args=[inquiry.pk])).content.decode()
 
     assert "Inbound call · Connected" in html
-    assert "Answered · 3 min 04 s · callrail call CAL0f6e3b2a1c9d4e8fa7b6c5d4e3f2a1b0c9" in html
+    assert "Answered · 3 min 04 s · CallRail call CAL0f6e3b2a1c9d4e8fa7b6c5d4e3f2a1b0c9" in html
     assert (
         'href="https://app.callrail.com/calls/CAL0f6e3b2a1c9d4e8fa7b6c5d4e3f2a1b0c9/recording?access_key=example"'
         in html

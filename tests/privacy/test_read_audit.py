@@ -92,6 +92,6 @@ def test_the_inquiry_audit_page_lists_who_saw_it_in_a_list(facility, manager_cli
 
     body = page.content.decode()
     assert "p-coord" in body
-    assert f"admissions.inquiry, 1 listed: #{world.inquiry.pk}" in body
-    assert "list:search" in body
+    assert f"Inquiry, 1 listed: #{world.inquiry.pk}" in body
+    assert "<td>Search: " in body  # the page that listed it (``list:search``), in words
     assert "Quillonaire" not in body  # the search text is never recorded
