@@ -25,7 +25,7 @@ from django.utils import timezone
 from admissions.screening.definition import DIMENSIONS, FormDefinition, answer_datetime
 from admissions.screening.services import MIN_OVERRIDE_REASON
 from crm.formfields import ModelChoiceField
-from programs.models import LevelOfCare, Program
+from programs.models import LevelOfCare, Payer, Program
 
 # Posted by a safety multi-choice item's "none of these" box: the answer is an empty list.
 NONE_OF_THESE = "__none__"
@@ -151,6 +151,11 @@ class ScreeningFields:
         return slots
 
     @property
+    def payer(self) -> Field | None:
+        """The payer field when it is searchable by name (its value is then the payer's name)."""
+        return next((f for s in self.sections for f in s.fields if f.kind == "payer"), None)
+
+    @property
     def error_count(self) -> int:
         return len(self.error_slots) + len(self.other_errors)
 
@@ -225,6 +230,52 @@ def _row_items(section: dict[str, Any], row: str) -> list[dict[str, Any]]:
     return [*section["items"], *section.get("row_items", {}).get(row, [])]
 
 
+# --- the payer, searchable by name ---------------------------------------------------------------
+
+# The payer item stores the payer's id; the page shows and takes its name.
+PAYER_PATH = "insurance.payer_id"
+
+
+@dataclass(frozen=True)
+class PayerChoices:
+    """The payer list behind the payer field: (id, name), by name."""
+
+    rows: tuple[tuple[int, str], ...]
+
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        return [(str(pk), name) for pk, name in self.rows]
+
+    def name_of(self, value: str) -> str:
+        """The name to show for a stored payer id (what was typed, when it is not one)."""
+        if _WHOLE_NUMBER.match(value or ""):
+            return next((name for pk, name in self.rows if str(pk) == value.lstrip("+")), value)
+        return value
+
+    def resolve(self, text: str) -> tuple[int | None, str]:
+        """The payer a coordinator typed: by its whole name, else the one payer whose name holds the
+        text; or None and why not."""
+        wanted = " ".join(text.split()).casefold()
+        exact = [pk for pk, name in self.rows if name.casefold() == wanted]
+        if exact:
+            return exact[0], ""
+        holding = [(pk, name) for pk, name in self.rows if wanted in name.casefold()]
+        if len(holding) == 1:
+            return holding[0][0], ""
+        if holding:
+            names = ", ".join(name for _pk, name in holding[:5])
+            return None, f"Several payers match “{text}”: {names}. Pick one from the list."
+        return None, (
+            f"No payer called “{text}” in the list. Pick one from the list, or write what the caller "
+            "said in “Payer as the caller said it”."
+        )
+
+
+def payer_choices() -> PayerChoices:
+    """Every payer, by name (one query)."""
+    return PayerChoices(rows=tuple(Payer.objects.order_by("name").values_list("pk", "name")))
+
+
 # --- the fields of the page --------------------------------------------------------------------
 
 
@@ -259,13 +310,14 @@ def screening_fields(
     errors: Mapping[str, list[str]] | None = None,
     sources: Mapping[str, str] | None = None,
     hints: Mapping[str, str] | None = None,
+    payers: PayerChoices | None = None,
 ) -> ScreeningFields:
     """The sections of the form, in catalogue order, with values and errors attached.
 
     A grid section (one set of items per substance) is folded into the multi-choice item
     its rows come from, so each substance's questions sit under its checkbox. ``sources``
-    marks proposed values (from intake), and ``hints`` adds what intake recorded beside a
-    question.
+    marks proposed values (from intake), ``hints`` adds what intake recorded beside a
+    question, and ``payers`` turns the payer id into a payer searchable by name.
     """
     errors = errors or {}
     sources, hints = sources or {}, hints or {}
@@ -282,6 +334,8 @@ def screening_fields(
             path = f"{code}.{item['code']}"
             f = _field(path, item, values, errors, unknown)
             f.source, f.hint = sources.get(path, ""), hints.get(path, "")
+            if path == PAYER_PATH and payers is not None:
+                f.kind, f.choices, f.value = "payer", payers.choices, payers.name_of(f.value)
             used.add(path)
             grid = grids.get(path)
             if grid is not None:
@@ -367,7 +421,7 @@ def _parse(item: dict[str, Any], data: QueryDict, path: str, unknown: str | None
 
 
 def answers_from_post(
-    definition: FormDefinition, data: QueryDict
+    definition: FormDefinition, data: QueryDict, *, payers: PayerChoices | None = None
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The answers a posted form gives, and errors the HTML itself makes plain (before the rules).
 
@@ -383,6 +437,10 @@ def answers_from_post(
         if path not in data:
             return
         value, error = _parse(item, data, path, unknown)
+        if path == PAYER_PATH and payers is not None and isinstance(value, str):
+            # A payer picked or typed by name (an id still passes, for the catalogue to check).
+            value, error = payers.resolve(value)
+            error = error or None
         if error:
             errors[path] = [error]
         else:

@@ -40,6 +40,7 @@ from admissions.screening.forms import (
     ScreeningFields,
     SignoffForm,
     answers_from_post,
+    payer_choices,
     posted_values,
     screening_fields,
     stored_values,
@@ -339,6 +340,7 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     screening = screening_latest(inquiry_id=inquiry.pk, inquiry=inquiry)
     definition = _definition(screening)
     stored = stored_values(definition, screening.answers if screening else {})
+    payers = payer_choices()
     if request.method == "GET":
         recommendation = _recommendation(screening)
         prefill = _prefill(request, inquiry, definition, screening)
@@ -347,6 +349,7 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
             values={**stored_values(definition, prefill.answers), **stored},
             sources=dict.fromkeys(prefill.paths, FROM_INTAKE),
             hints=prefill.hints,
+            payers=payers,
         )
         _audit_view(request, inquiry, screening, also=_prefill_fields_shown(prefill))
         context = _screening_context(
@@ -360,7 +363,7 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
         )
         return _render_page(request, context)
 
-    answers, errors = answers_from_post(definition, request.POST)
+    answers, errors = answers_from_post(definition, request.POST, payers=payers)
     saved = None
     if not errors and answers:
         try:
@@ -378,11 +381,15 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
         if not request.htmx:  # type: ignore[attr-defined]
             messages.success(request, "Pre-screen saved.")
             return HttpResponseRedirect(reverse("screening_ui:screening", kwargs={"inquiry_id": inquiry.pk}))
-        fields = screening_fields(definition, values=stored_values(definition, screening.answers))
+        fields = screening_fields(
+            definition, values=stored_values(definition, screening.answers), payers=payers
+        )
     else:
         # Nothing saved: show the last saved result, and what was typed with its errors.
         recommendation = _recommendation(screening)
-        fields = screening_fields(definition, values={**stored, **posted_values(request.POST)}, errors=errors)
+        fields = screening_fields(
+            definition, values={**stored, **posted_values(request.POST)}, errors=errors, payers=payers
+        )
     context = _screening_context(
         request,
         inquiry,
@@ -427,7 +434,9 @@ def match_override_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
         request,
         inquiry,
         screening,
-        fields=screening_fields(definition, values=stored_values(definition, screening.answers)),
+        fields=screening_fields(
+            definition, values=stored_values(definition, screening.answers), payers=payer_choices()
+        ),
         definition=definition,
         recommendation=_recommendation(screening),
         override_form=form,

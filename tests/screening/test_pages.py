@@ -457,10 +457,10 @@ def test_screening_page_queries_do_not_grow_with_programs(
 ):
     screening_save(inquiry_id=inquiry.pk, answers=BACLOFEN, actor=coordinator)
     _many_programs(catalogue, count)
-    # session, user, MFA device, groups, facilities, inquiry, screening, policy's payer,
+    # session, user, MFA device, groups, facilities, inquiry, screening, payer list, policy's payer,
     # 3 matching, what intake recorded (policy, substances), 2 permission reads of the base
     # template's menu, 2 audit rows
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(18):
         response = coordinator_client.get(_screening_url(inquiry.pk))
     assert response.status_code == 200
     assert response.content.decode().count("<option value=") > count

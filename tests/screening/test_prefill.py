@@ -64,10 +64,11 @@ def test_the_prescreen_opens_with_what_intake_recorded_marked_fromintake_inquiry
         "logistics.ok_to_voicemail": "no",
         "logistics.state": "NC",
         "logistics.postal_code": "28801",
-        "insurance.payer_id": str(catalogue.payers["cigna"].pk),
+        "insurance.payer_id": "Cigna",
         "insurance.member_id": "ZX99123",
         "readiness.why_now": "Wants help before the holidays.",
     }
+    assert fields["insurance.payer_id"].kind == "payer"
     # The substances intake recorded are a hint beside the safety question, never ticked for them.
     substances = fields["use.substances_30d"]
     assert (substances.values, substances.source) == ([], "")
@@ -169,6 +170,36 @@ def test_a_substances_missing_questions_are_named_with_the_substance(catalogue, 
     assert "Alcohol: On how many of the last 30 days?" in labels
 
 
+# --- the payer, searchable by name -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "payer_key", "error"),
+    [
+        ("cigna", "cigna", ""),
+        ("mountain", "blue", ""),
+        ("Blue Mountain Health", "blue", ""),
+        ("a", None, "Several payers match “a”: Aetna, Blue Mountain Health, Cigna, Self-pay."),
+        ("Kaiser", None, "No payer called “Kaiser” in the list."),
+    ],
+)
+def test_a_payer_is_chosen_by_typing_part_of_its_name(
+    typed, payer_key, error, catalogue, inquiry, coordinator_client
+):
+    response = coordinator_client.post(
+        _page(inquiry.pk), {"insurance.payer_id": typed}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    screening = Screening.objects.filter(inquiry=inquiry).first()
+    if payer_key is None:
+        assert screening is None
+        assert error in response.content.decode()
+        assert 'hx-swap-oob="innerHTML:#err-insurance-payer_id"' in response.content.decode()
+    else:
+        assert screening.answers["insurance"]["payer_id"] == catalogue.payers[payer_key].pk
+        assert InsurancePolicy.objects.get(inquiry=inquiry).payer == catalogue.payers[payer_key]
+
+
 # --- a last use in the future ------------------------------------------------------------------
 
 
@@ -199,3 +230,21 @@ def test_the_api_refuses_a_last_use_in_the_future_with_the_field_named(
     assert list(errors) == ["substances.alcohol.last_use"]
     assert "Must not be in the future." in errors["substances.alcohol.last_use"][0]
     assert not Screening.objects.filter(inquiry=inquiry).exists()
+
+
+def test_a_saved_payer_shows_by_name_with_every_payer_to_choose_from(
+    catalogue, inquiry, coordinator, coordinator_client
+):
+    screening_save(
+        inquiry_id=inquiry.pk,
+        answers={"insurance": {"payer_id": catalogue.payers["blue"].pk}},
+        actor=coordinator,
+    )
+    response = coordinator_client.get(_page(inquiry.pk))
+    payer = _fields(response)["insurance.payer_id"]
+    assert (payer.kind, payer.value) == ("payer", "Blue Mountain Health")
+    body = response.content.decode()
+    assert 'list="q-insurance-payer_id-list"' in body
+    datalist = body[body.index('<datalist id="q-insurance-payer_id-list">') :].split("</datalist>")[0]
+    assert datalist.count("<option") == 4
+    assert '<option value="Blue Mountain Health">' in datalist
