@@ -187,7 +187,7 @@ def followup_row(context: Context, followup: Any) -> SafeString:
     when = (
         f"overdue {duration(minutes_since(followup.due_at, now))}"
         if overdue
-        else time_format(timezone.localtime(followup.due_at), "g:i A")
+        else time_format(timezone.localtime(followup.due_at), "g:i A T")
     )
     return format_html(
         '<tr{}>\n      <td><a href="{}">{}</a></td>\n      <td><a href="{}">{}</a>{}</td>\n'

@@ -4,6 +4,7 @@
     {{ event.at|when }}                              Dec 7, 9:05 AM EST (the page's zone)
     {{ event.at|when:inquiry.facility }}             in that facility's zone
     {{ row.at|when_exact }}                          Dec 7, 2026, 9:05:12 AM EST (audit rows)
+    {{ event.data.until|when:inquiry.facility }}     ISO 8601 text is read as a moment too
 
 The page's zone is the signed-in user's facility's (``crm.time_zones``); a page about one record
 passes that record's facility. The year shows when it is not this year in that zone.
@@ -24,6 +25,11 @@ register = template.Library()
 
 
 def _local(value: Any, zone: Any) -> datetime | None:
+    if isinstance(value, str):  # a moment kept as ISO 8601 text, e.g. in a timeline entry's data
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
     if not isinstance(value, datetime):
         return None
     tz = zone_named(zone) or timezone.get_current_timezone()

@@ -101,6 +101,7 @@ def test_the_timeline_reads_as_words_in_the_facilitys_zone(pacific):
         "stage_changed",
         data={"from": "contacted", "to": "clinical_review", "reason": "Red flag: sedative_withdrawal"},
     )
+    event("capacity_held", data={"program": 1, "hold": 1, "until": _january_15(23, 0).isoformat()})
     event(
         "call",
         call_direction="inbound",
@@ -128,7 +129,8 @@ def test_the_timeline_reads_as_words_in_the_facilitys_zone(pacific):
     assert "viable. ." not in words
     assert "VOB status" not in words
     # times: Pacific, with the zone's abbreviation, never the server's zone
-    assert words.count("Jan 15, 9:05 AM PST") == 10
+    assert words.count("Jan 15, 9:05 AM PST") == 11
+    assert "Held until Jan 15, 3:00 PM PST" in words
     assert "12:05" not in words
     assert f'datetime="{timezone.now().year}-01-15T09:05:00-08:00"' in timeline
 
@@ -182,3 +184,16 @@ def test_list_pages_show_times_in_the_users_facility_zone(pacific):
     assert f"{pacific_time.strftime('%I:%M:%S').lstrip('0')} {pacific_time:%p} {abbreviation}" in words
     assert f"{eastern_time.strftime('%I:%M:%S').lstrip('0')} {eastern_time:%p}" not in words
     assert f"Viewed Inquiry #{inquiry.pk} person" in words
+
+
+def test_a_session_from_before_sign_in_kept_the_zone_gets_it_once(pacific):
+    from crm.time_zones import SESSION_KEY
+
+    client = _client(Role.MANAGER, pacific)
+    assert client.session[SESSION_KEY] == PACIFIC  # kept at sign-in
+    session = client.session
+    del session[SESSION_KEY]
+    session.save()
+
+    assert client.get(reverse("audit:index")).status_code == 200
+    assert client.session[SESSION_KEY] == PACIFIC
