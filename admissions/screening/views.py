@@ -37,6 +37,7 @@ from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.screening.definition import AnswersInvalid, FormDefinition
 from admissions.screening.forms import (
     MatchOverrideForm,
+    PayerChoices,
     ScreeningFields,
     SignoffForm,
     answers_from_post,
@@ -67,7 +68,7 @@ from crm.models import AuditEvent, User
 from crm.roles import Role, has_role
 from crm.scoping import scope_to_user
 from programs.matching import MatchResult
-from programs.models import LevelOfCare
+from programs.models import LevelOfCare, Payer
 
 # Managers watch the queue; only clinical reviewers sign off.
 REVIEW_QUEUE_ROLES = (*SIGNOFF_ROLES, Role.MANAGER)
@@ -619,8 +620,15 @@ def signoff_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
 
 
 def _answers_read(definition: FormDefinition, answers: dict[str, Any]) -> list[dict[str, Any]]:
-    """Answered items, grouped by section, as (question, answer) text for a reader."""
-    fields = screening_fields(definition, values=stored_values(definition, answers))
+    """Answered items, grouped by section, as (question, answer) text for a reader (the payer by its
+    name: one query when a payer is answered)."""
+    payer_id = (answers.get("insurance") or {}).get("payer_id") if isinstance(answers, dict) else None
+    payers = (
+        PayerChoices(rows=tuple(Payer.objects.filter(pk=payer_id).values_list("pk", "name")))
+        if isinstance(payer_id, int)
+        else None
+    )
+    fields = screening_fields(definition, values=stored_values(definition, answers), payers=payers)
     out = []
     for section in fields.sections:
         rows: list[tuple[str, str]] = []

@@ -248,3 +248,13 @@ def test_a_saved_payer_shows_by_name_with_every_payer_to_choose_from(
     datalist = body[body.index('<datalist id="q-insurance-payer_id-list">') :].split("</datalist>")[0]
     assert datalist.count("<option") == 4
     assert '<option value="Blue Mountain Health">' in datalist
+
+
+def test_the_signoff_page_names_the_payer(catalogue, inquiry, coordinator, clinician_client):
+    screening_save(
+        inquiry_id=inquiry.pk,
+        answers={"insurance": {"payer_id": catalogue.payers["cigna"].pk}},
+        actor=coordinator,
+    )
+    body = clinician_client.get(reverse("screening_ui:signoff", kwargs={"inquiry_id": inquiry.pk})).content
+    assert "<dt>Payer (from the payer list)</dt><dd>Cigna</dd>" in body.decode()
