@@ -34,6 +34,7 @@ from admissions.services import TouchData, inquiry_advance, inquiry_create, inqu
 from crm.audit import audit_record
 from crm.models import AuditEvent, Facility, User
 from crm.scoping import facility_ids_for
+from crm.time_zones import moment_text
 from programs.models import Payer
 
 OPEN_STAGE_LIST = sorted(OPEN_STAGES)
@@ -241,13 +242,13 @@ def callback_schedule(*, inquiry: Inquiry, actor: User, due_at: datetime, note: 
         due_at=due_at,
         dedupe_key=f"inquiry:{inquiry.pk}:callback:{uuid.uuid4().hex}",
     )
-    when = timezone.localtime(due_at)
+    when = moment_text(due_at, inquiry.facility)
     about = text_clean(note, multiline=True)
     inquiry_event(
         inquiry=inquiry,
         kind=InquiryEvent.Kind.NOTE,
         actor=actor,
-        body=f"Call-back planned for {when:%b %-d, %-I:%M %p}" + (f": {about}" if about else "."),
+        body=f"Call-back planned for {when}" + (f": {about}" if about else "."),
         data={"callback_due": due_at.isoformat(), "followup": followup.pk},
     )
     return followup

@@ -40,6 +40,7 @@ from admissions.pipeline import (
 from admissions.waitlist_offers import waitlist_entries_close
 from crm.models import Facility, User
 from crm.roles import Role
+from crm.time_zones import moment_text
 from programs.models import CapacityHold, Census, Program
 from programs.services import capacity_hold_create, capacity_hold_release
 
@@ -424,7 +425,7 @@ def inquiry_hold_capacity(
         inquiry=inquiry,
         kind=InquiryEvent.Kind.CAPACITY_HELD,
         actor=actor,
-        body=f"{unit} held in {program.name} until {timezone.localtime(until):%b %-d, %-I:%M %p}.",
+        body=f"{unit} held in {program.name} until {moment_text(until, inquiry.facility)}.",
         data={"program": program.pk, "until": until.isoformat(), "hold": hold.pk},
     )
     return hold

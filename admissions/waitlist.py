@@ -34,6 +34,7 @@ from admissions.pipeline import OPEN_STAGES
 from admissions.screening.models import Screening
 from admissions.services import dispatcher_kick, inquiry_event
 from crm.models import User
+from crm.time_zones import moment_text
 from programs.models import CapacityHold, Program
 from programs.services import capacity_freed, capacity_hold_create, capacity_hold_release, program_free_units
 
@@ -303,12 +304,12 @@ def _offer(*, entry: WaitlistEntry, inquiry: Inquiry, program: Program, now: dat
         offers=entry.offers + 1,
     )
     unit = "bed" if program.capacity_kind == Program.CapacityKind.BEDS else "slot"
-    local = timezone.localtime(until)
+    local = moment_text(until, inquiry.facility)
     inquiry_event(
         inquiry=inquiry,
         kind=InquiryEvent.Kind.OFFER_MADE,
         actor_label="waitlist",
-        body=f"A {unit} in {program.name} is offered and held until {local:%b %-d, %-I:%M %p}.",
+        body=f"A {unit} in {program.name} is offered and held until {local}.",
         data={"entry": entry.pk, "program": program.pk, "hold": hold.pk, "until": until.isoformat()},
         at=now,
     )

@@ -10,9 +10,12 @@ about one record shows that record's facility's zone instead (``{% timezone %}``
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -45,3 +48,15 @@ def remember_time_zone(sender: Any, request: HttpRequest | None, user: Any, **kw
     """``user_logged_in`` receiver: keep the user's zone in the new session."""
     if request is not None and hasattr(request, "session"):
         request.session[SESSION_KEY] = time_zone_for(user)
+
+
+def moment_text(value: datetime, zone: Any = None) -> str:
+    """A moment as staff read it, in ``zone`` (a facility, an IANA name; else the active zone)
+    with the zone's abbreviation: "Dec 7, 9:05 AM EST", with the year when it is not this year.
+    Also for text written once and read later (a timeline entry's body)."""
+    tz = zone_named(zone) or timezone.get_current_timezone()
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.get_default_timezone())
+    local = timezone.localtime(value, tz)
+    this_year = timezone.localtime(timezone.now(), tz).year
+    return date_format(local, "M j, g:i A T" if local.year == this_year else "M j, Y, g:i A T")

@@ -19,7 +19,7 @@ from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from crm.time_zones import zone_named
+from crm.time_zones import moment_text, zone_named
 
 register = template.Library()
 
@@ -42,10 +42,7 @@ def _local(value: Any, zone: Any) -> datetime | None:
 def when(value: Any, zone: Any = None) -> str:
     """``Dec 7, 9:05 AM EST``; ``Dec 7, 2025, 9:05 AM EST`` in another year; "" for no moment."""
     local = _local(value, zone)
-    if local is None:
-        return ""
-    this_year = timezone.localtime(timezone.now(), local.tzinfo).year  # type: ignore[arg-type]
-    return date_format(local, "M j, g:i A T" if local.year == this_year else "M j, Y, g:i A T")
+    return moment_text(local, local.tzinfo) if local is not None else ""
 
 
 @register.filter

@@ -101,7 +101,6 @@ def test_the_timeline_reads_as_words_in_the_facilitys_zone(pacific):
         "stage_changed",
         data={"from": "contacted", "to": "clinical_review", "reason": "Red flag: sedative_withdrawal"},
     )
-    event("capacity_held", data={"program": 1, "hold": 1, "until": _january_15(23, 0).isoformat()})
     event(
         "call",
         call_direction="inbound",
@@ -129,8 +128,7 @@ def test_the_timeline_reads_as_words_in_the_facilitys_zone(pacific):
     assert "viable. ." not in words
     assert "VOB status" not in words
     # times: Pacific, with the zone's abbreviation, never the server's zone
-    assert words.count("Jan 15, 9:05 AM PST") == 11
-    assert "Held until Jan 15, 3:00 PM PST" in words
+    assert words.count("Jan 15, 9:05 AM PST") == 10
     assert "12:05" not in words
     assert f'datetime="{timezone.now().year}-01-15T09:05:00-08:00"' in timeline
 
@@ -197,3 +195,23 @@ def test_a_session_from_before_sign_in_kept_the_zone_gets_it_once(pacific):
 
     assert client.get(reverse("audit:index")).status_code == 200
     assert client.session[SESSION_KEY] == PACIFIC
+
+
+def test_times_written_into_the_timeline_are_in_the_facilitys_zone(pacific):
+    """A call-back note says its time once, when written: in the facility's zone, not the writer's."""
+    from datetime import timedelta
+
+    from admissions.casework import callback_schedule
+
+    inquiry = InquiryFactory(facility=pacific)
+    coordinator = UserFactory(username="writer", role=Role.COORDINATOR, facilities=[pacific])
+    due = (timezone.now() + timedelta(days=2)).replace(hour=20, minute=15, second=0, microsecond=0)  # UTC
+    local = timezone.localtime(due, zoneinfo.ZoneInfo(PACIFIC))
+
+    with timezone.override(zoneinfo.ZoneInfo(settings.TIME_ZONE)):  # a worker, or a user elsewhere
+        callback_schedule(inquiry=inquiry, actor=coordinator, due_at=due, note="")
+
+    body = InquiryEvent.objects.get(inquiry=inquiry, kind="note").body
+    assert body.startswith("Call-back planned for ")
+    assert f"{local:%b} {local.day}, {local:%I:%M %p} {local.tzname()}.".replace(", 0", ", ") in body
+    assert local.hour in (12, 13)  # 20:15 UTC in Los Angeles, not New York (15 or 16)

@@ -66,3 +66,10 @@ def test_a_facility_is_a_zone_and_a_user_gets_the_zone_their_facilities_share():
     # facilities in different zones, or none: the site's zone (times carry the abbreviation)
     assert time_zone_for(UserFactory(username="two", facilities=[pacific, eastern])) == settings.TIME_ZONE
     assert time_zone_for(UserFactory(username="none", facilities=[])) == settings.TIME_ZONE
+
+
+def test_moment_text_is_the_filters_wording_for_text_written_once():
+    from crm.time_zones import moment_text
+
+    assert moment_text(JAN_15, "America/Los_Angeles") == when(JAN_15, "America/Los_Angeles")
+    assert moment_text(JAN_15, "Not/AZone") == when(JAN_15)  # the active zone
