@@ -279,6 +279,16 @@ def payer_choices() -> PayerChoices:
 # --- the fields of the page --------------------------------------------------------------------
 
 
+def _on_the_page(message: str, unknown: str | None) -> str:
+    """An error as the page says it: the API's "unknown" answer is the "Refused / not known" box."""
+    if not unknown:
+        return message
+    return message.replace(
+        f'Or "{unknown}" when they refuse or do not know.',
+        "Or mark it “Refused / not known” if they refuse or do not know.",
+    )
+
+
 def _field(
     path: str, item: dict[str, Any], values: Values, errors: Mapping[str, list[str]], unknown: str | None
 ) -> Field:
@@ -295,7 +305,7 @@ def _field(
         choices=[(str(c), str(n)) for c, n in item.get("choices", [])],
         value=value if isinstance(value, str) else (value[0] if value else ""),
         values=[str(v) for v in as_list],
-        errors=list(errors.get(path, [])),
+        errors=[_on_the_page(message, unknown) for message in errors.get(path, [])],
         minimum=item.get("min"),
         maximum=item.get("max"),
         max_length=item.get("max_length"),
