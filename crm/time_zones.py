@@ -60,3 +60,13 @@ def moment_text(value: datetime, zone: Any = None) -> str:
     local = timezone.localtime(value, tz)
     this_year = timezone.localtime(timezone.now(), tz).year
     return date_format(local, "M j, g:i A T" if local.year == this_year else "M j, Y, g:i A T")
+
+
+def zone_words(zone: Any, at: datetime | None = None) -> str:
+    """A zone as people say it: "America/New_York" -> "New York (EST)" (its abbreviation at
+    ``at``, by default now); the name as given when it is no zone."""
+    tz = zone_named(zone)
+    if tz is None:
+        return str(zone or "")
+    place = tz.key.rsplit("/", 1)[-1].replace("_", " ")
+    return f"{place} ({timezone.localtime(at or timezone.now(), tz).tzname()})"

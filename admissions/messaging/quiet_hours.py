@@ -30,6 +30,7 @@ from phonenumbers import timezone as phone_timezone
 
 from crm import phones
 from crm.places import place_of_postal_code
+from crm.time_zones import zone_words
 
 # The federal floor when no rule row says otherwise: 47 CFR 64.1200(c)(1), 8:00 to 21:00.
 FEDERAL = "US"
@@ -125,7 +126,7 @@ class Signals:
         """The evidence in words, for the timeline and the coordinator."""
         parts = []
         if self.time_zone:
-            parts.append(f"time zone on file {self.time_zone}")
+            parts.append(f"time zone on file {zone_words(self.time_zone)}")
         if self.state:
             parts.append(f"state on file {self.state}")
         if self.postal_state:

@@ -12,6 +12,7 @@ from admissions.messaging.models import MessagingHold
 from admissions.messaging.quiet_hours import next_allowed
 from admissions.models import FollowUp
 from crm.roles import Role, has_role
+from crm.time_zones import zone_words
 
 register = template.Library()
 
@@ -63,7 +64,7 @@ def messaging_section(context: template.Context) -> dict[str, Any] | None:
         "handed_over": handed_over,
         "reach": reach,
         "no_common_minute": next_allowed(timezone.now(), reach=reach) is None,
-        "zones": ", ".join(z.key for z in reach.zones[:4])
+        "zones": ", ".join(zone_words(z) for z in reach.zones[:4])
         + (f" and {len(reach.zones) - 4} more" if len(reach.zones) > 4 else ""),
         "limit_hours": int(limit.total_seconds() // 3600),
     }

@@ -73,3 +73,12 @@ def test_moment_text_is_the_filters_wording_for_text_written_once():
 
     assert moment_text(JAN_15, "America/Los_Angeles") == when(JAN_15, "America/Los_Angeles")
     assert moment_text(JAN_15, "Not/AZone") == when(JAN_15)  # the active zone
+
+
+def test_zone_words_name_the_place_and_the_abbreviation():
+    from crm.time_zones import zone_words
+
+    assert zone_words("America/New_York", JAN_15) == "New York (EST)"
+    assert zone_words("America/Los_Angeles", JUL_4) == "Los Angeles (PDT)"
+    assert zone_words("Not/AZone") == "Not/AZone"
+    assert zone_words("") == ""

@@ -30,6 +30,7 @@ from admissions.messaging.views import email_signature
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, Person
 from admissions.pipeline import Stage
 from admissions.services import inquiry_advance
+from crm.time_zones import zone_words
 from tests.factories import LeadSourceFactory
 from tests.followups.test_inbound import _inbound
 from workers.channels import default_channels
@@ -147,7 +148,8 @@ def test_deferrals_and_hand_overs_show_on_the_inquiry_page(
     deferred = api_lead(lead_token, phone="(212) 555-0101", state="NY")
     assert deliver(ack_sms(deferred), at(3)) == "deferred"
     page = coordinator_client.get(reverse("admissions:inquiry", args=[deferred.pk])).content.decode()
-    assert "Texts and calls go between <strong>9:00 and 20:00</strong> in America/New_York" in page
+    eastern = zone_words("America/New_York")  # New York (EST), or (EDT) in summer
+    assert f"Texts and calls go between <strong>9:00 and 20:00</strong> in {eastern}" in page
     assert "deferred 1× (quiet hours); to a coordinator if not sent by" in page
     parked = api_lead(lead_token, phone="(888) 555-0102")
     assert deliver(ack_sms(parked), at(16)) == "handed over"
