@@ -199,7 +199,7 @@ def followup_row(context: Context, followup: Any) -> SafeString:
         link,
         _person_name(context, inquiry),
         RED_FLAG if inquiry.has_red_flag else "",
-        followup.get_kind_display(),
+        followup_kind_label(followup.kind),
         iso(followup.due_at),
         when,
         inquiry.stage,
@@ -259,7 +259,7 @@ def stage_label(value: str) -> str:
     try:
         return str(Stage(value).label)
     except ValueError:
-        return value
+        return humanise(value)
 
 
 # --- codes in words -------------------------------------------------------------------------

@@ -212,3 +212,11 @@ def test_humanise_never_fails():
         "7",
         "",
     )
+
+
+def test_stage_label_words_an_unknown_stage():
+    assert (ui.stage_label("clinical_review"), ui.stage_label("on_hold_legacy"), ui.stage_label(None)) == (
+        "Clinical review",
+        "On hold legacy",
+        "",
+    )
