@@ -30,9 +30,10 @@ from admissions.models import (
 )
 from admissions.normalise import text_clean
 from admissions.pipeline import OPEN_STAGES, Stage, TransitionError
-from admissions.services import TouchData, inquiry_advance, inquiry_create, inquiry_event
+from admissions.services import TouchData, handoff_alert, inquiry_advance, inquiry_create, inquiry_event
 from crm.audit import audit_record
 from crm.models import AuditEvent, Facility, User
+from crm.roles import Role, has_role
 from crm.scoping import facility_ids_for
 from crm.time_zones import moment_text
 from programs.models import Payer
@@ -182,6 +183,8 @@ def _intake_open(*, data: IntakeData, actor: User) -> Inquiry:
                 touch=TouchData(channel=Channel.PHONE, lead_source=data.lead_source),
                 caller=caller,
                 actor=actor,
+                # the coordinator on the live call owns what it opens; anyone else's intake is routed
+                assign_to=actor if has_role(actor, Role.COORDINATOR) else None,
                 phone=data.phone,
                 email=data.email,
                 message=data.message,
@@ -295,13 +298,34 @@ def insurance_save(
         # Field names only: the timeline never repeats member ids.
         data={"fields": changed, "vob_status": policy.vob_status, **({"from": source} if source else {})},
     )
-    if (
-        before != policy.vob_status
-        and policy.vob_status == InsurancePolicy.VobStatus.REQUESTED
-        and inquiry.stage == Stage.PRESCREENED
-    ):
-        inquiry_advance(inquiry=inquiry, to=Stage.INSURANCE_VERIFICATION, actor=actor)
+    if before != policy.vob_status:
+        _vob_hand_on(inquiry=inquiry, status=policy.vob_status, actor=actor)
     return policy
+
+
+VOB_DONE = (InsurancePolicy.VobStatus.VIABLE, InsurancePolicy.VobStatus.SELF_PAY)
+
+
+def _vob_hand_on(*, inquiry: Inquiry, status: str, actor: User) -> None:
+    """A VOB request or result moves the work to whoever acts next: a request to the VOB queue; a
+    result to clinical review, or past it to Approved when a clinician has signed off; a result
+    that leaves the next step with the coordinator alerts them (unless they made it)."""
+    stage, signed = inquiry.stage, inquiry.approved_level_id is not None
+    owner_next = ""
+    if status == InsurancePolicy.VobStatus.REQUESTED:
+        if stage == Stage.PRESCREENED or (stage == Stage.CLINICAL_REVIEW and signed):
+            inquiry_advance(inquiry=inquiry, to=Stage.INSURANCE_VERIFICATION, actor=actor)
+    elif status in VOB_DONE:
+        result = "self-pay" if status == InsurancePolicy.VobStatus.SELF_PAY else "benefits verified"
+        if signed and stage in (Stage.INSURANCE_VERIFICATION, Stage.CLINICAL_REVIEW):
+            inquiry_advance(inquiry=inquiry, to=Stage.APPROVED, actor=actor, reason=f"VOB: {result}")
+            owner_next = f"VOB: {result}; the level is signed off. Hold a bed or slot and schedule."
+        elif stage in (Stage.PRESCREENED, Stage.INSURANCE_VERIFICATION):
+            inquiry_advance(inquiry=inquiry, to=Stage.CLINICAL_REVIEW, actor=actor, reason=f"VOB: {result}")
+    elif status == InsurancePolicy.VobStatus.NOT_VIABLE and stage == Stage.INSURANCE_VERIFICATION:
+        owner_next = "VOB: not viable. Talk through self-pay or a referral with the person."
+    if owner_next and inquiry.assigned_to_id not in (None, actor.pk):
+        handoff_alert(inquiry=inquiry, body=owner_next)
 
 
 @transaction.atomic

@@ -292,6 +292,9 @@ def _still_wanted(followup: FollowUp, inquiry: Inquiry) -> str:
     return ""
 
 
+# Staff tasks whose alert says what the service that planned them wrote into ``outcome``.
+WRITTEN_WHEN_PLANNED = (FollowUp.Kind.COORDINATOR_REVIEW, FollowUp.Kind.HANDOFF)
+
 _ALERT_TEXT = {
     FollowUp.Kind.COORDINATOR_ALERT: "No contact attempt {minutes} minutes after the inquiry arrived.",
     FollowUp.Kind.MANAGER_ESCALATION: "Escalated to the manager: no contact attempt after {minutes} minutes.",
@@ -304,6 +307,7 @@ _ALERT_TEXT = {
     FollowUp.Kind.COORDINATOR_REVIEW: "For a coordinator to decide.",
     FollowUp.Kind.WAITLIST_OFFER: "A waitlist place is held for this person: call them now, then accept or "
     "decline the offer on the waitlist page.",
+    FollowUp.Kind.HANDOFF: "The next step is yours.",
 }
 
 
@@ -425,8 +429,8 @@ def _task_deliver(
             return _finish(followup, FollowUp.State.CANCELLED, reason, now)
         minutes = int((now - inquiry.created_at).total_seconds() // 60)
         body = alert_text(kind=followup.kind, minutes=minutes)
-        if followup.kind == FollowUp.Kind.COORDINATOR_REVIEW and followup.outcome:
-            body = followup.outcome  # the reason it was handed over, written when it was
+        if followup.kind in WRITTEN_WHEN_PLANNED and followup.outcome:
+            body = followup.outcome  # why it was handed over, written when it was
         if followup.kind in CALLS_THE_PERSON:
             person = Person.objects.only(*_PERSON_FIELDS).get(pk=inquiry.person_id)
             reach = person_reach(

@@ -334,7 +334,7 @@ class _ProgramForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["program"].queryset = (  # type: ignore[attr-defined]
             Program.objects.filter(facility_id=facility_id, is_active=True)
-            .select_related("facility")
+            .select_related("facility", "level_of_care")
             .order_by("name")
         )
 
@@ -364,7 +364,37 @@ class ScheduleAdmissionForm(_ProgramForm):
 
 
 class AdmitForm(_ProgramForm):
-    pass
+    """Admission as planned takes a click; on another day than scheduled, or into another program
+    than the one holding the place, it asks for a tick and a reason."""
+
+    confirm = forms.BooleanField(required=False, label="Admit anyway")
+    reason = CleanTextField(required=False, max_length=300, label="Why it differs from the plan")
+
+    def __init__(
+        self, *args: Any, scheduled_for: date | None = None, held_program_id: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.scheduled_for, self.held_program_id = scheduled_for, held_program_id
+
+    def departures(self, program: Program | None) -> list[str]:
+        """How admitting into ``program`` today departs from the plan, in words."""
+        found = []
+        today = timezone.localdate()
+        if self.scheduled_for is not None and self.scheduled_for != today:
+            found.append(f"The admission is scheduled for {self.scheduled_for:%b %-d}, not today.")
+        if program is not None and self.held_program_id is not None and program.pk != self.held_program_id:
+            found.append("The bed or slot is held in another program; that hold is released.")
+        return found
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        departures = self.departures(data.get("program"))
+        if departures and not (data.get("confirm") and data.get("reason")):
+            self.add_error(
+                "confirm" if not data.get("confirm") else "reason",
+                " ".join(departures) + " Tick “Admit anyway” and say why.",
+            )
+        return data
 
 
 class MergeForm(forms.Form):

@@ -47,13 +47,16 @@ from admissions.forms import (
 from admissions.messaging.coordinator_texts import coordinator_text_send
 from admissions.messaging.decision import message_decide
 from admissions.models import ContactConsent, FollowUp, Inquiry, InquiryEvent, InsurancePolicy, Person
+from admissions.next_step import StepFacts, next_step
 from admissions.pipeline import Stage, TransitionError
 from admissions.screening.services import (
     SCREENING_ROLES,
     SIGNOFF_ROLES,
     caller_consent,
+    placement_problems,
     recommendation_withheld,
     screening_latest,
+    screening_matches,
 )
 from admissions.selectors import inquiries_visible_to
 from admissions.services import (
@@ -68,10 +71,13 @@ from admissions.services import (
 from crm.audit import audit_record
 from crm.masking import sees_for
 from crm.models import AuditEvent, User
-from crm.roles import has_role
+from crm.roles import has_role, user_roles
+from programs.models import CapacityHold, Program
 from programs.services import CapacityError
 
 TIMELINE_LENGTH = 100
+# The pages a next step can lead to.
+STEP_PAGES = {"screening": "screening_ui:screening", "signoff": "screening_ui:signoff"}
 
 
 def inquiry_for(request: HttpRequest, pk: int) -> Inquiry:
@@ -181,7 +187,15 @@ def _insurance(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> 
     return "Insurance saved."
 
 
+def _placeable(inquiry: Inquiry, program: Program) -> None:
+    """Refuse a program below what the inquiry's screen allows, next to the program field."""
+    problems = placement_problems(inquiry=inquiry, program=program)
+    if problems:
+        raise CaseworkError(" ".join(problems), field="program")
+
+
 def _hold(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    _placeable(inquiry, data["program"])
     hold = inquiry_hold_capacity(
         inquiry=inquiry,
         program=data["program"],
@@ -192,6 +206,7 @@ def _hold(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
 
 
 def _schedule(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
+    _placeable(inquiry, data["program"])
     inquiry_schedule_admission(
         inquiry=inquiry,
         program=data["program"],
@@ -202,7 +217,13 @@ def _schedule(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> s
 
 
 def _admit(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
-    inquiry_admit(inquiry=inquiry, actor=request.user, program=data["program"])  # type: ignore[arg-type]
+    _placeable(inquiry, data["program"])
+    inquiry_admit(
+        inquiry=inquiry,
+        actor=request.user,  # type: ignore[arg-type]
+        program=data["program"],
+        reason=data["reason"] if data["confirm"] else "",
+    )
     return "Admitted."
 
 
@@ -216,6 +237,57 @@ def _merge(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
 
 def _policy(inquiry: Inquiry) -> InsurancePolicy | None:
     return InsurancePolicy.objects.filter(inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY).first()
+
+
+def _held_program_id(inquiry: Inquiry) -> int | None:
+    """The program of the inquiry's live hold, if it has one."""
+    if inquiry.capacity_hold_id is None:
+        return None
+    return (
+        CapacityHold.objects.filter(pk=inquiry.capacity_hold_id, released_at__isnull=True)
+        .values_list("program_id", flat=True)
+        .first()
+    )
+
+
+def _planned_program_id(inquiry: Inquiry) -> int | None:
+    """The program a hold or an admission starts from: the held one, the one chosen, the coordinator's
+    choice on the screen, else the screen's top match (for a signed-off screen)."""
+    held = _held_program_id(inquiry)
+    if held is not None or inquiry.approved_program_id is not None:
+        return held or inquiry.approved_program_id
+    if inquiry.stage != Stage.APPROVED:
+        return None  # the top match is ranked only where a place is about to be held
+    screening = screening_latest(inquiry_id=inquiry.pk, inquiry=inquiry)
+    if screening is None or not screening.is_signed:
+        return None
+    if screening.override_program_id is not None:
+        return screening.override_program_id
+    top = screening_matches(screening=screening).top
+    return top.program_id if top is not None else None
+
+
+def _hold_form(inquiry: Inquiry, user: User, data: Any) -> forms.BaseForm:
+    initial: dict[str, object] = {"until": timezone.now() + timedelta(hours=24)}
+    if data is None:  # a bound form needs no starting values
+        initial["program"] = _planned_program_id(inquiry)
+    return HoldForm(data, facility_id=inquiry.facility_id, initial=initial)
+
+
+def _schedule_form(inquiry: Inquiry, user: User, data: Any) -> forms.BaseForm:
+    initial = {"program": _planned_program_id(inquiry)} if data is None else {}
+    return ScheduleAdmissionForm(data, facility_id=inquiry.facility_id, initial=initial)
+
+
+def _admit_form(inquiry: Inquiry, user: User, data: Any) -> forms.BaseForm:
+    held = _held_program_id(inquiry)
+    return AdmitForm(
+        data,
+        facility_id=inquiry.facility_id,
+        initial={"program": held or inquiry.approved_program_id},
+        scheduled_for=inquiry.admission_date,
+        held_program_id=held,
+    )
 
 
 ACTIONS: dict[str, Action] = {
@@ -246,28 +318,9 @@ ACTIONS: dict[str, Action] = {
         _insurance,
         audit_fields=("insurance",),
     ),
-    "hold": Action(
-        "Hold a bed or slot",
-        "programs.change_capacityhold",
-        lambda i, u, d: HoldForm(
-            d, facility_id=i.facility_id, initial={"until": timezone.now() + timedelta(hours=24)}
-        ),
-        _hold,
-    ),
-    "schedule": Action(
-        "Schedule the admission",
-        "programs.change_capacityhold",
-        lambda i, u, d: ScheduleAdmissionForm(
-            d, facility_id=i.facility_id, initial={"program": i.approved_program_id}
-        ),
-        _schedule,
-    ),
-    "admit": Action(
-        "Mark admitted",
-        "programs.change_capacityhold",
-        lambda i, u, d: AdmitForm(d, facility_id=i.facility_id, initial={"program": i.approved_program_id}),
-        _admit,
-    ),
+    "hold": Action("Hold a bed or slot", "programs.change_capacityhold", _hold_form, _hold),
+    "schedule": Action("Schedule the admission", "programs.change_capacityhold", _schedule_form, _schedule),
+    "admit": Action("Mark admitted", "programs.change_capacityhold", _admit_form, _admit),
     "merge": Action("Merge a duplicate", "admissions.change_inquiry", lambda i, u, d: MergeForm(d), _merge),
 }
 
@@ -299,6 +352,17 @@ def _page(
     if bound is not None:
         forms_by_name[bound[0]] = bound[1]
     screening = screening_latest(inquiry_id=inquiry.pk, inquiry=inquiry)
+    policies = list(InsurancePolicy.objects.filter(inquiry=inquiry).select_related("payer"))
+    primary = next((p for p in policies if p.rank == InsurancePolicy.Rank.PRIMARY), None)
+    red_flags = screening.result.get("safety_flags", []) if screening else []
+    facts = StepFacts(screening=screening, policy=primary)
+    step = next_step(inquiry, today=timezone.localdate(), facts=facts)
+    step_mine = step is not None and step.taken_by(user_roles(user))
+    step_form = None
+    if step_mine and step is not None and step.action in forms_by_name:
+        step_form = forms_by_name.pop(step.action)
+        if not step_form.is_bound:
+            step_form.initial.update(step.prefill)
     context = {
         "inquiry": inquiry,
         "person": inquiry.person if sees_person else None,
@@ -308,14 +372,22 @@ def _page(
         "actions": [(name, ACTIONS[name].title, form) for name, form in forms_by_name.items()],
         "open_action": bound[0] if bound else "",
         "screening": screening,
-        "red_flags": (screening.result.get("safety_flags", []) if screening else []),
+        "red_flags": red_flags,
+        "crisis_flags": [f for f in red_flags if f.get("route_to") == Stage.CRISIS_ROUTED],
+        # the flags' alarm becomes a note once a clinician signed off the screen that raised them
+        "flags_reviewed": screening if screening is not None and screening.is_signed else None,
         "screening_withheld": (
             recommendation_withheld(result=screening.result or {}, complete=screening.complete)
             if screening
             else None
         ),
         "caller_consent": caller_consent(inquiry=inquiry),
-        "policies": list(InsurancePolicy.objects.filter(inquiry=inquiry).select_related("payer")),
+        "policies": policies,
+        "step": step,
+        "step_mine": step_mine,
+        "step_form": step_form,
+        "step_url": reverse(STEP_PAGES[step.page], args=[inquiry.pk]) if step and step.page else "",
+        "linked_step": step.page if step is not None and step_mine else "",
         "consents": (
             list(
                 ContactConsent.objects.filter(person_id=inquiry.person_id).order_by("medium", "-captured_at")

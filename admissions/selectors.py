@@ -39,6 +39,7 @@ UNCONTACTED_STAGES: tuple[str, ...] = (Stage.NEW, Stage.CONTACT_ATTEMPTED)
 SPEED_TO_LEAD_TARGET_MINUTES = 5
 # Staff follow-ups that ask a person to pick up the phone.
 CALL_KINDS = (FollowUp.Kind.CALL_TASK, FollowUp.Kind.CALLBACK, FollowUp.Kind.NURTURE_TOUCH)
+DUE_KINDS = (*CALL_KINDS, FollowUp.Kind.HANDOFF)
 _ROW_FIELDS = (
     "id",
     "stage",
@@ -48,6 +49,11 @@ _ROW_FIELDS = (
     "channel",
     "has_red_flag",
     "facility_id",
+    # what the row's next step is decided from (admissions.next_step)
+    "approved_level",
+    "capacity_hold",
+    "admission_date",
+    "crisis_routed_at",
     "person__first_name",
     "person__last_name",
     "facility__name",
@@ -85,21 +91,24 @@ def queue_tab(base: QuerySet[Inquiry], *, tab: str, user: User) -> QuerySet[Inqu
 
 
 def followups_due_for(user: User, *, base: QuerySet[Inquiry], now: datetime) -> QuerySet[FollowUp]:
-    """Call tasks and call-backs on the user's open inquiries, due by the end of today, with no
-    call logged since they fell due; overdue first. Rows only: page them, then ``followup_rows``."""
+    """Call tasks, call-backs and hand-offs on the user's open inquiries, due by the end of today,
+    with no call logged since they fell due (nor, for a hand-off, a stage change: the step was
+    taken); overdue first. Rows only: page them, then ``followup_rows``."""
     end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
     called_since = InquiryEvent.objects.filter(
         inquiry_id=OuterRef("inquiry_id"), kind=InquiryEvent.Kind.CALL, at__gte=OuterRef("due_at")
     )
+    handed_on = Q(kind=FollowUp.Kind.HANDOFF, inquiry__stage_changed_at__gt=F("due_at"))
     return (
         FollowUp.objects.filter(
             inquiry__in=base.filter(assigned_to=user, stage__in=sorted(OPEN_STAGES)).values("pk"),
             channel=FollowUp.Channel.TASK,
-            kind__in=CALL_KINDS,
+            kind__in=DUE_KINDS,
             state__in=[FollowUp.State.SCHEDULED, FollowUp.State.QUEUED, FollowUp.State.DONE],
             due_at__lte=end_of_day,
         )
         .exclude(Exists(called_since))
+        .exclude(handed_on)
         .order_by("due_at", "pk")
     )
 

@@ -7,6 +7,7 @@ sees an id whose row is not committed yet.
 from __future__ import annotations
 
 import time as time_module
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -277,6 +278,21 @@ def dispatcher_kick() -> None:
     transaction.on_commit(kick)
 
 
+def handoff_alert(*, inquiry: Inquiry, body: str) -> FollowUp:
+    """Hand the next step to the inquiry's owner: a task due now, first in their due list until they
+    act on it, whose alert posts ``body`` (what happened and what is theirs to do) on the timeline."""
+    followup = FollowUp.objects.create(
+        inquiry=inquiry,
+        kind=FollowUp.Kind.HANDOFF,
+        channel=FollowUp.Channel.TASK,
+        due_at=timezone.now(),
+        dedupe_key=f"inquiry:{inquiry.pk}:handoff:{uuid.uuid4().hex}",
+        outcome=body[:120],
+    )
+    dispatcher_kick()
+    return followup
+
+
 @transaction.atomic
 def inquiry_advance(
     *,
@@ -446,18 +462,23 @@ def inquiry_schedule_admission(
 
 
 @transaction.atomic
-def inquiry_admit(*, inquiry: Inquiry, actor: User, program: Program | None = None) -> Inquiry:
-    """Mark the person admitted; the hold turns into an occupied bed or slot."""
+def inquiry_admit(
+    *, inquiry: Inquiry, actor: User, program: Program | None = None, reason: str = ""
+) -> Inquiry:
+    """Mark the person admitted; the hold turns into an occupied bed or slot. ``reason`` says why
+    when the admission differs from the plan (another day, another program)."""
     program = program or inquiry.approved_program
     if program is None:
         raise TransitionError("Choose the program the person is admitted to.", field="program")
-    inquiry = inquiry_advance(inquiry=inquiry, to=Stage.ADMITTED, actor=actor)
+    inquiry = inquiry_advance(inquiry=inquiry, to=Stage.ADMITTED, actor=actor, reason=reason)
     Inquiry.objects.filter(pk=inquiry.pk).update(admitted_program=program)
     inquiry.admitted_program = program
     if inquiry.capacity_hold_id:
+        hold = CapacityHold.objects.get(pk=inquiry.capacity_hold_id)
+        used = hold.program_id == program.pk
         capacity_hold_release(
-            hold=CapacityHold.objects.get(pk=inquiry.capacity_hold_id),
-            reason=CapacityHold.ReleaseReason.ADMITTED,
+            hold=hold,
+            reason=CapacityHold.ReleaseReason.ADMITTED if used else CapacityHold.ReleaseReason.CANCELLED,
         )
     census, _ = Census.objects.select_for_update().get_or_create(program=program)
     Census.objects.filter(pk=census.pk).update(occupied=F("occupied") + 1, updated_at=timezone.now())

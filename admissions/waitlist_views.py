@@ -20,6 +20,7 @@ from admissions.board import BOARD_PERMISSION
 from admissions.forms import DateInput, DateTimeInput
 from admissions.models import Inquiry, WaitlistEntry
 from admissions.pipeline import TransitionError
+from admissions.screening.services import placement_problems
 from admissions.selectors import inquiries_visible_to
 from admissions.services import inquiry_hold_capacity
 from admissions.waitlist import (
@@ -135,6 +136,13 @@ def inquiry_place(request: HttpRequest, pk: int) -> HttpResponse:
         action = request.POST.get("action")
         if action == "hold":
             hold_form = PlaceHoldForm(request.POST, user=user)
+            problems = (
+                placement_problems(inquiry=inquiry, program=hold_form.cleaned_data["program"])
+                if hold_form.is_valid()
+                else []
+            )
+            for problem in problems:
+                hold_form.add_error("program", problem)
             if hold_form.is_valid():
                 try:
                     hold = inquiry_hold_capacity(

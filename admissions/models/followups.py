@@ -33,6 +33,7 @@ class FollowUp(models.Model):
         OPT_OUT_CONFIRMATION = "opt_out_confirm", "Opt-out confirmation"
         COORDINATOR_REVIEW = "coordinator_review", "A coordinator decides: a message the rules could not send"
         WAITLIST_OFFER = "waitlist_offer", "A waitlist place is offered: call the person"
+        HANDOFF = "handoff", "Hand-off: the next step is the owner's"
 
     class Channel(models.TextChoices):
         TASK = "task", "Staff alert or task"

@@ -21,7 +21,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from admissions.casework import insurance_save
+from admissions.casework import VOB_DONE, insurance_save
 from admissions.lead_write import (
     ConsentGiven,
     PersonDetails,
@@ -46,7 +46,7 @@ from admissions.screening.rules import (
     level_allows,
     levels_pick,
 )
-from admissions.services import followups_cancel, inquiry_advance, inquiry_event
+from admissions.services import followups_cancel, handoff_alert, inquiry_advance, inquiry_event
 from crm.audit import audit_record
 from crm.models import AuditEvent, User
 from crm.places import place_of_postal_code
@@ -106,7 +106,7 @@ def screening_latest(*, inquiry_id: int, inquiry: Inquiry | None = None) -> Scre
     A caller that holds the inquiry passes it: joining the inquiry and its person again makes
     PostgreSQL plan a much dearer query (the inquiry table has many indexes to weigh).
     """
-    related = ["form", "provisional_level", "final_level", "override_program"]
+    related = ["form", "provisional_level", "final_level", "override_program", "signed_by"]
     if inquiry is None:
         related.append("inquiry__person")
     screening = (
@@ -829,7 +829,29 @@ def screening_signoff(
             "provisional_level": provisional.code if provisional else None,
         },
     )
+    _signoff_hand_on(inquiry=inquiry, level=level, actor=actor)
     return screening
+
+
+def _signoff_hand_on(*, inquiry: Inquiry, level: LevelOfCare, actor: User) -> None:
+    """A sign-off in Clinical review moves the inquiry on: to Approved when the VOB is done (or the
+    person pays themselves), to the VOB queue while it is pending; the coordinator who owns the
+    inquiry is alerted with what is now theirs to do, first in their due list."""
+    if inquiry.stage != Stage.CLINICAL_REVIEW:
+        return
+    policy = InsurancePolicy.objects.filter(inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY).first()
+    status = policy.vob_status if policy else None
+    signed = f"Signed off at {level.code} {level.name}"
+    if status in VOB_DONE:
+        inquiry_advance(inquiry=inquiry, to=Stage.APPROVED, actor=actor, reason=signed)
+        owner_next = f"{signed}. Hold a bed or slot and schedule the admission."
+    elif status in (InsurancePolicy.VobStatus.REQUESTED, InsurancePolicy.VobStatus.IN_PROGRESS):
+        inquiry_advance(inquiry=inquiry, to=Stage.INSURANCE_VERIFICATION, actor=actor, reason=signed)
+        owner_next = ""  # the VOB queue has it; its result moves it to Approved
+    else:
+        owner_next = f"{signed}. Request the VOB, or record self-pay."
+    if owner_next and inquiry.assigned_to_id is not None:
+        handoff_alert(inquiry=inquiry, body=owner_next[:120])
 
 
 def _below_minimum(*, level: LevelOfCare, result: dict[str, Any]) -> str:
@@ -875,6 +897,15 @@ def level_problems(*, screening: Screening, level: LevelOfCare) -> list[str]:
     if screening.final_level is not None and level.intensity < screening.final_level.intensity:
         problems.append(f"Level {level.code} is below the signed-off level {screening.final_level.code}.")
     return problems
+
+
+def placement_problems(*, inquiry: Inquiry, program: Program) -> list[str]:
+    """Why ``inquiry`` may not be held, scheduled or admitted in ``program``, or []: what its latest
+    screen allows (``level_problems``). An inquiry never screened (an import) is not checked."""
+    screening = screening_latest(inquiry_id=inquiry.pk)
+    if screening is None:
+        return []
+    return level_problems(screening=screening, level=program.level_of_care)
 
 
 def _override_recheck(*, screening: Screening, actor: User) -> None:

@@ -22,12 +22,13 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import get_text_list
 
 from admissions.models import CallTrackingSource, FollowUp, InquiryEvent, InsurancePolicy
+from admissions.next_step import NextStep, next_step
 from admissions.pipeline import Stage
 from admissions.screening.rules import FLAG_LABELS
 from crm import phones
 from crm.masking import sees_for
 from crm.models import AuditEvent
-from crm.roles import has_role
+from crm.roles import Role, has_role
 from crm.scoping import facility_ids_for
 
 register = template.Library()
@@ -138,6 +139,20 @@ def _person_name(context: Context, inquiry: Any) -> str:
     return f"Person #{inquiry.person_id}"
 
 
+def _step_cell(step: NextStep | None) -> SafeString:
+    """A queue row's next step: what, and who acts when it is not the coordinator."""
+    if step is None:
+        return format_html('<span class="muted">{}</span>', "—")
+    if Role.COORDINATOR in step.roles:
+        return format_html('<span class="step step-{}">{}</span>', step.code, step.label)
+    return format_html(
+        '<span class="step step-{}">{}</span> <span class="muted">· {}</span>',
+        step.code,
+        step.label,
+        step.who,
+    )
+
+
 @register.simple_tag(takes_context=True)
 def inquiry_row(context: Context, inquiry: Any) -> SafeString:
     """One row of a queue tab or of search results (``admissions/_queue_results.html``)."""
@@ -162,7 +177,7 @@ def inquiry_row(context: Context, inquiry: Any) -> SafeString:
     return format_html(
         '<tr>\n      <td><a href="{}">{}</a></td>\n      <td><a href="{}">{}</a>{}</td>\n'
         '      <td><span class="stage stage-{}">{}</span></td>\n      <td>{}</td>\n      <td>{}</td>\n'
-        "      <td>{}</td>\n      <td>{}</td>\n    </tr>",
+        "      <td>{}</td>\n      <td>{}</td>\n      <td>{}</td>\n    </tr>",
         link,
         inquiry.pk,
         link,
@@ -170,6 +185,7 @@ def inquiry_row(context: Context, inquiry: Any) -> SafeString:
         RED_FLAG if inquiry.has_red_flag else "",
         inquiry.stage,
         inquiry.get_stage_display(),
+        _step_cell(next_step(inquiry, today=timezone.localdate(now))),
         waiting,
         inquiry.facility.name,
         (inquiry.lead_source.name if inquiry.lead_source else "") or "—",

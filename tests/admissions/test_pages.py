@@ -42,8 +42,11 @@ def act(inquiry: Inquiry, name: str) -> str:
 
 
 def actions_of(response):
-    """The action forms of a rendered inquiry page, by action name."""
-    return {name: form for name, _title, form in response.context["actions"]}
+    """The action forms of a rendered inquiry page, by action name (the next step's included)."""
+    forms = {name: form for name, _title, form in response.context["actions"]}
+    if response.context["step_form"] is not None:
+        forms[response.context["step"].action] = response.context["step_form"]
+    return forms
 
 
 # --- the work queue -------------------------------------------------------------------------
@@ -568,8 +571,8 @@ def test_hold_schedule_and_admit(coordinator_client, facility):
     response = coordinator_client.post(act(other, "hold"), {"program": program.pk, "until": until})
     assert response.status_code == 200
     assert "No bed" in " ".join(actions_of(response)["hold"].errors["program"])
-    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
-    coordinator_client.post(act(inquiry, "schedule"), {"program": program.pk, "admission_date": tomorrow})
+    today = timezone.localdate().isoformat()
+    coordinator_client.post(act(inquiry, "schedule"), {"program": program.pk, "admission_date": today})
     inquiry.refresh_from_db()
     assert inquiry.stage == Stage.ADMISSION_SCHEDULED
     coordinator_client.post(act(inquiry, "admit"), {"program": program.pk})

@@ -98,19 +98,24 @@ def _through_to(
         inquiry.refresh_from_db()
         if end == Stage.INSURANCE_VERIFICATION:
             return inquiry
+        # the result hands the inquiry on to clinical review
         insurance_save(inquiry=inquiry, actor=vob, values={"vob_status": InsurancePolicy.VobStatus.VIABLE})
-        inquiry_advance(inquiry=inquiry, to=Stage.CLINICAL_REVIEW, actor=coordinator)
     inquiry.refresh_from_db()
     assert inquiry.stage == Stage.CLINICAL_REVIEW
     if end == Stage.CLINICAL_REVIEW:
         return inquiry
     screening = Screening.objects.select_related("provisional_level").get(inquiry=inquiry)
+    # the sign-off approves an inquiry whose benefits are verified; one without a VOB yet waits for it
     screening_signoff(screening=screening, level=screening.provisional_level, actor=clinician)
-    if not InsurancePolicy.objects.filter(inquiry=inquiry, vob_requested_at__isnull=False).exists():
-        inquiry_advance(inquiry=inquiry, to=Stage.INSURANCE_VERIFICATION, actor=coordinator)
-        insurance_save(inquiry=inquiry, actor=vob, values={"vob_status": InsurancePolicy.VobStatus.REQUESTED})
+    inquiry.refresh_from_db()
+    if inquiry.stage == Stage.CLINICAL_REVIEW:
+        insurance_save(
+            inquiry=inquiry, actor=coordinator, values={"vob_status": InsurancePolicy.VobStatus.REQUESTED}
+        )
+        inquiry.refresh_from_db()
         insurance_save(inquiry=inquiry, actor=vob, values={"vob_status": InsurancePolicy.VobStatus.VIABLE})
-    inquiry = inquiry_advance(inquiry=inquiry, to=Stage.APPROVED, actor=coordinator)
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.APPROVED
     if end == Stage.APPROVED:
         return inquiry
     program = _program_at(inquiry)
