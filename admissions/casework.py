@@ -92,6 +92,24 @@ class IntakeData:
     member_id: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
+    def refused_from_caller(self) -> str:
+        """The first consent a caller who is not the person gave for them ("" if none): only the
+        person can agree to texts, calls or emails (TCPA), as on the pre-screen."""
+        if self.caller_relationship == Caller.Relationship.SELF:
+            return ""
+        given = (
+            ("consent_sms", self.consent_sms),
+            ("consent_call", self.consent_call),
+            ("consent_email", self.consent_email),
+            ("ok_to_text", self.ok_to_text),
+        )
+        return next((name for name, value in given if value), "")
+
+
+ONLY_THE_PERSON_CONSENTS = (
+    "Only the person can agree to texts, calls or emails; record their consent when you speak with them."
+)
+
 
 def _refuse_open_elsewhere(matches: list[Inquiry], *, data: IntakeData, actor: User, field: str) -> None:
     """Refuse an intake whose caller has an open inquiry: named when the coordinator may see it,
@@ -145,6 +163,9 @@ HIDDEN_MATCH = (
 
 def intake_create(*, data: IntakeData, actor: User) -> Inquiry:
     """Open an inquiry from a live call: person, caller, consents given on the call, insurance."""
+    refused = data.refused_from_caller()
+    if refused:
+        raise CaseworkError(ONLY_THE_PERSON_CONSENTS, field=refused)
     field = "phone" if data.phone else "email"
     matches = list(open_inquiries_matching(phone=data.phone, email=data.email).order_by("pk")[:5])
     if matches:

@@ -10,6 +10,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from admissions.casework import ONLY_THE_PERSON_CONSENTS
 from admissions.messaging.mediums import medium_for
 from admissions.messaging.models import MessageTemplate
 from admissions.models import Caller, InquiryEvent, InsurancePolicy, LeadSource, Substance
@@ -192,8 +193,14 @@ class QuickIntakeForm(forms.Form):
         consented = data.get("consent_sms") or data.get("consent_call") or data.get("consent_email")
         if consented and not data.get("consent_text"):
             self.add_error("consent_text", "Record the wording the caller agreed to.")
-        if data.get("caller_relationship") != Caller.Relationship.SELF and not data.get("caller_name"):
-            self.add_error("caller_name", "Who is calling for the person?")
+        if data.get("caller_relationship") != Caller.Relationship.SELF:
+            if not data.get("caller_name"):
+                self.add_error("caller_name", "Who is calling for the person?")
+            for name in ("consent_sms", "consent_call", "consent_email"):
+                if data.get(name):
+                    self.add_error(name, ONLY_THE_PERSON_CONSENTS)
+            if data.get("ok_to_text") == "yes":
+                self.add_error("ok_to_text", ONLY_THE_PERSON_CONSENTS)
         return data
 
 

@@ -282,8 +282,7 @@ def intake_post(fac, **overrides):
         "last_name": "Lindqvist",
         "phone": "(727) 555-0142",
         "email": "",
-        "caller_relationship": "family",
-        "caller_name": "Pat Lindqvist",
+        "caller_relationship": "self",
         "consent_call": "on",
         "consent_sms": "on",
         "consent_text": "May we call or text you about your inquiry?",
@@ -303,7 +302,7 @@ def test_intake_opens_a_contacted_inquiry_with_caller_and_consents(coordinator_c
     assert inquiry.stage == Stage.CONTACTED
     assert str(inquiry.phone) == "+17275550142"
     assert inquiry.channel == "phone"
-    assert inquiry.caller.name == "Pat Lindqvist"
+    assert inquiry.caller is None
     assert list(inquiry.substances.all()) == [baclofen]
     assert inquiry.person.ok_to_text is True
     assert inquiry.person.ok_to_voicemail is False
@@ -312,6 +311,21 @@ def test_intake_opens_a_contacted_inquiry_with_caller_and_consents(coordinator_c
     assert all(c.captured_by == coordinator and c.consent_text for c in consents)
     assert inquiry.events.filter(kind=InquiryEvent.Kind.CALL, call_outcome="connected").exists()
     assert AuditEvent.objects.filter(action="create", object_id=str(inquiry.pk)).exists()
+
+
+def test_a_family_caller_cannot_consent_for_the_person(coordinator_client, facility):
+    family = {"caller_relationship": "family", "caller_name": "Pat Lindqvist"}
+    response = coordinator_client.post(INTAKE, intake_post(facility, **family))
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    for name in ("consent_sms", "consent_call", "ok_to_text"):
+        assert "Only the person can agree" in " ".join(errors[name])
+    assert not Inquiry.objects.exists()
+    no_consent = {"consent_call": "", "consent_sms": "", "ok_to_text": ""}
+    response = coordinator_client.post(INTAKE, intake_post(facility, **family, **no_consent))
+    inquiry = Inquiry.objects.get()
+    assert inquiry.caller.name == "Pat Lindqvist"
+    assert not ContactConsent.objects.filter(person=inquiry.person).exists()
 
 
 @pytest.mark.parametrize(
@@ -325,7 +339,7 @@ def test_intake_opens_a_contacted_inquiry_with_caller_and_consents(coordinator_c
         ({"postal_code": "ABCDE"}, "postal_code", "five-digit"),
         ({"date_of_birth": "2999-01-01"}, "date_of_birth", "real date of birth"),
         ({"date_of_birth": "yesterday"}, "date_of_birth", "Enter a valid date."),
-        ({"caller_name": ""}, "caller_name", "Who is calling"),
+        ({"caller_relationship": "family", "caller_name": ""}, "caller_name", "Who is calling"),
         ({"consent_text": ""}, "consent_text", "wording"),
         ({"consent_email": "on"}, "consent_email", "needs an email"),
         ({"caller_relationship": "landlord"}, "caller_relationship", "Select a valid choice"),
