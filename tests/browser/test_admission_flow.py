@@ -183,14 +183,7 @@ def test_coordinator_takes_a_caller_from_intake_to_admission(
     assert focus_ring(page), "a focused checkbox shows no focus outline"
     page.keyboard.press("Space")
     expect(page.get_by_label("Baclofen", exact=True)).to_be_checked()
-    for consent in ("#id_consent_call", "#id_consent_sms"):
-        tab_to(page, consent)
-        page.keyboard.press("Space")
-    expect(page.get_by_label("Calls", exact=True)).to_be_checked()
-    expect(page.get_by_label("Texts", exact=True)).to_be_checked()
-    tab_to(page, "#id_ok_to_text")
-    page.keyboard.type("Y")
-    expect(page.get_by_label("OK to text?")).to_have_value("yes")
+    # His wife cannot agree to texts or calls for him: the consent boxes stay empty.
     tab_to(page, "#id_payer")
     page.keyboard.type("Aet")  # a select: the first letters pick the payer
     expect(page.get_by_label("Insurance")).to_have_value(str(payer.pk))
@@ -208,8 +201,7 @@ def test_coordinator_takes_a_caller_from_intake_to_admission(
     expect(page.locator(".caller")).to_contain_text("Family member")
     expect(page.locator(".caller")).to_contain_text("Dana Marsh")
     expect(page.locator("a.tel").first).to_have_attribute("href", f"tel:{NEW_PHONE}")
-    expect(page.locator("#consent-title + ul")).to_contain_text("Text messages")
-    expect(page.locator("#consent-title + ul")).to_contain_text("Phone calls")
+    expect(page.locator("#consent-title + ul")).to_contain_text("No consent recorded")
     timeline = page.locator("#timeline")
     expect(timeline.locator(".event-call")).to_contain_text("Inbound call · Connected")
     expect(timeline.locator(".event-call")).to_contain_text("Quick intake on the call.")
