@@ -43,7 +43,7 @@ def test_clinician_lifts_a_crisis_hold_and_sees_deferrals_and_hand_overs(
     sign_in(page, "coordinator")
     page.goto(f"/inquiries/{inquiry.pk}/")
     panel = page.locator("#messaging")
-    expect(panel).to_contain_text("Texts and calls go between 9:00 and 20:00 in America/New_York")
+    expect(panel).to_contain_text("Texts and calls go between 9:00 and 20:00 in New York (E")
     expect(panel).to_contain_text("deferred 1× (quiet hours); to a coordinator if not sent by")
     snap(page, "messaging-01-deferred")
     page.goto(f"/inquiries/{parked.pk}/")
