@@ -103,8 +103,8 @@ def test_the_queue_shows_each_rows_next_step(coordinator_client, facility):
     InquiryFactory(facility=facility, stage=Stage.NEW)
     response = coordinator_client.get(reverse("admissions:queue") + "?tab=open")
     body = response.content.decode()
-    assert "<th scope=\"col\">Next step</th>" in body
-    assert "Verify benefits</span> <span class=\"muted\">· a VOB specialist" in body
+    assert '<th scope="col">Next step</th>' in body
+    assert 'Verify benefits</span> <span class="muted">· a VOB specialist' in body
     assert '<span class="step step-call">Call now</span>' in body
 
 
@@ -211,9 +211,10 @@ def test_admitting_off_the_plan_asks_for_a_tick_and_a_reason(catalogue, inquiry,
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
     schedule = reverse("admissions:inquiry-act", args=[inquiry.pk, "schedule"])
     assert client.post(schedule, {"program": detox.pk, "admission_date": tomorrow}).status_code == 302
-    assert _client(coordinator).get(reverse("admissions:inquiry", args=[inquiry.pk])).context[
-        "step"
-    ].code == "arrival"
+    assert (
+        _client(coordinator).get(reverse("admissions:inquiry", args=[inquiry.pk])).context["step"].code
+        == "arrival"
+    )
     admit = reverse("admissions:inquiry-act", args=[inquiry.pk, "admit"])
     asked = client.post(admit, {"program": detox.pk})
     assert asked.status_code == 200
