@@ -453,7 +453,9 @@ def _task_deliver(
             at=now,
         )
         cadence_repeat(followup=followup)
-        return _finish(followup, FollowUp.State.DONE, "alert posted", now)
+        # a hand-off keeps its words: the due list shows them until the step is taken
+        kept = followup.kind == FollowUp.Kind.HANDOFF and bool(followup.outcome)
+        return _finish(followup, FollowUp.State.DONE, followup.outcome if kept else "alert posted", now)
 
 
 def _locked_message(*, known: FollowUp, person: Person) -> FollowUp | None:

@@ -134,6 +134,7 @@ def followup_rows(ids: list[int]) -> list[FollowUp]:
             "inquiry__person__first_name",
             "inquiry__person__last_name",
             "inquiry__facility__name",
+            "outcome",
         )
     )
     return _in_order(rows, ids)

@@ -215,7 +215,7 @@ def followup_row(context: Context, followup: Any) -> SafeString:
         link,
         _person_name(context, inquiry),
         RED_FLAG if inquiry.has_red_flag else "",
-        followup_kind_label(followup.kind),
+        followup.outcome if followup.kind == FollowUp.Kind.HANDOFF else followup_kind_label(followup.kind),
         iso(followup.due_at),
         when,
         inquiry.stage,

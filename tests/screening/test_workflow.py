@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from admissions.casework import insurance_save
+from admissions.followups import followup_deliver, followups_claim_due
 from admissions.models import FollowUp, InquiryEvent, InsurancePolicy
 from admissions.next_step import StepFacts, next_step
 from admissions.pipeline import Stage
@@ -127,6 +128,13 @@ def test_sign_off_with_benefits_verified_approves_and_alerts_the_owner(
     assert handoff.outcome.startswith("Signed off at 3.7-WM")
     due = followups_due_for(coordinator, base=inquiries_visible_to(coordinator), now=timezone.now())
     assert list(due.values_list("pk", flat=True))[:1] == [handoff.pk]
+    # its alert posts the words on the timeline, and the due list keeps showing them
+    assert handoff.pk in followups_claim_due()
+    assert followup_deliver(followup_id=handoff.pk) == FollowUp.State.DONE
+    alert = InquiryEvent.objects.filter(inquiry=inquiry, data__followup=handoff.pk).get()
+    assert alert.body == handoff.outcome
+    row = _client(coordinator).get(reverse("admissions:queue") + "?tab=due").content.decode()
+    assert handoff.outcome.replace("&", "&amp;") in row
     # the step taken (a stage change after it fell due) takes it off the due list
     InquiryEvent.objects.filter(inquiry=inquiry).delete()
     type(inquiry).objects.filter(pk=inquiry.pk).update(stage_changed_at=timezone.now() + timedelta(seconds=1))
