@@ -23,6 +23,7 @@ from phonenumbers import timezone as phone_timezone
 from admissions.followups import followup_deliver
 from admissions.messaging.models import OutboundMessage
 from admissions.messaging.quiet_hours import (
+    HORIZON,
     STATE_ZONES,
     Rule,
     next_allowed,
@@ -119,8 +120,12 @@ def test_next_allowed_is_the_first_minute_inside_the_strictest_window(state, pos
         assert not any(allowed(at + timedelta(minutes=15 * n), zones, start, end) for n in range(4 * 48))
         return
     assert allowed(found, zones, start, end)
-    assert found - at <= timedelta(hours=25)
+    # the first allowed minute, however far (the zones' windows may meet only after a
+    # daylight-saving change, as all of the country's do on Nov 1), within the search horizon
+    assert found - at <= HORIZON
     assert found == at or not allowed(found - timedelta(minutes=1), zones, start, end)
+    quarters = int((found - at).total_seconds() // 900)
+    assert not any(allowed(at + timedelta(minutes=15 * n), zones, start, end) for n in range(quarters))
 
 
 _counter = itertools.count()

@@ -83,7 +83,8 @@ def intake_inquiry(
         "caller_name": "Dana Okafor" if relationship != "self" else "",
         "substances": list(Substance.objects.filter(code__in=["baclofen", "alcohol"])),
         "message": "Wants help before the holidays.",
-        "ok_to_text": True,
+        # only the person can agree to texts: a family caller's intake leaves it unasked
+        "ok_to_text": True if relationship == "self" else None,
         "ok_to_voicemail": False,
         "payer": payer,
         "member_id": "ZX99123",

@@ -60,7 +60,6 @@ def test_the_prescreen_opens_with_what_intake_recorded_marked_fromintake_inquiry
     fields = _fields(response)
     prefilled = {path: f.value for path, f in fields.items() if f.source == FROM_INTAKE}
     assert prefilled == {
-        "logistics.ok_to_text": "yes",
         "logistics.ok_to_voicemail": "no",
         "logistics.state": "NC",
         "logistics.postal_code": "28801",
