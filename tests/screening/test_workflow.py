@@ -99,6 +99,17 @@ def test_the_inquiry_page_shows_the_step_to_whoever_takes_it_and_waiting_to_othe
     assert primary in as_clinician
 
 
+def test_a_step_without_a_form_reads_as_the_task_to_whoever_takes_it(
+    catalogue, inquiry, coordinator, clinician
+):
+    answers = screen(suicide={"thoughts": True, "method": True, "intent": True, "plan": True})
+    screening_save(inquiry_id=inquiry.pk, answers=answers, actor=coordinator)
+    as_clinician = _page(_client(clinician), inquiry)
+    assert 'data-step="crisis"' in as_clinician
+    assert "<strong>Crisis follow-up by a clinician</strong>, since" in as_clinician
+    assert "waiting for a clinical reviewer" in _page(_client(coordinator), inquiry)
+
+
 def test_the_queue_shows_each_rows_next_step(coordinator_client, facility):
     InquiryFactory(facility=facility, stage=Stage.INSURANCE_VERIFICATION)
     InquiryFactory(facility=facility, stage=Stage.NEW)
