@@ -295,7 +295,8 @@ def test_coordinator_takes_a_caller_from_intake_to_admission(
     )
     handoff = page.locator("#queue-results tbody tr").first
     expect(handoff).to_contain_text("Riley Marsh")
-    expect(handoff).to_contain_text("Hand-off")
+    expect(handoff).to_contain_text("Signed off at 3.7-WM")
+    expect(handoff).to_contain_text("Request the VOB")
     snap(page, "flow-07-due-handoff")
 
     # The VOB specialist keeps the VOB queue open meanwhile.
