@@ -140,7 +140,7 @@ def cross_facility_duplicates_for(user: User) -> QuerySet[CrossFacilityDuplicate
     allowed = facility_ids_for(user)
     if allowed is not None:
         rows = rows.filter(inquiry__facility_id__in=allowed, facility_id__in=allowed)
-    return rows.select_related("inquiry__person", "inquiry__facility", "facility", "taken_by")
+    return rows.select_related("inquiry__person", "inquiry__facility", "facility", "taken_by", "lead_source")
 
 
 def cross_facility_duplicate_resolve(

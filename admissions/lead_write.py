@@ -28,6 +28,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from admissions.cross_facility import lead_joined_elsewhere
 from admissions.leads import LeadConsent, LeadData, LeadResult, UnknownSubstances
 from admissions.models import (
     Caller,
@@ -422,6 +423,15 @@ def _ingest_once(
             data={"source": source.name, "channel": channel, "touch": added.pk},
             at=now,
         )
+        if inquiry.facility_id != source.default_facility_id:  # for a manager of both facilities
+            lead_joined_elsewhere(
+                inquiry=inquiry,
+                lead=lead,
+                source=source,
+                person=person,
+                actor_label=actor_label,
+                request=request,
+            )
     else:
         if person is None:
             person = _person_create(details)

@@ -387,13 +387,15 @@ class InquiryEvent(models.Model):
 
 
 class CrossFacilityDuplicate(models.Model):
-    """An intake refused because the caller's phone or email matched an open inquiry at a facility
-    the coordinator does not work at. The coordinator is not told which inquiry or where (42 CFR
-    Part 2); a manager who works at both facilities resolves it."""
+    """A caller's phone or email matched an open inquiry at a facility other than the one they
+    came to: an intake refused (``taken_by``, the coordinator, is not told which inquiry or where,
+    42 CFR Part 2), or a lead of the API joined that inquiry (``lead_source``, which cannot read
+    it). A manager who works at both facilities resolves it."""
 
     class MatchedOn(models.TextChoices):
         PHONE = "phone", "Phone"
         EMAIL = "email", "Email"
+        EXTERNAL_ID = "external_id", "The source's lead id"
 
     class Resolution(models.TextChoices):
         HANDLED = "handled", "Handled on the existing inquiry"
@@ -402,8 +404,13 @@ class CrossFacilityDuplicate(models.Model):
 
     inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="+")
     facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="+")
-    taken_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    matched_on = models.CharField(max_length=6, choices=MatchedOn.choices)
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lead_source = models.ForeignKey(
+        LeadSource, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    matched_on = models.CharField(max_length=12, choices=MatchedOn.choices)
     found_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
@@ -422,6 +429,10 @@ class CrossFacilityDuplicate(models.Model):
             models.CheckConstraint(
                 condition=Q(resolved_at__isnull=True) | ~Q(resolution=""),
                 name="crossdup_resolved_has_resolution",
+            ),
+            models.CheckConstraint(
+                condition=Q(taken_by__isnull=False) | Q(lead_source__isnull=False),
+                name="crossdup_taken_by_user_or_source",
             ),
         ]
 

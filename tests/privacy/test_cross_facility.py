@@ -3,15 +3,18 @@ another facility's inquiries; a possible duplicate there is recorded for a manag
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from admissions.api.keys import lead_source_key_create
 from admissions.casework import HIDDEN_MATCH
-from admissions.models import CrossFacilityDuplicate, Inquiry
+from admissions.models import CrossFacilityDuplicate, Inquiry, Touch
 from crm.models import AuditEvent
 from crm.roles import Role
-from tests.factories import InquiryFactory, PersonFactory, UserFactory
+from tests.factories import InquiryFactory, LeadSourceFactory, PersonFactory, UserFactory
 from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +158,108 @@ def test_a_manager_of_both_facilities_settles_it_and_nobody_else_sees_it(
     assert "Nothing to settle." in client.get(DUPLICATES).content.decode()
     assert AuditEvent.objects.filter(actor=both, action="update", object_id=str(duplicate.pk)).exists()
     assert AuditEvent.objects.filter(actor=both, action="list", listed=[elsewhere.pk]).exists()
+
+
+# --- a lead of the API that matches an open inquiry at another facility ------------------------
+
+
+LEADS = "/api/v1/leads/"
+
+
+@pytest.fixture
+def web_source(facility):  # type: ignore[no-untyped-def]
+    return LeadSourceFactory(name="Tampa Web Forms", default_facility=facility)
+
+
+@pytest.fixture
+def web_token(web_source):  # type: ignore[no-untyped-def]
+    return lead_source_key_create(lead_source=web_source, label="tests", rate_limit_per_minute=10_000)[1]
+
+
+def _lead(token, **values):  # type: ignore[no-untyped-def]
+    body = {"first_name": "Dana", "message": "Please call back.", **values}
+    return Client().post(LEADS, data=json.dumps(body), content_type="application/json",
+                         HTTP_AUTHORIZATION=f"Bearer {token}")  # fmt: skip
+
+
+def test_a_lead_joining_another_facilitys_inquiry_is_recorded_for_a_manager_of_both(
+    web_token, web_source, facility, other_facility, elsewhere
+):
+    inquiries, touches = Inquiry.objects.count(), Touch.objects.filter(inquiry=elsewhere).count()
+
+    response = _lead(web_token, phone="(813) 555-0161")
+
+    assert (response.status_code, response.json()) == (200, {"id": elsewhere.pk, "status": "merged"})
+    assert Inquiry.objects.count() == inquiries  # one open inquiry per person: the lead joined it
+    assert Touch.objects.filter(inquiry=elsewhere).count() == touches + 1
+    duplicate = CrossFacilityDuplicate.objects.get()
+    assert (duplicate.inquiry, duplicate.facility, duplicate.taken_by, duplicate.lead_source) == (
+        elsewhere,
+        facility,
+        None,
+        web_source,
+    )
+    assert (duplicate.matched_on, duplicate.resolved_at) == ("phone", None)
+    audit = AuditEvent.objects.get(object_type="admissions.crossfacilityduplicate")
+    assert (audit.action, audit.object_id, audit.actor, audit.fields) == (
+        "create",
+        str(duplicate.pk),
+        None,
+        ["matched_on"],
+    )
+    assert audit.actor_label.endswith("/ Tampa Web Forms")
+
+    # The same source sending the same person again: still merged, still one row to settle.
+    assert _lead(web_token, email="secretia@example.org").status_code == 200
+    assert CrossFacilityDuplicate.objects.count() == 1
+
+
+def test_a_lead_joining_another_facilitys_inquiry_cannot_read_it(web_token, elsewhere):
+    assert _lead(web_token, phone="(813) 555-0161").json()["status"] == "merged"
+
+    response = Client().get(f"{LEADS}{elsewhere.pk}/", HTTP_AUTHORIZATION=f"Bearer {web_token}")
+
+    assert response.status_code == 404
+    assert "Secretia" not in response.content.decode()
+
+
+def test_a_lead_joining_its_own_facilitys_inquiry_records_nothing(web_token, facility):
+    mine = InquiryFactory(facility=facility, person=PersonFactory(phone="+18135550163"))
+    assert _lead(web_token, phone="(813) 555-0163").json() == {"id": mine.pk, "status": "merged"}
+    assert not CrossFacilityDuplicate.objects.exists()
+
+
+def test_a_lead_matched_by_email_or_its_lead_id_says_so(web_token, web_source, elsewhere, other_facility):
+    _lead(web_token, email="Secretia@Example.org")
+    assert CrossFacilityDuplicate.objects.get().matched_on == "email"
+    CrossFacilityDuplicate.objects.all().delete()
+    InquiryFactory(
+        facility=other_facility, lead_source=web_source, external_id="form-7", person=PersonFactory(phone="")
+    )
+    _lead(web_token, email="someone.else@example.org", external_id="form-7")
+    assert CrossFacilityDuplicate.objects.get().matched_on == "external_id"
+
+
+def test_the_manager_of_both_facilities_sees_the_lead_source(web_token, facility, other_facility, elsewhere):
+    _lead(web_token, phone="(813) 555-0161")
+    both = UserFactory(username="mgr-both", role=Role.MANAGER, facilities=[facility, other_facility])
+    client = Client()
+    login_verified(client, both)
+
+    page = client.get(DUPLICATES).content.decode()
+
+    assert f"#{elsewhere.pk}" in page
+    assert "Lead API: Tampa Web Forms" in page
+    duplicate = CrossFacilityDuplicate.objects.get()
+    assert client.post(DUPLICATES, {"duplicate": duplicate.pk, "resolution": "handled"}).status_code == 302
+    duplicate.refresh_from_db()
+    assert (duplicate.resolution, duplicate.resolved_by) == ("handled", both)
+
+
+def test_a_lead_joining_another_facility_costs_three_statements_more(
+    web_token, elsewhere, django_assert_max_num_queries
+):
+    # The merge's 14 (tests/admissions/test_lead_api.py), then: is one unresolved already, the
+    # possible duplicate, its audit row.
+    with django_assert_max_num_queries(17):
+        assert _lead(web_token, phone="(813) 555-0161").status_code == 200
