@@ -10,11 +10,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from admissions.cross_facility import INTAKE_PAUSED, intake_paused_for
 from admissions.lead_write import ConsentGiven, PersonDetails, consents_record, insurance_record, person_for
 from admissions.models import (
     Caller,
@@ -31,12 +33,15 @@ from admissions.models import (
 from admissions.normalise import text_clean
 from admissions.pipeline import OPEN_STAGES, Stage, TransitionError
 from admissions.services import TouchData, handoff_alert, inquiry_advance, inquiry_create, inquiry_event
-from crm.audit import audit_record
+from crm.audit import audit_list, audit_record
 from crm.models import AuditEvent, Facility, User
 from crm.roles import Role, has_role
 from crm.scoping import facility_ids_for
 from crm.time_zones import moment_text
 from programs.models import Payer
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 OPEN_STAGE_LIST = sorted(OPEN_STAGES)
 
@@ -111,7 +116,9 @@ ONLY_THE_PERSON_CONSENTS = (
 )
 
 
-def _refuse_open_elsewhere(matches: list[Inquiry], *, data: IntakeData, actor: User, field: str) -> None:
+def _refuse_open_elsewhere(
+    matches: list[Inquiry], *, data: IntakeData, actor: User, field: str, request: HttpRequest | None
+) -> None:
     """Refuse an intake whose caller has an open inquiry: named when the coordinator may see it,
     otherwise neither named nor placed, and recorded for a manager (``CrossFacilityDuplicate``)."""
     allowed = facility_ids_for(actor)
@@ -130,8 +137,17 @@ def _refuse_open_elsewhere(matches: list[Inquiry], *, data: IntakeData, actor: U
     duplicate = CrossFacilityDuplicate.objects.create(
         inquiry=hidden, facility=data.facility, taken_by=actor, matched_on=matched_on
     )
-    audit_record(action=AuditEvent.Action.CREATE, obj=duplicate, actor=actor, fields=["matched_on"])
+    audit_record(
+        action=AuditEvent.Action.CREATE, obj=duplicate, actor=actor, fields=["matched_on"], request=request
+    )
     raise CaseworkError(HIDDEN_MATCH, field=field)
+
+
+def intake_paused_audit(*, actor: User, what: str, request: HttpRequest | None) -> None:
+    """An intake or duplicate check refused while the user's intake is paused: a ``list`` row
+    naming no record (nothing was looked up), ``list:intake paused`` or ``list:duplicate check
+    paused``."""
+    audit_list(model=Inquiry, ids=[], actor=actor, what=f"{what} paused", request=request, even_empty=True)
 
 
 def cross_facility_duplicates_for(user: User) -> QuerySet[CrossFacilityDuplicate]:
@@ -161,15 +177,19 @@ HIDDEN_MATCH = (
 )
 
 
-def intake_create(*, data: IntakeData, actor: User) -> Inquiry:
-    """Open an inquiry from a live call: person, caller, consents given on the call, insurance."""
+def intake_create(*, data: IntakeData, actor: User, request: HttpRequest | None = None) -> Inquiry:
+    """Open an inquiry from a live call: person, caller, consents given on the call, insurance.
+    Refused, whatever the caller, while the user's intake is paused (``admissions.cross_facility``)."""
+    if intake_paused_for(actor):
+        intake_paused_audit(actor=actor, what="intake", request=request)
+        raise CaseworkError(INTAKE_PAUSED)
     refused = data.refused_from_caller()
     if refused:
         raise CaseworkError(ONLY_THE_PERSON_CONSENTS, field=refused)
     field = "phone" if data.phone else "email"
     matches = list(open_inquiries_matching(phone=data.phone, email=data.email).order_by("pk")[:5])
     if matches:
-        _refuse_open_elsewhere(matches, data=data, actor=actor, field=field)
+        _refuse_open_elsewhere(matches, data=data, actor=actor, field=field, request=request)
     return _intake_open(data=data, actor=actor)
 
 

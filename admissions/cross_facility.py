@@ -1,4 +1,5 @@
-"""Possible duplicates across facilities that come in through the lead API.
+"""Possible duplicates across facilities: a lead of the API that joins another facility's
+inquiry, and the pause of a user's intake after too many refused at a hidden match.
 
 A lead whose phone, email or lead id matches an open inquiry at a facility other than its
 source's default facility still joins that inquiry (a person keeps one open inquiry, and a lead
@@ -7,15 +8,28 @@ both facilities. The source is told the ordinary merge and cannot read the inqui
 (``GET /api/v1/leads/{id}/`` is scoped to the inquiries it created). Intake's refusal of the same
 match lives in ``admissions.casework``, which imports the lead write; this module imports
 neither, so the lead write can call it.
+
+Each intake refused at a facility the coordinator cannot see tells them that something is open
+elsewhere for that phone or email; repeated, it would be an oracle for who is in treatment where
+(42 CFR Part 2). So a user with ``INTAKE_HIDDEN_MATCH_LIMIT`` such refusals in the last 24 hours
+(the ``CrossFacilityDuplicate`` rows taken by them: durable, no cache) and one still unresolved
+has intake paused: every intake and duplicate check of theirs is refused alike, match or not,
+until a manager has settled all of their possible duplicates. Once at the limit, each further
+refusal within the 24 hours pauses them again.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from admissions.models import CrossFacilityDuplicate, Inquiry, LeadSource, Person
 from crm.audit import audit_record
-from crm.models import AuditEvent
+from crm.models import AuditEvent, User
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -69,3 +83,37 @@ def _matched_on(*, inquiry: Inquiry, lead: LeadData, person: Person | None) -> s
     ):
         return CrossFacilityDuplicate.MatchedOn.EMAIL
     return CrossFacilityDuplicate.MatchedOn.EXTERNAL_ID
+
+
+HIDDEN_MATCH_WINDOW = timedelta(hours=24)
+
+INTAKE_PAUSED = (
+    "Intake is paused for you pending a manager's review of possible duplicates. Keep the "
+    "caller's details, help them on this call, and ask a manager to review them."
+)
+
+
+def intake_paused_for(user: User) -> bool:
+    """Whether the user's intake is paused: at the limit of hidden-match refusals in the last 24
+    hours, with one of them (or an older one) not yet settled. One query on the user's rows."""
+    counts = CrossFacilityDuplicate.objects.filter(taken_by=user).aggregate(
+        recent=Count("pk", filter=Q(found_at__gte=timezone.now() - HIDDEN_MATCH_WINDOW)),
+        unresolved=Count("pk", filter=Q(resolved_at__isnull=True)),
+    )
+    return counts["unresolved"] > 0 and counts["recent"] >= settings.INTAKE_HIDDEN_MATCH_LIMIT
+
+
+def users_paused(*, among: QuerySet[CrossFacilityDuplicate]) -> list[User]:
+    """The users whose intake is paused among those who took the unresolved rows ``among`` (the
+    rows a manager may settle), by name; one query."""
+    takers = among.filter(taken_by__isnull=False).values("taken_by_id")
+    at_limit = (
+        CrossFacilityDuplicate.objects.filter(
+            taken_by_id__in=takers, found_at__gte=timezone.now() - HIDDEN_MATCH_WINDOW
+        )
+        .values("taken_by_id")
+        .annotate(recent=Count("pk"))
+        .filter(recent__gte=settings.INTAKE_HIDDEN_MATCH_LIMIT)
+        .values("taken_by_id")
+    )
+    return list(User.objects.filter(pk__in=at_limit).order_by("first_name", "last_name", "username"))

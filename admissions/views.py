@@ -20,8 +20,10 @@ from admissions.casework import (
     cross_facility_duplicate_resolve,
     cross_facility_duplicates_for,
     intake_create,
+    intake_paused_audit,
     open_inquiries_matching,
 )
+from admissions.cross_facility import intake_paused_for, users_paused
 from admissions.filters import QueueFilter
 from admissions.forms import QuickIntakeForm, yes_no
 from admissions.models import CrossFacilityDuplicate, Inquiry, InsurancePolicy
@@ -168,6 +170,7 @@ def intake(request: HttpRequest) -> HttpResponse:
                     member_id=data["member_id"],
                 ),
                 actor=request.user,  # type: ignore[arg-type]
+                request=request,
             )
         except CaseworkError as exc:
             form.add_error(exc.field, str(exc))
@@ -207,11 +210,16 @@ def intake_duplicates(request: HttpRequest) -> HttpResponse:
 
     It shows open inquiries of the user's facilities only, and nothing about any other facility;
     each lookup is audited with the inquiries it showed, and a user gets at most
-    ``DUPLICATE_CHECKS_PER_MINUTE`` a minute."""
+    ``DUPLICATE_CHECKS_PER_MINUTE`` a minute. While the user's intake is paused it looks up
+    nothing and says so."""
     if not _duplicate_check_allowed(request.user.pk):
         response = render(request, "admissions/_duplicates.html", {"throttled": True}, status=429)
         response["Retry-After"] = "60"
         return response
+    if intake_paused_for(request.user):  # type: ignore[arg-type]
+        # The same answer whatever was typed: nothing is looked up while intake is paused.
+        intake_paused_audit(actor=request.user, what="duplicate check", request=request)  # type: ignore[arg-type]
+        return render(request, "admissions/_duplicates.html", {"paused": True})
     phone = email = ""
     try:
         phone = phone_normalise(request.GET.get("phone", "")) if request.GET.get("phone") else ""
@@ -275,8 +283,9 @@ class ResolveDuplicateForm(forms.Form):
 @permission_required("admissions.change_inquiry", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def cross_facility_duplicates(request: HttpRequest) -> HttpResponse:
-    """Intakes refused because the caller has an open inquiry at another facility, for a manager
-    who works at both to settle; a coordinator of one facility sees none."""
+    """Intakes refused, and leads joined, because the caller has an open inquiry at another
+    facility, for a manager who works at both to settle; a coordinator of one facility sees none.
+    Users whose intake is paused are named; settling all of a user's rows lifts their pause."""
     rows = cross_facility_duplicates_for(request.user)  # type: ignore[arg-type]
     if request.method == "POST":
         form = ResolveDuplicateForm(request.POST)
@@ -308,5 +317,9 @@ def cross_facility_duplicates(request: HttpRequest) -> HttpResponse:
         fields=["person.name", "facility"],
         request=request,
     )
-    context = {"page": page, "resolutions": CrossFacilityDuplicate.Resolution.choices}
+    context = {
+        "page": page,
+        "resolutions": CrossFacilityDuplicate.Resolution.choices,
+        "paused": users_paused(among=rows),
+    }
     return render(request, "admissions/cross_duplicates.html", context)

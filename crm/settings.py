@@ -375,6 +375,9 @@ AXES_USERNAME_CALLABLE = "crm.auth.lockout.lockout_username"
 # address for the audit trail and the lockout is read from X-Forwarded-For that many hops back.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "crm.audit.client_ip"
+# Intake refused at an open inquiry of a facility the user cannot see (admissions/cross_facility.py):
+# this many such refusals in 24 hours pause the user's intake until a manager settles them.
+INTAKE_HIDDEN_MATCH_LIMIT = env.int("INTAKE_HIDDEN_MATCH_LIMIT", default=5)
 # Multi-factor sign-in (crm/auth/mfa.py): TOTP apps; wrong codes double the wait each time.
 OTP_TOTP_ISSUER = env.str("MFA_ISSUER", default="Admissions CRM")
 OTP_TOTP_THROTTLE_FACTOR = 1

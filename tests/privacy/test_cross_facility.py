@@ -4,10 +4,12 @@ another facility's inquiries; a possible duplicate there is recorded for a manag
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from admissions.api.keys import lead_source_key_create
 from admissions.casework import HIDDEN_MATCH
@@ -263,3 +265,99 @@ def test_a_lead_joining_another_facility_costs_three_statements_more(
     # possible duplicate, its audit row.
     with django_assert_max_num_queries(17):
         assert _lead(web_token, phone="(813) 555-0161").status_code == 200
+
+
+# --- intake paused after too many refusals at a hidden match -----------------------------------
+
+
+def _refused_elsewhere(client, facility, times):  # type: ignore[no-untyped-def]
+    for _ in range(times):
+        body = client.post(INTAKE, _intake(facility, phone="(813) 555-0161")).content.decode()
+        assert HIDDEN_MATCH.split(":")[0] in body
+
+
+def _paused(body: str) -> bool:
+    return "Intake is paused for you pending a manager&#x27;s review of possible duplicates." in body
+
+
+def test_intake_pauses_at_the_limit_for_every_attempt_and_audits_each(
+    coordinator_client, coordinator, facility, elsewhere
+):
+    _refused_elsewhere(coordinator_client, facility, 4)
+    # Below the limit an intake with no match opens its inquiry.
+    assert coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0180")).status_code == 302
+    _refused_elsewhere(coordinator_client, facility, 1)  # the fifth: now at the limit
+    inquiries = Inquiry.objects.count()
+
+    with_match = coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0161"))
+    without_match = coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0181"))
+
+    for response in (with_match, without_match):
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert _paused(body)
+        assert '<div class="error" role="alert">' in body  # form-level, not on a field
+        assert HIDDEN_MATCH.split(":")[0] not in body
+    assert Inquiry.objects.count() == inquiries
+    assert CrossFacilityDuplicate.objects.filter(taken_by=coordinator).count() == 5
+    rows = AuditEvent.objects.filter(actor=coordinator, action="list", fields__0="list:intake paused")
+    assert [(r.object_type, r.listed) for r in rows] == [("admissions.inquiry", [])] * 2
+
+
+def test_the_limit_is_a_setting(coordinator_client, facility, elsewhere, settings):
+    settings.INTAKE_HIDDEN_MATCH_LIMIT = 2
+    _refused_elsewhere(coordinator_client, facility, 2)
+    assert _paused(
+        coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0181")).content.decode()
+    )
+
+
+def test_refusals_older_than_a_day_do_not_count(coordinator_client, coordinator, facility, elsewhere):
+    _refused_elsewhere(coordinator_client, facility, 4)
+    CrossFacilityDuplicate.objects.update(found_at=timezone.now() - timedelta(hours=25))
+    _refused_elsewhere(coordinator_client, facility, 1)
+    assert coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0181")).status_code == 302
+
+
+def test_the_duplicate_check_follows_the_pause(coordinator_client, coordinator, facility, elsewhere):
+    mine = InquiryFactory(facility=facility, person=PersonFactory(first_name="Visibla", phone="+18135550162"))
+    assert f"#{mine.pk}" in coordinator_client.get(CHECK, {"phone": "813-555-0162"}).content.decode()
+    _refused_elsewhere(coordinator_client, facility, 5)
+
+    response = coordinator_client.get(CHECK, {"phone": "813-555-0162"})
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Intake paused." in body
+    assert f"#{mine.pk}" not in body
+    assert "Visibla" not in body
+    row = AuditEvent.objects.filter(actor=coordinator, action="list").order_by("pk").last()
+    assert (row.fields, row.listed) == (["list:duplicate check paused"], [])
+
+
+def test_settling_all_of_a_users_duplicates_lifts_the_pause(
+    coordinator_client, coordinator, facility, other_facility, elsewhere
+):
+    _refused_elsewhere(coordinator_client, facility, 5)
+    both = UserFactory(username="mgr-both", role=Role.MANAGER, facilities=[facility, other_facility])
+    manager = Client()
+    login_verified(manager, both)
+    name = coordinator.get_full_name() or coordinator.username
+
+    page = manager.get(DUPLICATES).content.decode()
+    assert f"<strong>Intake paused</strong> for {name}:" in page
+
+    duplicates = list(CrossFacilityDuplicate.objects.order_by("pk"))
+    for duplicate in duplicates[:-1]:
+        manager.post(DUPLICATES, {"duplicate": duplicate.pk, "resolution": "handled"})
+    assert _paused(
+        coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0181")).content.decode()
+    )
+    assert "Intake paused" in manager.get(DUPLICATES).content.decode()
+
+    manager.post(DUPLICATES, {"duplicate": duplicates[-1].pk, "resolution": "handled"})
+
+    assert "Intake paused" not in manager.get(DUPLICATES).content.decode()
+    response = coordinator_client.post(INTAKE, _intake(facility, phone="(813) 555-0181"))
+    assert response.status_code == 302
+    assert Inquiry.objects.filter(phone="+18135550181", facility=facility).exists()
