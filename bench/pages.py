@@ -1,6 +1,7 @@
 """Benchmark of the coordinator pages and the capacity board at a million inquiries, through gunicorn.
 
     .venv/bin/python bench/pages.py                        # seed 1,000,000 inquiries, 3 rounds
+    .venv/bin/python bench/pages.py --seed-only            # seed and keep the database, measure later
     .venv/bin/python bench/pages.py --reuse --keep         # reuse (and migrate) a seeded database
     .venv/bin/python bench/pages.py --db-name crm_bench_1m --redis-db 7 --port 8771 --reuse --keep
 
@@ -218,7 +219,17 @@ def main() -> None:
     parser.add_argument("--board-programs", type=int, default=300, help="active programs for the board")
     parser.add_argument("--reuse", action="store_true", help="reuse an already seeded scratch database")
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database at the end")
+    parser.add_argument(
+        "--seed-only",
+        action="store_true",
+        help="seed the scratch database, keep it and stop (measure later with --reuse)",
+    )
     args = parser.parse_args()
+    if args.seed_only:
+        with harness.scratch_dir("crm-bench-pages-") as var_dir:
+            seconds = harness.seed(args, harness.production_env(args, var_dir), args.inquiries)
+        print(f"seed_demo --inquiries {args.inquiries}: {seconds or 0:.0f} s; kept as {args.db_name}")
+        return
 
     with harness.scratch_dir("crm-bench-pages-") as var_dir:
         env = harness.production_env(args, var_dir)
