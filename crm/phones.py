@@ -49,7 +49,9 @@ def phone_normalise(raw: str, *, region: str | None = None) -> str:
     number = phone_parse(raw, region=region)
     if not phonenumbers.is_valid_number(number):
         raise ValueError("Enter a valid phone number.")
-    return phonenumbers.format_number(number, E164)
+    e164 = phonenumbers.format_number(number, E164)
+    _stored_remember(e164, e164)  # a valid number's E.164 text is stored as it is
+    return e164
 
 
 def phone_e164_or_blank(value: object) -> str:
@@ -62,5 +64,31 @@ def phone_e164_or_blank(value: object) -> str:
         return ""
 
 
+# What the phone columns store for a text in international form ("+..."): the E.164 text of a valid
+# number, else the text itself. Parsing and validating a number is the costliest step of writing a
+# row that carries one, and a number is written several times on its way in (the person, the
+# inquiry, the lookups that find them), so each process remembers the answer, bounded. Only texts
+# that start with "+" are remembered: their reading does not depend on a region.
+_STORED: dict[str, str] = {}
+_STORED_MAX = 50_000
+
+
+def _stored_remember(text: str, stored: str) -> None:
+    if len(_STORED) >= _STORED_MAX:
+        _STORED.clear()
+    _STORED[text] = stored
+
+
 class PhoneNumberField(modelfields.PhoneNumberField):
     """The phone column of every model (phonenumber_field's field, stored as E.164 text)."""
+
+    def get_prep_value(self, value: Any) -> Any:
+        # A model instance holds the number parsed from the text it was given (``raw_input``).
+        text = value.raw_input if isinstance(value, phonenumbers.PhoneNumber) else value
+        if isinstance(text, str) and text.startswith("+"):
+            stored = _STORED.get(text)
+            if stored is None:
+                stored = super().get_prep_value(value)
+                _stored_remember(text, stored)
+            return stored
+        return super().get_prep_value(value)

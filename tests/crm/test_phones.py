@@ -84,3 +84,49 @@ def test_intake_and_the_lead_api_read_national_numbers_in_the_facilitys_region(f
 
     assert form.cleaned_data["phone"] == "+442079460958"
     assert str(lead.inquiry.phone) == "+442079460959"
+
+
+def _library_stores(value):
+    """What phonenumber_field's own field stores for ``value``, without the remembered answers."""
+    from phonenumber_field.modelfields import PhoneNumberField as LibraryField  # noqa: PLC0415
+
+    return LibraryField().get_prep_value(value)
+
+
+def _numbers_of_every_region():
+    import phonenumbers  # noqa: PLC0415
+
+    kinds = (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE)
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in kinds:
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is not None:
+                yield phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def test_remembered_e164_texts_are_stored_exactly_as_phonenumber_field_stores_them():
+    from crm import phones  # noqa: PLC0415
+
+    field = Inquiry._meta.get_field("phone")
+    typed = [*_numbers_of_every_region(), "+1 800 000 0000", "+4402079460958", "+999", "+1 (813) 555-0142"]
+    assert len(typed) > 400
+    for raw in typed:
+        phones._STORED.clear()
+        try:
+            e164 = phone_normalise(raw)  # remembers a valid number's E.164 text
+        except ValueError:
+            e164 = raw
+        for value in (e164, field.to_python(e164), raw, field.to_python(raw)):
+            expected = _library_stores(value)
+            assert field.get_prep_value(value) == expected, (raw, value)
+            assert field.get_prep_value(value) == expected, (raw, value)  # and when remembered
+
+
+def test_remembered_answers_are_bounded(monkeypatch):
+    from crm import phones  # noqa: PLC0415
+
+    monkeypatch.setattr(phones, "_STORED_MAX", 3)
+    phones._STORED.clear()
+    for n in range(10):
+        phone_normalise(f"(813) 555-01{n:02d}")
+    assert 0 < len(phones._STORED) <= 3
