@@ -111,22 +111,27 @@ def _touch_record(*, inquiry_id: int, touch: TouchData, at: datetime | None) -> 
     }
 
 
-def coordinator_next_on_duty(*, facility: Facility) -> User | None:
-    """Round robin: the on-duty coordinator at the facility who was given a lead longest ago.
+def coordinator_next_on_duty(*, facility: Facility) -> tuple[User | None, bool]:
+    """Round robin: the on-duty coordinator at the facility who was given a lead longest ago, and
+    whether their row is now locked by this transaction.
 
-    Only the coordinator's own row is locked (``of=("self",)``): locking the joined group and
-    facility rows too would make every concurrent lead skip every coordinator."""
-    return (
-        User.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(
-            is_active=True,
-            is_on_duty=True,
-            facilities=facility,
-            groups__name=Role.COORDINATOR.value,
-        )
-        .order_by(F("last_lead_assigned_at").asc(nulls_first=True), "pk")
-        .first()
-    )
+    The row is taken with SKIP LOCKED, so a lead never waits on another lead's transaction. When
+    every on-duty coordinator is locked by leads still in flight, the next in turn is returned
+    without the lock (and ``False``): the lead is still routed, never left unassigned for want of
+    a free row. Only the coordinator's own row is locked (``of=("self",)``): locking the joined
+    group and facility rows too would make every concurrent lead skip every coordinator. The lock
+    is FOR NO KEY UPDATE, so the other lead's inquiry, whose owner key points at that row, need
+    not wait for it."""
+    on_duty = User.objects.filter(
+        is_active=True,
+        is_on_duty=True,
+        facilities=facility,
+        groups__name=Role.COORDINATOR.value,
+    ).order_by(F("last_lead_assigned_at").asc(nulls_first=True), "pk")
+    free = on_duty.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
+    if free is not None:
+        return free, True
+    return on_duty.first(), False
 
 
 def followups_schedule_for_new(*, inquiry: Inquiry) -> None:
@@ -233,11 +238,13 @@ def inquiry_create(
 
 
 def _coordinator_take_next(*, facility: Facility, at: datetime) -> int | None:
-    """Route a new inquiry: ``coordinator_next_on_duty``, stamped with the time they were given it."""
-    owner = coordinator_next_on_duty(facility=facility)
+    """Route a new inquiry: ``coordinator_next_on_duty``, stamped with the time they were given it
+    (a coordinator whose row another lead holds is stamped by that lead)."""
+    owner, locked = coordinator_next_on_duty(facility=facility)
     if owner is None:
         return None
-    User.objects.filter(pk=owner.pk).update(last_lead_assigned_at=at)
+    if locked:
+        User.objects.filter(pk=owner.pk).update(last_lead_assigned_at=at)
     return owner.pk
 
 

@@ -25,6 +25,7 @@ from admissions.models import (
     Inquiry,
 )
 from admissions.services import TouchData, inquiry_create
+from crm.models import User
 from crm.roles import Role
 from tests.factories import InquiryFactory, LeadSourceFactory, PersonFactory, UserFactory
 from workers import tasks
@@ -216,3 +217,31 @@ def test_purge_task_is_on_the_beat_schedule():
     ]
     assert len(entries) == 1
     assert entries[0]["schedule"] <= 24 * 3600
+
+
+# --- routing while other leads hold the coordinators -------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lead_is_routed_while_every_coordinator_is_held_by_leads_in_flight(key_and_token, source):  # type: ignore[no-untyped-def]
+    _, token = key_and_token
+    on_duty = [
+        UserFactory(
+            username=f"rr{n}", role=Role.COORDINATOR, facilities=[source.default_facility], is_on_duty=True
+        )
+        for n in range(2)
+    ]
+    mine = [c.pk for c in on_duty]
+
+    def hold_both() -> None:
+        list(User.objects.select_for_update(no_key=True).filter(pk__in=mine))  # as a lead routing
+
+    with held_in_another_transaction(hold_both):
+        started = time.monotonic()
+        response = post({"first_name": "Rae", "phone": "8135550190"}, token, "rr-1")
+        waited = time.monotonic() - started
+
+    assert response.status_code == 201
+    assert waited < 10  # skipped the held rows rather than waiting for them
+    inquiry = Inquiry.objects.get(pk=response.json()["id"])
+    assert inquiry.assigned_to_id == on_duty[0].pk  # routed to the next in turn, not left unassigned
