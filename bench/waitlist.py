@@ -335,9 +335,12 @@ def main() -> None:
         try:
             flush(args.redis)
         finally:
-            from django.db import connections
+            from django.conf import settings
 
-            connections.close_all()
+            if settings.configured:  # a failure before django.setup() keeps its own traceback
+                from django.db import connections
+
+                connections.close_all()
             admin(args.postgres, f"DROP DATABASE IF EXISTS {DB}")
 
 
