@@ -4,7 +4,8 @@ Used by the read-audit test (every page that shows a marker wrote an audit row) 
 test (no role sees a marker of a category ``crm.masking`` does not give it). Pages come from the
 URL conf (``tests.security.test_matrix.routes``) with the planted records' ids, plus the query
 strings that change what a page shows (queue tabs, searches, the duplicate check), the Django
-admin pages of the PHI models, and the JSON API.
+admin pages of the PHI models, and the JSON API; ``form_posts`` reads the forms of a page for the
+read-audit test's POSTs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html import escape
+from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urljoin, urlsplit
 
 from django.contrib import admin
 from django.test import Client
@@ -22,6 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from admissions.api.keys import lead_source_key_create
+from admissions.messaging.models import MessagingHold
+from admissions.messaging.unsubscribe import unsubscribe_token
 from admissions.models import Caller, ContactConsent, FollowUp, InquiryEvent, InsurancePolicy
 from admissions.pipeline import Stage
 from admissions.screening.api import SCREENING_EXAMPLE_REQUEST
@@ -61,7 +65,7 @@ class World:
     inquiry: Any
     person: Any
     token: str
-    ids: dict[str, int]
+    ids: dict[str, int | str]
     urls: list[tuple[str, str]] = field(default_factory=list)  # (what, url)
 
 
@@ -114,6 +118,17 @@ def build(facility: Any) -> World:
         consent_text="ok",
         captured_at=timezone.now(),
     )
+    email_consent = ContactConsent.objects.create(
+        person=person,
+        medium="email",
+        address="zephyr.marker@example.org",
+        source="web form",
+        consent_text="ok",
+        captured_at=timezone.now(),
+    )
+    hold = MessagingHold.objects.create(
+        person=person, inquiry=inquiry, reason=MessagingHold.Reason.UNCLEAR_REPLY
+    )
     InquiryEvent.objects.create(inquiry=inquiry, kind="touch", body="Markerwords again, on a second call")
     InquiryEvent.objects.create(
         inquiry=inquiry,
@@ -152,6 +167,8 @@ def build(facility: Any) -> World:
         "consent": consent.pk,
         "disclosure": disclosure.pk,
         "screening": screening.pk,
+        "hold": hold.pk,
+        "token": unsubscribe_token(consent_id=email_consent.pk),
     }
     world = World(users=users, inquiry=inquiry, person=person, token=token, ids=ids)
     world.urls = _urls(world)
@@ -163,11 +180,12 @@ _PARAMETERS = {
     "people/<int:pk>/export/": {"pk": "person"},
     "privacy/consents/<int:pk>/": {"pk": "consent"},
     "privacy/disclosures/<int:pk>/": {"pk": "disclosure"},
+    "messaging/holds/<int:pk>/release": {"pk": "hold"},
 }
 # Routes that show nothing of a person whatever they are given.
 _NO_RECORD = (
     *("login/", "logout/", "mfa/", "password-reset/", "healthz"),
-    *("messaging/", "api/schema/", "api/docs/"),
+    *("api/schema/", "api/docs/"),
 )
 
 
@@ -244,3 +262,54 @@ def client_for(world: World, role: str, url: str) -> Client:
     client = Client()
     login_verified(client, world.users[role])
     return client
+
+
+class _Forms(HTMLParser):
+    """The ``method="post"`` forms of a page: their action and fields (name, kind, value)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[tuple[str, list[tuple[str, str, str]]]] = []
+        self._open = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self._open = values.get("method", "get").lower() == "post"
+            if self._open:
+                self.forms.append((values.get("action", ""), []))
+        elif self._open and tag in ("input", "select", "textarea", "button") and values.get("name"):
+            default = "submit" if tag == "button" else "text"
+            kind = values.get("type", default).lower() if tag in ("input", "button") else tag
+            self.forms[-1][1].append((values["name"], kind, values.get("value", "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._open = False
+
+
+NOT_VALID = "!"  # not a date, a number, a choice, a phone or an email
+
+
+def form_posts(url: str, body: str) -> list[tuple[str, dict[str, str]]]:
+    """Each form of a page that posts something to fill in, as its target and a body that fails
+    validation where anything can: hidden values kept (they name the record or the step), every
+    other field ``NOT_VALID``, and the first named button as if clicked. Forms that are only a
+    button (sign out, confirm a deletion) are left out: sending them does the thing, and an empty
+    POST to every route covers their answers."""
+    parser = _Forms()
+    parser.feed(body)
+    out = []
+    for action, fields in parser.forms:
+        target = urljoin(url, action) if action else url.split("?")[0]
+        filled = [(name, kind) for name, kind, _ in fields if kind not in ("hidden", "submit", "button")]
+        if not filled or target.startswith(("/logout/", "http")):
+            continue
+        data = {name: value for name, kind, value in fields if kind == "hidden"}
+        data.update({name: NOT_VALID for name, _ in filled})
+        # the first named submit button, as a browser sends the one clicked (place: hold or waitlist)
+        button = next(((name, value) for name, kind, value in fields if kind == "submit"), None)
+        if button is not None:
+            data.setdefault(*button)
+        out.append((target, data))
+    return out
