@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -113,6 +114,7 @@ def capacity_board_page(request: HttpRequest) -> HttpResponse:
         "params": params.urlencode(),
         "poll_seconds": POLL_SECONDS,
         "now": timezone.now(),
+        "waitlist_url": reverse("waitlist"),
     }
     template = "admissions/_board.html" if partial else "admissions/board.html"
     return render(request, template, context)

@@ -287,7 +287,7 @@ def capacity_board(
     days: int = BOARD_DAYS,
 ) -> list[BoardRow]:
     """The programs of ``facility_ids`` (``None``: every facility) with capacity now and for the
-    next ``days`` days, in three queries whatever the number of programs.
+    next ``days`` days, in five queries whatever the number of programs.
 
     A day's free places are today's (capacity less occupied less open holds: a hold is kept
     until it ends or turns into an admission) plus the expected discharges dated up to that day.
@@ -296,7 +296,9 @@ def capacity_board(
     """
     now = at or timezone.now()
     today = timezone.localdate(now)
-    programs = programs_with_capacity(at=now).select_related("facility", "level_of_care")
+    # Prefetched, not joined: a few facilities and levels serve hundreds of programs, and each
+    # joined row would build (and parse the phone of) its own copy of the facility.
+    programs = programs_with_capacity(at=now).prefetch_related("facility", "level_of_care")
     if facility_ids is not None:
         programs = programs.filter(facility_id__in=list(facility_ids))
     if facility_id is not None:
@@ -330,12 +332,12 @@ def capacity_board(
     ).values_list("program_id", "on"):
         dated[program_id][on] += 1
     board = []
+    week = [today + timedelta(days=n) for n in range(days)]
     for p in rows:
         free_now = p.free_now  # type: ignore[attr-defined]
         by_day = dated.get(p.pk, Counter())
         outlook, freed = [], 0
-        for n in range(days):
-            on = today + timedelta(days=n)
+        for on in week:
             freed += by_day[on]
             outlook.append(BoardDay(on, min(free_now + freed, p.capacity), by_day[on]))
         counted = p.discharges_7d  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
+from html import escape as escape_text
 from typing import Any
 
 import phonenumbers
@@ -16,6 +17,7 @@ from django.forms import BoundField
 from django.template import Context
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.dateformat import time_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -221,6 +223,65 @@ def followup_row(context: Context, followup: Any) -> SafeString:
         inquiry.stage,
         inquiry.get_stage_display(),
         inquiry.facility.name,
+    )
+
+
+def _board_hold(hold: Any, inquiry: Any, sees_names: bool) -> str:
+    if inquiry is None:
+        who = '<span class="muted">Not at your facilities</span>'
+    else:
+        name = (
+            f"{inquiry.person.first_name} {inquiry.person.last_name}"
+            if sees_names
+            else f"Inquiry #{inquiry.pk}"
+        )
+        who = f'<a href="{reverse("admissions:inquiry", args=[inquiry.pk])}">{escape_text(name)}</a>'
+    offer = ' <span class="badge">offer</span>' if ":offer:" in hold.reference else ""
+    until = timezone.localtime(hold.held_until)
+    return (
+        f'<li>{who}{offer} <span class="muted">until <time datetime="{date_format(until, "c")}">'
+        f"{date_format(until, 'D j, H:i')}</time></span></li>"
+    )
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+@register.simple_tag(takes_context=True)
+def board_row(context: Context, row: Any, holds: list[tuple[Any, Any]], waiting: int) -> SafeString:
+    """One program of the capacity board (``admissions/_board.html``). The board shows hundreds of
+    programs with a week each, so the row is one string built here, every text escaped, rather
+    than thousands of template nodes."""
+    program = row.program
+    gender = "" if program.gender == "any" else f" · {escape_text(program.get_gender_display())}"
+    waits = (
+        f' <a class="waiting" href="{context["waitlist_url"]}">{int(waiting)} waiting</a>' if waiting else ""
+    )
+    sees_names = sees_for(context["request"].user).name
+    held = ""
+    if holds:
+        held = '<ul class="plain holds">' + "".join(_board_hold(h, i, sees_names) for h, i in holds) + "</ul>"
+    undated = (
+        f' <span class="muted">({int(row.undated_discharges)} undated)</span>'
+        if row.undated_discharges
+        else ""
+    )
+    days = "".join(
+        f'<td class="day{" full" if d.free == 0 else ""}" title="{int(d.discharges)} expected '
+        f'discharge{_plural(d.discharges)} that day">{int(d.free)}</td>'
+        for d in row.outlook
+    )
+    name, facility = escape_text(program.name), escape_text(program.facility.name)
+    level = f"{escape_text(program.level_of_care.code)} {escape_text(program.get_setting_display())}"
+    capacity = f"{int(row.capacity)} {row.unit}{_plural(row.capacity)}"
+    full = " full" if row.free_now == 0 else ""
+    return mark_safe(  # noqa: S308 - every text above is escaped; the rest are numbers and our own URLs
+        f'<tr id="program-{int(program.pk)}" data-free="{int(row.free_now)}"><th scope="row">'
+        f'<strong>{name}</strong> <span class="muted">· {facility} · {level}{gender}</span>{waits}</th>'
+        f"<td>{capacity}</td><td>{int(row.occupied)}</td><td>{int(row.held)} {held}</td>"
+        f"<td>{int(row.expected_discharges)}{undated}</td>"
+        f'<td class="free{full}"><strong>{int(row.free_now)}</strong></td>{days}</tr>'
     )
 
 
