@@ -276,4 +276,5 @@ def test_board_rows_escape_every_text(coordinator_client, facility):
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Detox" in row
     assert "Harbor &lt;b&gt;&quot;Point&quot;&lt;/b&gt; &amp; Co" in row
     assert "&lt;img src=x&gt; O&#x27;Neil &amp; Sons" in row
-    assert "<script>" not in row and "<img" not in row and "<b>" not in row
+    for raw in ("<script>", "<img", "<b>"):
+        assert raw not in row
