@@ -332,6 +332,7 @@ class InsuranceForm(forms.ModelForm):
         ]
         widgets = {"vob_notes": forms.Textarea(attrs={"rows": 2})}
         labels = {"payer_name": "Payer as the caller said it", "vob_status": "VOB status"}
+        field_classes = {"payer": ModelChoiceField}  # a choice list read once a minute (crm.formfields)
 
 
 class _ProgramForm(forms.Form):
