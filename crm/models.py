@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -11,10 +9,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from crm.phones import PhoneNumberField
+from crm.places import time_zone_known
 
 
 def validate_time_zone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if not time_zone_known(value):
         raise ValidationError(f"{value!r} is not a known IANA time zone.")
 
 

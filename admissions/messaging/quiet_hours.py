@@ -29,7 +29,7 @@ from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
 
 from crm import phones
-from crm.places import place_of_postal_code
+from crm.places import place_of_postal_code, time_zone_known
 from crm.time_zones import zone_words
 
 # The federal floor when no rule row says otherwise: 47 CFR 64.1200(c)(1), 8:00 to 21:00.
@@ -154,7 +154,7 @@ def recipient_signals(*, time_zone: str, state: str, postal_code: str, phone: st
         name = geocoder.description_for_number(number, "en").split(",")[-1].strip()
         area_state = _STATE_NAMES.get(name, name if name.upper() in STATE_ZONES else "").upper()
         area_zones = tuple(z for z in phone_timezone.time_zones_for_number(number) if z != "Etc/Unknown")
-    known_zone = time_zone if time_zone in zoneinfo.available_timezones() else ""
+    known_zone = time_zone if time_zone_known(time_zone) else ""
     return Signals(
         time_zone=known_zone,
         state=state.strip().upper() if state.strip().upper() in STATE_ZONES else "",
