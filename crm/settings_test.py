@@ -17,3 +17,7 @@ FIELD_ENCRYPTION_KEYS = ["dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS0wMDAwMDA="]
 # Tests share one Redis across tests whose rows reuse ids: no cached choice lists between them
 # (tests/admissions/test_pages.py turns the cache on where it is the subject).
 CHOICES_CACHE_SECONDS = 0
+# A session renews its idle timeout once a minute (one write): a slow test whose requests span
+# a minute would count that write in a page's query budget. tests/crm/test_auth.py turns the
+# minute back on where renewal is the subject.
+SESSION_RENEW_SECONDS = 24 * 3600
