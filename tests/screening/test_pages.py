@@ -338,6 +338,25 @@ def test_bad_input_keeps_the_other_typed_answers_on_the_page(catalogue, inquiry,
     assert 'name="use.substances_30d" value="alcohol" id="q-use-substances_30d-alcohol" checked' in body
 
 
+def test_typed_answers_shown_back_are_escaped(catalogue, inquiry, coordinator_client):
+    hostile = '"><script>alert(1)</script><b x="'
+    response = coordinator_client.post(
+        _screening_url(inquiry.pk),
+        {
+            "use.substances_30d": ["", "alcohol", hostile],
+            "substances.alcohol.days_used_30": hostile,
+            "logistics.state": hostile,
+            "insurance.payer_id": hostile,
+        },
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<script>alert(1)</script>" not in body
+    assert '<b x="' not in body
+    assert 'value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;b x=&quot;"' in body
+    assert not Screening.objects.exists()
+
+
 def test_unknown_fields_and_an_empty_post_change_nothing(catalogue, inquiry, coordinator_client):
     response = coordinator_client.post(
         _screening_url(inquiry.pk), {"nothing.here": "1", "emergency.nope": "yes"}
