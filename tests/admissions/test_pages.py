@@ -137,6 +137,31 @@ def test_queue_filter_selects_keep_the_choice_and_escape_labels(coordinator_clie
     assert '<span class="field-error" id="id_stage_error">' in invalid
 
 
+def test_queue_and_due_rows_escape_every_text(coordinator_client, coordinator, facility):
+    hostile = "<i>x</i>"
+    coordinator.first_name, coordinator.last_name = "<b>Owner</b>", ""
+    coordinator.save()
+    source = LeadSource.objects.create(name=f"Source {hostile}", kind="directory", default_facility=facility)
+    inquiry = InquiryFactory(
+        facility=facility,
+        person=PersonFactory(first_name=hostile, last_name="&amp;"),
+        lead_source=source,
+        assigned_to=coordinator,
+        stage=Stage.CONTACTED,
+    )
+    FollowUp.objects.create(
+        inquiry=inquiry, kind=FollowUp.Kind.CALL_TASK, due_at=timezone.now() - timedelta(minutes=5)
+    )
+    for tab in ("open", "due"):
+        body = coordinator_client.get(QUEUE, {"tab": tab}).content.decode()
+        assert "<i>" not in body, tab
+        assert "<b>Owner" not in body, tab
+        assert "&lt;i&gt;x&lt;/i&gt; &amp;amp;" in body, tab
+    body = coordinator_client.get(QUEUE, {"tab": "open"}).content.decode()
+    assert "<td>Source &lt;i&gt;x&lt;/i&gt;</td>" in body
+    assert "<td>&lt;b&gt;Owner&lt;/b&gt;</td>" in body
+
+
 @pytest.fixture
 def choices_kept(settings):
     """Choice lists kept a minute in this process, as in production, and forgotten after."""
