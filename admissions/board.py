@@ -135,21 +135,24 @@ def _waiting(rows: list[BoardRow]) -> dict[int, int]:
     return {c["program_id"]: c["n"] for c in counts}
 
 
-def _holders(request: HttpRequest, rows: list[BoardRow]) -> dict[int, Inquiry]:
-    """The inquiries holding places on the board that the user may open, by hold id (one query;
-    one audit row naming the inquiries shown)."""
+def _holders(request: HttpRequest, rows: list[BoardRow]) -> dict[int, tuple[int, str]]:
+    """The inquiries holding places on the board that the user may open, by hold id: the
+    inquiry's id and what names it on the board (the person, or the inquiry's number for a role
+    that may not see names). One query, as plain rows (a board lists hundreds of holds); one
+    audit row naming the inquiries shown."""
     by_hold = {h.id: hold_inquiry_id(h.reference) for row in rows for h in row.holds}
     wanted = {pk for pk in by_hold.values() if pk is not None}
     if not wanted:
         return {}
-    inquiries = (
-        inquiries_visible_to(request.user).filter(pk__in=wanted).only("pk", "facility_id", "person_id")
-    )
+    inquiries = inquiries_visible_to(request.user).filter(pk__in=wanted).order_by()
+    found: dict[int, str]
     if sees_for(request.user).name:
-        inquiries = inquiries.select_related("person").only(
-            "pk", "facility_id", "person_id", "person__first_name", "person__last_name"
-        )
-    found = {i.pk: i for i in inquiries}
+        found = {
+            pk: f"{first} {last}"
+            for pk, first, last in inquiries.values_list("pk", "person__first_name", "person__last_name")
+        }
+    else:
+        found = {pk: f"Inquiry #{pk}" for pk in inquiries.values_list("pk", flat=True)}
     audit_list(
         model=Inquiry,
         ids=found,
@@ -158,4 +161,4 @@ def _holders(request: HttpRequest, rows: list[BoardRow]) -> dict[int, Inquiry]:
         fields=["person.name", "capacity_hold"],
         request=request,
     )
-    return {hold: found[pk] for hold, pk in by_hold.items() if pk in found}
+    return {hold: (pk, found[pk]) for hold, pk in by_hold.items() if pk in found}

@@ -67,7 +67,7 @@ def test_board_shows_today_and_the_week_ahead(coordinator_client, facility):
     assert (row.capacity, row.occupied, row.held, row.free_now, row.expected_discharges) == (10, 7, 1, 2, 2)
     assert [day.free for day in row.outlook] == [2, 2, 4, 4, 4, 4, 4]
     assert [day.on for day in row.outlook] == [today + timedelta(days=n) for n in range(7)]
-    assert holds[0][1].pk == inquiry.pk
+    assert holds[0][1] == (inquiry.pk, f"{inquiry.person.first_name} {inquiry.person.last_name}")
     body = response.content.decode()
     assert reverse("admissions:inquiry", args=[inquiry.pk]) in body
     assert f"{inquiry.person.first_name} {inquiry.person.last_name}" in body
