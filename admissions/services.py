@@ -312,8 +312,11 @@ def inquiry_advance(
     duplicate_of: Inquiry | None = None,
     at: datetime | None = None,
 ) -> Inquiry:
-    """Move an inquiry along the pipeline; the only place stage rules are applied."""
-    inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+    """Move an inquiry along the pipeline; the only place stage rules are applied. The rules are
+    checked on the locked row, and the instance given shows the move afterwards, so a caller that
+    passed it through several steps decides its next one on the stage as it is."""
+    given = inquiry
+    inquiry = Inquiry.objects.select_for_update().get(pk=given.pk)
     check_transition(
         inquiry.stage,
         to,
@@ -348,6 +351,8 @@ def inquiry_advance(
         inquiry.close_note = reason[:300]
         changed.append("close_note")
     inquiry.save(update_fields=changed)
+    for name in changed:
+        setattr(given, name, getattr(inquiry, name))
     inquiry_event(
         inquiry=inquiry,
         kind=InquiryEvent.Kind.STAGE_CHANGED,

@@ -181,6 +181,31 @@ def test_suicide_risk_routes_to_crisis_from_a_new_inquiry(
     assert mailoutbox[0].subject == "Urgent: an inquiry needs clinical review now"
 
 
+def test_a_self_pay_answer_and_a_new_red_flag_in_one_save_move_the_inquiry_once(
+    catalogue, inquiry, coordinator
+):
+    # The self-pay answer completes the VOB, which hands a pre-screened inquiry to clinical review;
+    # the red flag raised by the same save then finds it there instead of moving it again.
+    screening_save(inquiry_id=inquiry.pk, answers=all_clear(), actor=coordinator)
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.PRESCREENED
+    answers = screen(use("benzodiazepines", 30, 6, "mg", drug="alprazolam"))
+    answers["insurance"] = {**answers.get("insurance", {}), "self_pay": True}
+
+    saved = screening_save(inquiry_id=inquiry.pk, answers=answers, actor=coordinator)
+
+    inquiry.refresh_from_db()
+    assert inquiry.stage == Stage.CLINICAL_REVIEW
+    assert inquiry.has_red_flag
+    assert [f.code for f in saved.new_flags] == ["sedative_withdrawal"]
+    moves = sorted(_events(inquiry, InquiryEvent.Kind.STAGE_CHANGED), key=lambda e: e.pk)
+    assert [e.data["to"] for e in moves] == ["prescreened", "clinical_review"]
+    [alert] = _events(inquiry, EVENT_RED_FLAG)
+    assert alert.data["stage_moved"] is False
+    assert alert.data["stage_note"] == ""
+    assert InsurancePolicy.objects.get(inquiry=inquiry).vob_status == InsurancePolicy.VobStatus.SELF_PAY
+
+
 def test_red_flag_on_an_illegal_move_is_recorded_and_flagged_anyway(catalogue, inquiry, coordinator):
     """A partial screen at Contacted cannot move to Clinical review; the flag still lands."""
     answers = {
