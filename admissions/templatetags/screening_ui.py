@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 register = template.Library()
 
+# A number question's input: its step and the keyboard a phone shows for it.
+NUMBER_INPUTS = {"int": ("1", "numeric"), "decimal": ("any", "decimal")}
+
 FOLLOWUP_HINT = (
     "Ask only when the answer above is yes. Left unanswered after a yes, each counts as yes until "
     "a clinician decides."
@@ -168,14 +171,10 @@ def _single(f: Field, today: str) -> str:
             f'<option value=""{_checked(not f.value, "selected")}>Not answered</option>\n'
             f"{options}\n{unknown}\n</select>"
         )
-    elif f.kind == "int":
+    elif f.kind in NUMBER_INPUTS:
+        step, mode = NUMBER_INPUTS[f.kind]
         control = (
-            f'<input type="number" name="{name}" id="{fid}" value="{known}" step="1" inputmode="numeric"'
-            f'{_bounds(f)} aria-describedby="{described}">'
-        )
-    elif f.kind == "decimal":
-        control = (
-            f'<input type="number" name="{name}" id="{fid}" value="{known}" step="any" inputmode="decimal"'
+            f'<input type="number" name="{name}" id="{fid}" value="{known}" step="{step}" inputmode="{mode}"'
             f'{_bounds(f)} aria-describedby="{described}">'
         )
     elif f.kind == "date":
