@@ -17,6 +17,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -236,7 +237,8 @@ def _merge(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
 
 
 def _policy(inquiry: Inquiry) -> InsurancePolicy | None:
-    return InsurancePolicy.objects.filter(inquiry=inquiry, rank=InsurancePolicy.Rank.PRIMARY).first()
+    """The primary policy, from the policies the page has read (``_page``) when it has."""
+    return next((p for p in inquiry.insurance_policies.all() if p.rank == InsurancePolicy.Rank.PRIMARY), None)
 
 
 def _held_program_id(inquiry: Inquiry) -> int | None:
@@ -344,6 +346,10 @@ def _page(
     show_all = request.GET.get("timeline") == "all"
     events = InquiryEvent.objects.filter(inquiry=inquiry).select_related("actor").order_by("-at", "-pk")
     timeline = list(events if show_all else events[: TIMELINE_LENGTH + 1])
+    # read once for the insurance panel and the insurance form (``_policy``)
+    prefetch_related_objects(
+        [inquiry], Prefetch("insurance_policies", queryset=InsurancePolicy.objects.select_related("payer"))
+    )
     forms_by_name = {}
     for name, action in ACTIONS.items():
         if not user.has_perm(action.permission) or not _available(name, inquiry):
@@ -352,8 +358,8 @@ def _page(
     if bound is not None:
         forms_by_name[bound[0]] = bound[1]
     screening = screening_latest(inquiry_id=inquiry.pk, inquiry=inquiry)
-    policies = list(InsurancePolicy.objects.filter(inquiry=inquiry).select_related("payer"))
-    primary = next((p for p in policies if p.rank == InsurancePolicy.Rank.PRIMARY), None)
+    policies = list(inquiry.insurance_policies.all())
+    primary = _policy(inquiry)
     red_flags = screening.result.get("safety_flags", []) if screening else []
     facts = StepFacts(screening=screening, policy=primary)
     step = next_step(inquiry, today=timezone.localdate(), facts=facts)

@@ -141,9 +141,12 @@ def followup_rows(ids: list[int]) -> list[FollowUp]:
 
 
 # The due tab's badge stops counting here and shows "99+": a heavy caseload has over a thousand
-# calls due, and counting them all on every refresh of the queue was its slowest query. The due
-# tab itself counts them all for its pages.
+# calls due, and counting them all on every refresh of the queue was its slowest query.
 DUE_COUNT_CAP = 99
+# The due tab lists the most overdue calls up to here (ten pages), and says when there are more:
+# nobody works past the tenth page of one day's calls, and listing a caseload's thousands of due
+# calls, in due order, to page them was the slowest statement of the coordinator pages.
+DUE_LIST_CAP = 500
 
 
 def queue_counts(

@@ -31,6 +31,7 @@ from admissions.normalise import email_normalise, phone_normalise
 from admissions.pipeline import OPEN_STAGES
 from admissions.selectors import (
     DUE_COUNT_CAP,
+    DUE_LIST_CAP,
     SPEED_TO_LEAD_TARGET_MINUTES,
     QueueTab,
     followup_rows,
@@ -64,9 +65,9 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
         tab = QueueTab.NEW
     due_ids: list[int] | None = None
     if tab == QueueTab.DUE and not query:
-        # all of them, as ids in due order: one caseload's calls, counted and paged from one query
+        # the most overdue, as ids in due order: counted and paged from one bounded query
         due = followups_due_for(user, base=base, now=now)  # type: ignore[arg-type]
-        due_ids = list(due.values_list("pk", flat=True))
+        due_ids = list(due.values_list("pk", flat=True)[: DUE_LIST_CAP + 1])
     due_count = None if due_ids is None else len(due_ids)
     # Search results are a list of their own: their tabs lead back to the queue, without counts.
     counts = {} if query else queue_counts(base, user=user, now=now, due=due_count)  # type: ignore[arg-type]
@@ -86,7 +87,9 @@ def open_inquiries(request: HttpRequest) -> HttpResponse:
         paginator = Paginator(inquiries_search(base, query), PAGE_SIZE)  # ids
         context["searching"] = True
     elif due_ids is not None:
-        paginator = Paginator(due_ids, PAGE_SIZE)
+        context["due_more"] = len(due_ids) > DUE_LIST_CAP
+        context["due_cap"] = DUE_LIST_CAP
+        paginator = Paginator(due_ids[:DUE_LIST_CAP], PAGE_SIZE)
     else:
         rows = queue_tab(base, tab=tab, user=user)  # type: ignore[arg-type]
         paginator = CountedPaginator(rows, PAGE_SIZE, count=counts[tab])

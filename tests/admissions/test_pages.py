@@ -222,6 +222,43 @@ def test_queue_due_tab_pages_in_due_order(coordinator_client, coordinator, facil
     assert seen == expected
 
 
+def test_the_due_tab_lists_the_most_overdue_up_to_its_cap_and_says_more_are_due(
+    coordinator_client, coordinator, facility, monkeypatch
+):
+    import admissions.views
+
+    monkeypatch.setattr(admissions.views, "DUE_LIST_CAP", 3)
+    monkeypatch.setattr(admissions.views, "DUE_COUNT_CAP", 2)
+    monkeypatch.setattr(admissions.views, "PAGE_SIZE", 2)
+    now = timezone.now()
+    made = []
+    for minutes in (50, 10, 40, 20, 30):
+        inquiry = InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator)
+        made.append(
+            FollowUp.objects.create(
+                inquiry=inquiry,
+                kind=FollowUp.Kind.CALL_TASK,
+                due_at=now - timedelta(minutes=minutes),
+                state=FollowUp.State.DONE,
+                dedupe_key=f"cap-{minutes}",
+            )
+        )
+    most_overdue = [f.pk for f in sorted(made, key=lambda f: f.due_at)][:3]
+    first = coordinator_client.get(QUEUE, {"tab": "due"})
+    body = first.content.decode()
+    assert first.context["page"].paginator.count == 3
+    assert '<span class="badge" data-tab-count="due">2+</span>' in body
+    assert 'id="due-more"' in body
+    assert "The 3 most overdue calls are listed" in body
+    second = coordinator_client.get(QUEUE, {"tab": "due", "page": 2}).context["page"]
+    listed = [f.pk for f in first.context["page"].object_list] + [f.pk for f in second.object_list]
+    assert listed == most_overdue
+
+    FollowUp.objects.filter(pk__in=most_overdue[:2]).delete()
+    body = coordinator_client.get(QUEUE, {"tab": "due"}).content.decode()
+    assert 'id="due-more"' not in body  # three left: all of them are listed
+
+
 def test_queue_bad_filter_values_do_not_fail(coordinator_client, facility):
     InquiryFactory(facility=facility)
     for params in ({"facility": "x"}, {"stage": "nope"}, {"owner": "999999"}, {"tab": "zzz"}, {"page": "-3"}):
@@ -475,7 +512,7 @@ def test_inquiry_page_query_count_does_not_grow_with_the_timeline(
         InquiryEvent.objects.create(
             inquiry=inquiry, kind=InquiryEvent.Kind.NOTE, actor=coordinator, body=f"n{n}"
         )
-    with django_assert_max_num_queries(26):
+    with django_assert_max_num_queries(24):
         assert coordinator_client.get(page_of(inquiry)).status_code == 200
 
 
