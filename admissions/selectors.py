@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.db import models
 from django.db.models import (
+    Case,
     Count,
     Exists,
     ExpressionWrapper,
@@ -17,6 +18,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Value,
+    When,
 )
 from django.utils import timezone
 
@@ -93,7 +95,8 @@ def queue_tab(base: QuerySet[Inquiry], *, tab: str, user: User) -> QuerySet[Inqu
 def followups_due_for(user: User, *, base: QuerySet[Inquiry], now: datetime) -> QuerySet[FollowUp]:
     """Call tasks, call-backs and hand-offs on the user's open inquiries, due by the end of today,
     with no call logged since they fell due (nor, for a hand-off, a stage change: the step was
-    taken); overdue first. Rows only: page them, then ``followup_rows``."""
+    taken); hand-offs first (the next step is the user's now), then the most overdue. Rows only:
+    page them, then ``followup_rows``."""
     end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
     called_since = InquiryEvent.objects.filter(
         inquiry_id=OuterRef("inquiry_id"), kind=InquiryEvent.Kind.CALL, at__gte=OuterRef("due_at")
@@ -109,7 +112,7 @@ def followups_due_for(user: User, *, base: QuerySet[Inquiry], now: datetime) -> 
         )
         .exclude(Exists(called_since))
         .exclude(handed_on)
-        .order_by("due_at", "pk")
+        .order_by(Case(When(kind=FollowUp.Kind.HANDOFF, then=0), default=1), "due_at", "pk")
     )
 
 

@@ -259,6 +259,38 @@ def test_the_due_tab_lists_the_most_overdue_up_to_its_cap_and_says_more_are_due(
     assert 'id="due-more"' not in body  # three left: all of them are listed
 
 
+def test_a_hand_off_heads_the_due_tab_before_older_overdue_calls(
+    coordinator_client, coordinator, facility, monkeypatch
+):
+    import admissions.views
+
+    monkeypatch.setattr(admissions.views, "DUE_LIST_CAP", 2)
+    now = timezone.now()
+    for hours in (5, 4, 3):
+        FollowUp.objects.create(
+            inquiry=InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator),
+            kind=FollowUp.Kind.CALL_TASK,
+            due_at=now - timedelta(hours=hours),
+            state=FollowUp.State.DONE,
+            dedupe_key=f"old-{hours}",
+        )
+    handoff = FollowUp.objects.create(
+        inquiry=InquiryFactory(
+            facility=facility,
+            stage=Stage.APPROVED,
+            assigned_to=coordinator,
+            stage_changed_at=now - timedelta(minutes=2),
+        ),
+        kind=FollowUp.Kind.HANDOFF,
+        due_at=now - timedelta(minutes=1),
+        state=FollowUp.State.DONE,
+        dedupe_key="handoff-now",
+    )
+    listed = coordinator_client.get(QUEUE, {"tab": "due"}).context["page"].object_list
+    assert [f.pk for f in listed][0] == handoff.pk
+    assert len(listed) == 2
+
+
 def test_queue_bad_filter_values_do_not_fail(coordinator_client, facility):
     InquiryFactory(facility=facility)
     for params in ({"facility": "x"}, {"stage": "nope"}, {"owner": "999999"}, {"tab": "zzz"}, {"page": "-3"}):
