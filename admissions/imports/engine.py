@@ -52,6 +52,7 @@ from admissions.models import (
 )
 from admissions.pipeline import OPEN_STAGES, STAGE_TIMESTAMP_FIELD, Stage
 from crm.audit import audit_bulk_values
+from crm.bulkcopy import copy_insert
 from crm.models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -383,7 +384,7 @@ def _write(*, job: ImportJob, plan: _Plan, ctx: RowContext) -> None:
     caller_ids = dict(zip((id(p) for p in callers), _ids_take(Caller, len(callers)), strict=True))
     kinds = ctx.source_kinds
     names = ctx.source_names
-    Person.objects.bulk_create(
+    copy_insert(
         [
             Person(
                 pk=p.pk,
@@ -404,7 +405,7 @@ def _write(*, job: ImportJob, plan: _Plan, ctx: RowContext) -> None:
         ]
     )
     if callers:
-        Caller.objects.bulk_create(
+        copy_insert(
             [
                 Caller(
                     pk=caller_ids[id(p)],
@@ -476,7 +477,7 @@ def _write(*, job: ImportJob, plan: _Plan, ctx: RowContext) -> None:
             previous = to
         if row.insurance_payer or row.insurance_member_id or row.insurance_group:
             policies.append(_policy(planned.pk, row))  # type: ignore[arg-type]
-    Inquiry.objects.bulk_create(inquiries)
+    copy_insert(inquiries)
     merged_ids: list[int] = []
     for row, target in plan.merges:
         inquiry_id = target if isinstance(target, int) else target.pk
@@ -573,9 +574,14 @@ def _write(*, job: ImportJob, plan: _Plan, ctx: RowContext) -> None:
 
 
 def _insert(model: type[Any], records: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> None:
-    """Rows given as values by attribute name, in one statement per model (``bulk_create``)."""
-    if records:
-        model.objects.bulk_create([model(**r) for r in records], ignore_conflicts=ignore_conflicts)
+    """Rows given as values by attribute name, in one statement per model: COPY, or
+    ``bulk_create`` for rows that may meet one already on file (``ignore_conflicts``)."""
+    if not records:
+        return
+    if ignore_conflicts:
+        model.objects.bulk_create([model(**r) for r in records], ignore_conflicts=True)
+    else:
+        copy_insert([model(**r) for r in records])
 
 
 def _person_of(planned: _NewInquiry) -> int:
