@@ -82,6 +82,15 @@ FIELDS: dict[str, dict[str, Category]] = {
     "privacy.part2consent": {"signer_name": Category.NAME},
 }
 
+# Pre-screen answers (section, item) of a narrower category than the clinical answers they sit
+# among: the insurance identifiers a pre-screen records, masked as the policy's own fields are.
+ANSWER_FIELDS: dict[tuple[str, str], Category] = {
+    ("insurance", "member_id"): Category.INSURANCE_IDS,
+    ("insurance", "group_number"): Category.INSURANCE_IDS,
+    ("insurance", "subscriber_name"): Category.INSURANCE_IDS,
+    ("insurance", "subscriber_dob"): Category.INSURANCE_IDS,
+}
+
 # Timeline entries whose text is the caller's own words or a clinical judgement.
 CLINICAL_EVENT_KINDS = frozenset(
     {"created", "touch", "screening", "red_flag", "refer_out_proposed", "screening_signoff", "match_override"}
@@ -116,6 +125,25 @@ def masked(value: Any, allowed: Any) -> Any:
     if allowed or value in (None, "", [], {}):
         return value
     return MASK
+
+
+def answers_withheld(sees: Sees) -> frozenset[str]:
+    """The answer paths (``section.item``) ``sees`` may not read (nor, on a page, write)."""
+    return frozenset(f"{section}.{item}" for (section, item), c in ANSWER_FIELDS.items() if c not in sees)
+
+
+def answers_masked(answers: dict[str, Any], sees: Sees) -> dict[str, Any]:
+    """Pre-screen answers with the items ``sees`` lacks masked (an empty answer stays empty)."""
+    withheld = answers_withheld(sees)
+    if not withheld:
+        return answers
+    out = dict(answers)
+    for path in withheld:
+        section, item = path.split(".", 1)
+        given = out.get(section)
+        if isinstance(given, dict) and item in given:
+            out[section] = {**given, item: masked(given[item], False)}
+    return out
 
 
 def event_category(kind: str) -> Category | None:

@@ -38,6 +38,7 @@ from admissions.screening.services import (
     screening_signoff,
 )
 from crm.audit import audit_record
+from crm.masking import Sees, answers_masked, sees_for
 from crm.models import AuditEvent, User
 from crm.roles import Role, has_role
 from crm.scoping import scope_to_user
@@ -207,8 +208,8 @@ def _match(m: ProgramMatch) -> dict[str, Any]:
     }
 
 
-def screening_payload(screening: Screening, matches: MatchResult) -> dict[str, Any]:
-    """The response body of every screening endpoint."""
+def screening_payload(screening: Screening, matches: MatchResult, *, sees: Sees) -> dict[str, Any]:
+    """The response body of every screening endpoint, the answers masked for the reader's role."""
     result = screening.result
     minimum = result.get("minimum_intensity", "1.0")
     return {
@@ -217,7 +218,7 @@ def screening_payload(screening: Screening, matches: MatchResult) -> dict[str, A
         "form_version": screening.form.version,
         "complete": screening.complete,
         "missing_safety_items": result.get("missing_safety", []),
-        "answers": screening.answers,
+        "answers": answers_masked(screening.answers, sees),
         "ratings": result.get("ratings", []),
         "provisional_level": _level(screening.provisional_level),
         "levels": result.get("levels") if screening.complete else None,
@@ -259,8 +260,11 @@ def screening_payload(screening: Screening, matches: MatchResult) -> dict[str, A
     }
 
 
-def _render(screening: Screening, matches: MatchResult, code: int = status.HTTP_200_OK) -> Response:
-    return Response(ScreeningOutputSerializer(screening_payload(screening, matches)).data, status=code)
+def _render(
+    request: Request, screening: Screening, matches: MatchResult, code: int = status.HTTP_200_OK
+) -> Response:
+    payload = screening_payload(screening, matches, sees=sees_for(request.user))
+    return Response(ScreeningOutputSerializer(payload).data, status=code)
 
 
 # --- input shapes ------------------------------------------------------------------------
@@ -371,7 +375,7 @@ def _act_on_latest(
     except ScreeningError as exc:
         raise _invalid(exc) from None
     screening = screening_latest(inquiry_id=inquiry_id) or screening
-    return _render(screening, screening_matches(screening=screening))
+    return _render(request, screening, screening_matches(screening=screening))
 
 
 SCREENING_EXAMPLE_REQUEST = {
@@ -550,7 +554,7 @@ class InquiryScreeningApi(APIView):
         screening = _screening_of(request, inquiry_id)
         matches = screening_matches(screening=screening)
         audit_record(action=AuditEvent.Action.API_READ, obj=screening, actor=request.user, request=request)  # type: ignore[arg-type]
-        return _render(screening, matches)
+        return _render(request, screening, matches)
 
     @extend_schema(
         operation_id="inquiry_screening_save",
@@ -588,7 +592,7 @@ class InquiryScreeningApi(APIView):
         except AnswersInvalid as exc:
             raise ValidationError({"answers": exc.errors}) from None
         code = status.HTTP_200_OK if had_open else status.HTTP_201_CREATED
-        return _render(saved.screening, saved.matches, code)
+        return _render(request, saved.screening, saved.matches, code)
 
 
 class ScreeningSignoffApi(APIView):

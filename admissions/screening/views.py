@@ -25,7 +25,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -36,10 +36,12 @@ from admissions.models import Inquiry, InsurancePolicy
 from admissions.pipeline import OPEN_STAGES, Stage
 from admissions.screening.definition import AnswersInvalid, FormDefinition
 from admissions.screening.forms import (
+    PAYER_PATH,
     MatchOverrideForm,
     PayerChoices,
     ScreeningFields,
     SignoffForm,
+    Values,
     answers_from_post,
     payer_choices,
     posted_values,
@@ -63,7 +65,7 @@ from admissions.screening.services import (
     screening_signoff,
 )
 from crm.audit import audit_list, audit_record
-from crm.masking import sees_for
+from crm.masking import answers_withheld, sees_for
 from crm.models import AuditEvent, User
 from crm.roles import Role, has_role
 from crm.scoping import scope_to_user
@@ -340,7 +342,7 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     inquiry = _inquiry_or_404(request, inquiry_id)
     screening = screening_latest(inquiry_id=inquiry.pk, inquiry=inquiry)
     definition = _definition(screening)
-    stored = stored_values(definition, screening.answers if screening else {})
+    stored = _values(request, definition, screening.answers if screening else {})
     payers = payer_choices()
     if request.method == "GET":
         recommendation = _recommendation(screening)
@@ -349,7 +351,7 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
             definition,
             values={**stored_values(definition, prefill.answers), **stored},
             sources=dict.fromkeys(prefill.paths, FROM_INTAKE),
-            hints=prefill.hints,
+            hints={**prefill.hints, **_withheld_hints(request, definition, screening)},
             payers=payers,
         )
         _audit_view(request, inquiry, screening, also=_prefill_fields_shown(prefill))
@@ -364,7 +366,8 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
         )
         return _render_page(request, context)
 
-    answers, errors = answers_from_post(definition, request.POST, payers=payers)
+    posted = _posted(request)
+    answers, errors = answers_from_post(definition, posted, payers=payers)
     saved = None
     if not errors and answers:
         try:
@@ -383,13 +386,13 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
             messages.success(request, "Pre-screen saved.")
             return HttpResponseRedirect(reverse("screening_ui:screening", kwargs={"inquiry_id": inquiry.pk}))
         fields = screening_fields(
-            definition, values=stored_values(definition, screening.answers), payers=payers
+            definition, values=_values(request, definition, screening.answers), payers=payers
         )
     else:
         # Nothing saved: show the last saved result, and what was typed with its errors.
         recommendation = _recommendation(screening)
         fields = screening_fields(
-            definition, values={**stored, **posted_values(request.POST)}, errors=errors, payers=payers
+            definition, values={**stored, **posted_values(posted)}, errors=errors, payers=payers
         )
     context = _screening_context(
         request,
@@ -436,7 +439,7 @@ def match_override_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
         inquiry,
         screening,
         fields=screening_fields(
-            definition, values=stored_values(definition, screening.answers), payers=payer_choices()
+            definition, values=_values(request, definition, screening.answers), payers=payer_choices()
         ),
         definition=definition,
         recommendation=_recommendation(screening),
@@ -609,7 +612,9 @@ def signoff_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
             "inquiry_url": _inquiry_url(inquiry),
             "screening": screening,
             "rec": recommendation,
-            "answers": _answers_read(definition, screening.answers if screening else {}),
+            "answers": _answers_read(
+                definition, _values(request, definition, screening.answers if screening else {})
+            ),
             "missing": _missing_labels(definition, recommendation.missing),
             "red_flag": inquiry.has_red_flag or bool(recommendation.flags),
             "form": form,
@@ -619,16 +624,46 @@ def signoff_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     )
 
 
-def _answers_read(definition: FormDefinition, answers: dict[str, Any]) -> list[dict[str, Any]]:
-    """Answered items, grouped by section, as (question, answer) text for a reader (the payer by its
-    name: one query when a payer is answered)."""
-    payer_id = (answers.get("insurance") or {}).get("payer_id") if isinstance(answers, dict) else None
+def _values(request: HttpRequest, definition: FormDefinition, answers: dict[str, Any]) -> Values:
+    """Stored answers as input values, without the items the user's role may not read
+    (``crm.masking.answers_withheld``: insurance identifiers for a clinician)."""
+    withheld = answers_withheld(sees_for(_user(request)))
+    return {path: v for path, v in stored_values(definition, answers).items() if path not in withheld}
+
+
+def _withheld_hints(
+    request: HttpRequest, definition: FormDefinition, screening: Screening | None
+) -> dict[str, str]:
+    """Beside each item the role may not read that has an answer: that it has one."""
+    withheld = answers_withheld(sees_for(_user(request)))
+    if not withheld or screening is None:
+        return {}
+    recorded = stored_values(definition, screening.answers)
+    return {path: "Recorded; hidden for your role." for path in withheld if recorded.get(path)}
+
+
+def _posted(request: HttpRequest) -> QueryDict:
+    """The post without the items the user's role may not read: a role that sees an empty input
+    there must not clear (or write) what another role recorded."""
+    withheld = answers_withheld(sees_for(_user(request)))
+    if not withheld.intersection(request.POST):
+        return request.POST
+    posted = request.POST.copy()
+    for path in withheld:
+        posted.pop(path, None)
+    return posted
+
+
+def _answers_read(definition: FormDefinition, values: Values) -> list[dict[str, Any]]:
+    """Answered items (as ``_values`` gives them), grouped by section, as (question, answer) text
+    for a reader (the payer by its name: one query when a payer is answered)."""
+    payer_id = values.get(PAYER_PATH)
     payers = (
-        PayerChoices(rows=tuple(Payer.objects.filter(pk=payer_id).values_list("pk", "name")))
-        if isinstance(payer_id, int)
+        PayerChoices(rows=tuple(Payer.objects.filter(pk=int(payer_id)).values_list("pk", "name")))
+        if isinstance(payer_id, str) and payer_id.isdigit()
         else None
     )
-    fields = screening_fields(definition, values=stored_values(definition, answers), payers=payers)
+    fields = screening_fields(definition, values=values, payers=payers)
     out = []
     for section in fields.sections:
         rows: list[tuple[str, str]] = []

@@ -820,3 +820,40 @@ def test_other_facility_clinician_gets_404(catalogue, inquiry, coordinator, othe
 def test_a_person_without_a_name_on_file_still_renders(catalogue, facility, coordinator_client):
     inquiry = InquiryFactory(facility=facility, stage=Stage.NEW, person=PersonFactory(last_name=""))
     assert coordinator_client.get(_screening_url(inquiry.pk)).status_code == 200
+
+
+def test_a_clinician_neither_reads_nor_clears_the_insurance_ids_a_pre_screen_recorded(
+    catalogue, inquiry, coordinator, clinician_client, coordinator_client
+):
+    ids = {"member_id": "ZX55501", "group_number": "GRP77", "subscriber_name": "Robin Doe"}
+    screening_save(
+        inquiry_id=inquiry.pk,
+        answers={**BACLOFEN, "insurance": {**BACLOFEN.get("insurance", {}), **ids}},
+        actor=coordinator,
+    )
+    for url in (_screening_url(inquiry.pk), _signoff_url(inquiry.pk)):
+        body = clinician_client.get(url).content.decode()
+        for value in ids.values():
+            assert value not in body, url
+    assert (
+        "Recorded; hidden for your role." in clinician_client.get(_screening_url(inquiry.pk)).content.decode()
+    )
+    api = clinician_client.get(f"/api/v1/inquiries/{inquiry.pk}/screening/").json()
+    assert api["answers"]["insurance"]["member_id"] != ids["member_id"]
+    assert "ZX55501" not in str(api)
+
+    # the clinician's form posts the (empty) inputs back: the recorded ids stay
+    clinician_client.post(
+        _screening_url(inquiry.pk),
+        {"insurance.member_id": "", "insurance.group_number": "", "readiness.why_now": "Ready"},
+    )
+    answers = Screening.objects.filter(inquiry=inquiry).latest("created_at").answers
+    assert {k: answers["insurance"].get(k) for k in ids} == ids
+    # a role that sees them still does
+    assert "ZX55501" in coordinator_client.get(_screening_url(inquiry.pk)).content.decode()
+    assert (
+        coordinator_client.get(f"/api/v1/inquiries/{inquiry.pk}/screening/").json()["answers"]["insurance"][
+            "member_id"
+        ]
+        == "ZX55501"
+    )
