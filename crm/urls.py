@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import include, path
 
 from admissions import views as admissions_views
@@ -8,6 +10,8 @@ from admissions.board import capacity_board_page
 from crm import views
 from crm.api_docs import ApiDocsView, ApiSchemaView
 from crm.auth import mfa
+from crm.roles import user_roles
+from dashboards.access import can_see_dashboards
 
 handler403 = "crm.views.permission_denied"
 handler404 = "crm.views.page_not_found"
@@ -16,8 +20,23 @@ handler500 = "crm.views.server_error"
 admin.site.site_header = "Admissions CRM administration"
 admin.site.site_title = "Admissions CRM"
 
+
+def home(request: HttpRequest) -> HttpResponse:
+    """The start page: the work queue; for a role that works no inquiries, the first page it may
+    open (as the error pages' way back: the dashboards, the administration, or the lead API's
+    documentation for marketing), not a 403 right after signing in."""
+    user = request.user
+    if not user.is_authenticated or user.has_perm("admissions.view_inquiry"):
+        return admissions_views.open_inquiries(request)
+    if not (user.is_staff or user_roles(user)):  # no role yet: the queue's 403 says so
+        return admissions_views.open_inquiries(request)
+    if can_see_dashboards(user):
+        return redirect("dashboards:funnel")
+    return redirect("admin:index" if user.is_staff else "api-docs")
+
+
 urlpatterns = [
-    path("", admissions_views.open_inquiries, name="home"),
+    path("", home, name="home"),
     path("", include("admissions.urls")),
     path("board/", capacity_board_page, name="capacity-board"),
     path("waitlist/", waitlist_views.waitlist_page, name="waitlist"),

@@ -113,3 +113,14 @@ def test_the_way_back_is_a_page_the_role_can_open(role, facility):
     way_back = re.search(r'<p class="error-actions"><a class="button" href="([^"]+)">', body)
     assert way_back is not None
     assert client.get(way_back.group(1)).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", list(Role))
+def test_the_start_page_opens_for_every_role_after_sign_in(role, facility):
+    user = UserFactory(
+        username="someone", role=role, facilities=[facility], is_staff=role == Role.ADMINISTRATOR
+    )
+    client = login_verified(Client(), user)
+    response = client.get(reverse("home"), follow=True)
+    assert response.status_code == 200, role
