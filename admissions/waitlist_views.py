@@ -34,6 +34,7 @@ from crm.audit import audit_list, audit_record
 from crm.formfields import ModelChoiceField, ModelMultipleChoiceField
 from crm.models import AuditEvent, User
 from crm.scoping import facility_ids_for, scope_to_user
+from crm.time_zones import facility_time_activate
 from programs.models import Program
 from programs.selectors import capacity_board
 from programs.services import CapacityError
@@ -50,6 +51,18 @@ def _programs_for(user: User) -> Any:
     return programs.order_by("facility__name", "name")
 
 
+def _eligible_programs(user: User, inquiry: Inquiry) -> Any:
+    """The programs of the user's facilities an inquiry may be placed in: at or above its signed-off
+    level (and with withdrawal management when the level has it), all of them before a sign-off."""
+    programs = _programs_for(user).select_related("level_of_care")
+    level = inquiry.approved_level
+    if level is not None:
+        programs = programs.filter(level_of_care__intensity__gte=level.intensity)
+        if level.withdrawal_management:
+            programs = programs.filter(level_of_care__withdrawal_management=True)
+    return programs
+
+
 def _label(program: Program) -> str:
     return f"{program.name} ({program.facility.name})"
 
@@ -58,9 +71,9 @@ class PlaceHoldForm(forms.Form):
     program = ModelChoiceField(queryset=Program.objects.none())
     until = forms.DateTimeField(widget=DateTimeInput, label="Hold until")
 
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, inquiry: Inquiry, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["program"].queryset = _programs_for(user)  # type: ignore[attr-defined]
+        self.fields["program"].queryset = _eligible_programs(user, inquiry)  # type: ignore[attr-defined]
         self.fields["program"].label_from_instance = _label  # type: ignore[attr-defined]
 
     def clean_until(self) -> Any:
@@ -85,13 +98,7 @@ class WaitlistForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, inquiry: Inquiry, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        programs = _programs_for(user).select_related("level_of_care")
-        level = inquiry.approved_level
-        if level is not None:
-            programs = programs.filter(level_of_care__intensity__gte=level.intensity)
-            if level.withdrawal_management:
-                programs = programs.filter(level_of_care__withdrawal_management=True)
-        self.fields["programs"].queryset = programs  # type: ignore[attr-defined]
+        self.fields["programs"].queryset = _eligible_programs(user, inquiry)  # type: ignore[attr-defined]
         self.fields["programs"].label_from_instance = (  # type: ignore[attr-defined]
             lambda p: f"{p.name} ({p.facility.name}, {p.level_of_care.code})"
         )
@@ -108,7 +115,9 @@ class WaitlistForm(forms.Form):
 
 def _inquiry(request: HttpRequest, pk: int) -> Inquiry:
     rows = inquiries_visible_to(request.user).select_related("person", "facility", "approved_level")
-    return get_object_or_404(rows, pk=pk)
+    inquiry = get_object_or_404(rows, pk=pk)
+    facility_time_activate(inquiry.facility)  # its times are read and shown in its facility's zone
+    return inquiry
 
 
 @login_required
@@ -121,7 +130,9 @@ def inquiry_place(request: HttpRequest, pk: int) -> HttpResponse:
     program_id = request.GET.get("program", "")
     initial_program = int(program_id) if program_id.isdigit() and len(program_id) < 10 else None
     hold_form = PlaceHoldForm(
-        user=user, initial={"program": initial_program, "until": timezone.now() + timedelta(hours=24)}
+        user=user,
+        inquiry=inquiry,
+        initial={"program": initial_program, "until": timezone.now() + timedelta(hours=24)},
     )
     waitlist_form = WaitlistForm(
         user=user,
@@ -135,7 +146,7 @@ def inquiry_place(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "hold":
-            hold_form = PlaceHoldForm(request.POST, user=user)
+            hold_form = PlaceHoldForm(request.POST, user=user, inquiry=inquiry)
             problems = (
                 placement_problems(inquiry=inquiry, program=hold_form.cleaned_data["program"])
                 if hold_form.is_valid()
@@ -201,7 +212,8 @@ def inquiry_place(request: HttpRequest, pk: int) -> HttpResponse:
         request=request,
         fields=["person.name", "approved_level"],
     )
-    board = capacity_board(facility_ids=facility_ids_for(user))
+    eligible = set(_eligible_programs(user, inquiry).values_list("pk", flat=True))
+    board = [row for row in capacity_board(facility_ids=facility_ids_for(user)) if row.program.pk in eligible]
     if initial_program:
         board = [row for row in board if row.program.pk == initial_program] or board
     return render(

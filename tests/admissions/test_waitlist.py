@@ -420,6 +420,23 @@ def test_place_page_holds_a_place(coordinator_client, facility, payer):
     assert inquiry.capacity_hold.program_id == program.pk
 
 
+def test_place_page_offers_only_programs_at_or_above_the_signed_off_level(
+    coordinator_client, facility, payer
+):
+    fitting = program_for(facility, payer, full=False, name="Residential")
+    below = program_for(facility, payer, full=False, level="2.1", name="Evening IOP")
+    inquiry = waiting(facility, payer)  # signed off at 3.5
+    url = reverse("admissions:inquiry-place", args=[inquiry.pk])
+    page = coordinator_client.get(url)
+    assert [p.pk for p in page.context["hold_form"].fields["program"].queryset] == [fitting.pk]
+    assert [row.program.pk for row in page.context["rows"]] == [fitting.pk]
+    until = (timezone.localtime() + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M")
+    refused = coordinator_client.post(url, {"action": "hold", "program": below.pk, "until": until})
+    assert "program" in refused.context["hold_form"].errors
+    inquiry.refresh_from_db()
+    assert inquiry.capacity_hold_id is None
+
+
 def test_owner_alert_posts_on_the_timeline_at_once(facility, payer, coordinator):
     from admissions.followups import followups_deliver
 
