@@ -369,14 +369,32 @@ def _vob_hand_on(*, inquiry: Inquiry, status: str, actor: User) -> None:
         handoff_alert(inquiry=inquiry, body=owner_next)
 
 
+def same_caller(a: Inquiry, b: Inquiry) -> bool:
+    """Whether two inquiries are plainly about one person: the same person record, or a phone
+    number or email address in common (the person's or the inquiry's own)."""
+    if a.person_id == b.person_id:
+        return True
+    phones = [{str(p) for p in (i.phone, i.person.phone) if p} for i in (a, b)]
+    emails = [{e.strip().casefold() for e in (i.email, i.person.email) if e} for i in (a, b)]
+    return bool(phones[0] & phones[1] or emails[0] & emails[1])
+
+
 @transaction.atomic
-def inquiry_merge(*, duplicate: Inquiry, into: Inquiry, actor: User) -> Inquiry:
-    """Close ``duplicate`` as a duplicate of ``into``; its touches join the original's history."""
+def inquiry_merge(*, duplicate: Inquiry, into: Inquiry, actor: User, confirmed: bool = False) -> Inquiry:
+    """Close ``duplicate`` as a duplicate of ``into``; its touches join the original's history.
+    Two inquiries that share no person record, phone or email merge only when ``confirmed``: a
+    mistyped number would otherwise fold one caller's history into a stranger's record."""
     if duplicate.pk == into.pk:
         raise CaseworkError("An inquiry cannot be merged into itself.", field="into")
     if into.stage in (Stage.DUPLICATE, Stage.INVALID):
         raise CaseworkError(
             f"Inquiry #{into.pk} is itself closed as {into.get_stage_display()}.", field="into"
+        )
+    if not confirmed and not same_caller(duplicate, into):
+        raise CaseworkError(
+            f"Inquiry #{into.pk} shares no person, phone or email with this one. Check the number, "
+            "or tick “Same person” to merge anyway.",
+            field="same_person",
         )
     try:
         inquiry_advance(

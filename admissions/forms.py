@@ -331,7 +331,12 @@ class InsuranceForm(forms.ModelForm):
             "vob_notes",
         ]
         widgets = {"vob_notes": forms.Textarea(attrs={"rows": 2})}
-        labels = {"payer_name": "Payer as the caller said it", "vob_status": "VOB status"}
+        labels = {
+            "payer_name": "Payer as the caller said it",
+            "member_id": "Member ID",
+            "vob_status": "VOB status",
+            "vob_notes": "VOB notes",
+        }
         field_classes = {"payer": ModelChoiceField}  # a choice list read once a minute (crm.formfields)
 
 
@@ -408,4 +413,9 @@ class AdmitForm(_ProgramForm):
 class MergeForm(forms.Form):
     into = forms.IntegerField(
         min_value=1, label="Original inquiry number", help_text="This inquiry closes as its duplicate."
+    )
+    same_person = forms.BooleanField(
+        required=False,
+        label="Same person",
+        help_text="Only needed when the two share no person record, phone or email.",
     )

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from admissions.casework import (
+    VOB_DONE,
     CaseworkError,
     callback_schedule,
     inquiry_merge,
@@ -73,6 +74,7 @@ from crm.audit import audit_record
 from crm.masking import sees_for
 from crm.models import AuditEvent, User
 from crm.roles import has_role, user_roles
+from crm.time_zones import facility_time_activate, moment_text
 from programs.models import CapacityHold, Program
 from programs.services import CapacityError
 
@@ -90,7 +92,9 @@ def inquiry_for(request: HttpRequest, pk: int) -> Inquiry:
     rows = inquiries_visible_to(request.user).select_related(
         "person", "caller", "facility", "lead_source", "assigned_to"
     )
-    return get_object_or_404(rows, pk=pk)
+    inquiry = get_object_or_404(rows, pk=pk)
+    facility_time_activate(inquiry.facility)  # its times are read and shown in its facility's zone
+    return inquiry
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -130,12 +134,17 @@ def _callback(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> s
         due_at=data["due_at"],
         note=data["note"],
     )
-    return f"Call-back scheduled for {timezone.localtime(followup.due_at):%b %-d, %-I:%M %p}."
+    return f"Call-back scheduled for {moment_text(followup.due_at, inquiry.facility)}."
 
 
 def _stage(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
     if data["to"] == Stage.APPROVED and inquiry.approved_level_id is None:
         raise CaseworkError("A clinician signs off the level of care before approval.", field="to")
+    if data["to"] == Stage.APPROVED and getattr(_policy(inquiry), "vob_status", None) not in VOB_DONE:
+        # as a sign-off and a VOB result move it: approved once benefits are verified (or self-pay)
+        raise CaseworkError(
+            "Verify benefits before approval: request the VOB, or record self-pay.", field="to"
+        )
     moved = inquiry_advance(
         inquiry=inquiry,
         to=data["to"],
@@ -229,10 +238,15 @@ def _admit(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
 
 
 def _merge(request: HttpRequest, inquiry: Inquiry, data: dict[str, Any]) -> str:
-    into = inquiries_visible_to(request.user).filter(pk=data["into"]).first()
+    into = inquiries_visible_to(request.user).select_related("person").filter(pk=data["into"]).first()
     if into is None:
         raise CaseworkError("No inquiry with that number at your facilities.", field="into")
-    inquiry_merge(duplicate=inquiry, into=into, actor=request.user)  # type: ignore[arg-type]
+    inquiry_merge(
+        duplicate=inquiry,
+        into=into,
+        actor=request.user,  # type: ignore[arg-type]
+        confirmed=data["same_person"],
+    )
     return f"Merged into inquiry #{into.pk}."
 
 
@@ -435,7 +449,7 @@ def inquiry_page(request: HttpRequest, pk: int) -> HttpResponse:
         obj=inquiry,
         actor=request.user,  # type: ignore[arg-type]
         request=request,
-        fields=["person", "timeline", "insurance", "consents", "screening"],
+        fields=["person", "message", "timeline", "insurance", "consents", "screening"],
     )
     return _page(request, inquiry)
 

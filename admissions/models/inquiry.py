@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -300,8 +301,12 @@ class InsurancePolicy(models.Model):
     vob_requested_at = models.DateTimeField(null=True, blank=True)
     vob_completed_at = models.DateTimeField(null=True, blank=True)
     in_network = models.BooleanField(null=True, blank=True)
-    deductible_remaining = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
-    out_of_pocket_remaining = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    deductible_remaining = models.DecimalField(
+        max_digits=9, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    out_of_pocket_remaining = models.DecimalField(
+        max_digits=9, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
     authorization_required = models.BooleanField(null=True, blank=True)
     vob_notes = models.TextField(blank=True)
 

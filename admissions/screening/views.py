@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -29,6 +30,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -69,6 +71,7 @@ from crm.masking import answers_withheld, sees_for
 from crm.models import AuditEvent, User
 from crm.roles import Role, has_role
 from crm.scoping import scope_to_user
+from crm.time_zones import facility_time_activate, moment_text
 from programs.matching import MatchResult
 from programs.models import LevelOfCare, Payer
 
@@ -132,6 +135,7 @@ def _inquiry_or_404(request: HttpRequest, inquiry_id: int) -> Inquiry:
     )
     if inquiry is None:
         raise Http404("No such inquiry.")
+    facility_time_activate(inquiry.facility)  # its times are read and shown in its facility's zone
     return inquiry
 
 
@@ -681,6 +685,20 @@ def _answers_read(definition: FormDefinition, values: Values) -> list[dict[str, 
     return out
 
 
+def _moment_words(value: str, *, with_time: bool) -> str:
+    """A date or date-time answer as a reader reads it ("Dec 4, 2026"; "Dec 4, 2:57 AM EST"), in
+    the page's zone; what was stored as is when it is not one."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if not with_time:
+        return date_format(parsed.date(), "M j, Y")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return moment_text(parsed)
+
+
 def _read_field(f: Any) -> list[tuple[str, str]]:
     choices = dict(f.choices)
     if f.kind == "multi":
@@ -691,6 +709,8 @@ def _read_field(f: Any) -> list[tuple[str, str]]:
         text = ""
     elif f.kind == "bool":
         text = {"yes": "Yes", "no": "No"}.get(f.value, f.value)
+    elif f.kind in ("date", "datetime"):
+        text = _moment_words(f.value, with_time=f.kind == "datetime")
     else:
         text = choices.get(f.value, f.value)
     rows = [(f.label, text)] if text else []

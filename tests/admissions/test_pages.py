@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -24,7 +25,15 @@ from admissions.pipeline import Stage
 from crm.models import AuditEvent
 from crm.roles import Role
 from programs.models import CapacityHold, Census
-from tests.factories import InquiryFactory, LevelRef, PayerFactory, PersonFactory, ProgramFactory, UserFactory
+from tests.factories import (
+    FacilityFactory,
+    InquiryFactory,
+    LevelRef,
+    PayerFactory,
+    PersonFactory,
+    ProgramFactory,
+    UserFactory,
+)
 from tests.signin import login_verified
 
 pytestmark = pytest.mark.django_db
@@ -593,6 +602,8 @@ def test_note_and_call_land_on_the_timeline(coordinator_client, facility):
         ("message", {"medium": "fax", "body": "hi"}, "medium"),
         ("insurance", {"vob_status": "maybe"}, "vob_status"),
         ("insurance", {"vob_status": "requested", "deductible_remaining": "lots"}, "deductible_remaining"),
+        ("insurance", {"vob_status": "viable", "deductible_remaining": "-100"}, "deductible_remaining"),
+        ("insurance", {"vob_status": "viable", "out_of_pocket_remaining": "-1"}, "out_of_pocket_remaining"),
     ],
 )
 def test_action_errors_show_next_to_the_field_and_change_nothing(
@@ -648,11 +659,37 @@ def test_assign_and_merge(coordinator_client, coordinator, facility):
     coordinator_client.post(act(inquiry, "assign"), {"to": coordinator.pk})
     inquiry.refresh_from_db()
     assert inquiry.assigned_to == coordinator
-    original = InquiryFactory(facility=facility, stage=Stage.CONTACTED)
+    # another record of the same caller: their number on the person, none on this inquiry
+    original = InquiryFactory(
+        facility=facility, stage=Stage.CONTACTED, person=PersonFactory(phone=inquiry.person.phone), phone=""
+    )
     coordinator_client.post(act(inquiry, "merge"), {"into": original.pk})
     inquiry.refresh_from_db()
     assert (inquiry.stage, inquiry.duplicate_of) == (Stage.DUPLICATE, original)
     assert original.events.filter(kind=InquiryEvent.Kind.TOUCH).exists()
+
+
+def test_merging_into_a_stranger_asks_whether_it_is_the_same_person(coordinator_client, facility):
+    inquiry = InquiryFactory(
+        facility=facility, person=PersonFactory(phone="+17045550101", email="a@example.org")
+    )
+    stranger = InquiryFactory(
+        facility=facility,
+        stage=Stage.CONTACTED,
+        person=PersonFactory(phone="+17045550199", email="b@example.org"),
+    )
+    response = coordinator_client.post(act(inquiry, "merge"), {"into": stranger.pk})
+    assert response.status_code == 200
+    assert "same_person" in actions_of(response)["merge"].errors
+    inquiry.refresh_from_db()
+    assert inquiry.stage != Stage.DUPLICATE
+
+    shared_email = InquiryFactory(facility=facility, person=PersonFactory(email=" A@Example.org"))
+    assert coordinator_client.post(act(shared_email, "merge"), {"into": inquiry.pk}).status_code == 302
+
+    coordinator_client.post(act(inquiry, "merge"), {"into": stranger.pk, "same_person": "on"})
+    inquiry.refresh_from_db()
+    assert (inquiry.stage, inquiry.duplicate_of) == (Stage.DUPLICATE, stranger)
 
 
 def test_insurance_request_moves_a_prescreened_inquiry_to_vob_and_fills_the_vob_queue(
@@ -785,6 +822,10 @@ def test_approval_needs_a_clinician_sign_off_first(coordinator_client, facility)
     inquiry.refresh_from_db()
     assert inquiry.stage == Stage.CLINICAL_REVIEW
     Inquiry.objects.filter(pk=inquiry.pk).update(approved_level=LevelRef.get("3.7-WM"))
+    # signed off, benefits not verified: the VOB (or self-pay) first, as the next step says
+    response = coordinator_client.post(act(inquiry, "stage"), {"to": "approved"})
+    assert "request the VOB" in " ".join(actions_of(response)["stage"].errors["to"])
+    InsurancePolicy.objects.create(inquiry=inquiry, vob_status=InsurancePolicy.VobStatus.VIABLE)
     assert coordinator_client.post(act(inquiry, "stage"), {"to": "approved"}).status_code == 302
     inquiry.refresh_from_db()
     assert inquiry.stage == Stage.APPROVED
@@ -825,3 +866,34 @@ def test_the_due_badge_stops_at_99_and_the_due_tab_still_counts_them_all(
     assert '<span class="badge" data-tab-count="due">99+</span>' in response.content.decode()
     assert response.context["page"].paginator.count == 101
     assert response.context["page"].paginator.num_pages == 3
+
+
+def test_times_on_an_inquiry_are_typed_and_shown_in_its_facility_zone(facility, db):
+    phoenix = FacilityFactory(
+        name="Desert Scottsdale", state="AZ", city="Scottsdale", time_zone="America/Phoenix"
+    )
+    user = UserFactory(username="two-zones", role=Role.COORDINATOR, facilities=[facility, phoenix])
+    client = Client()
+    login_verified(client, user)
+    inquiry = InquiryFactory(facility=phoenix, stage=Stage.CONTACTED)
+    day = (timezone.now() + timedelta(days=2)).astimezone(ZoneInfo("America/Phoenix")).date()
+    response = client.post(
+        act(inquiry, "callback"), {"due_at": f"{day.isoformat()}T10:00", "note": "after work"}
+    )
+    assert response.status_code == 302
+    followup = FollowUp.objects.get(inquiry=inquiry, kind=FollowUp.Kind.CALLBACK)
+    local = followup.due_at.astimezone(ZoneInfo("America/Phoenix"))
+    assert (local.date(), local.hour, local.minute) == (day, 10, 0)
+    shown = [str(m) for m in client.get(page_of(inquiry)).context["messages"]]
+    assert any("10:00 AM MST" in m for m in shown), shown
+
+
+def test_the_callers_own_words_show_on_the_inquiry_to_roles_that_read_clinical_answers(
+    coordinator_client, vob_specialist, facility
+):
+    inquiry = InquiryFactory(facility=facility, message="Call me after 5pm <b>please</b>\nI am ready")
+    body = coordinator_client.get(page_of(inquiry)).content.decode()
+    assert "In their words:</strong> Call me after 5pm &lt;b&gt;please&lt;/b&gt;<br>I am ready" in body
+    vob = Client()
+    login_verified(vob, vob_specialist)
+    assert "Call me after 5pm" not in vob.get(page_of(inquiry)).content.decode()

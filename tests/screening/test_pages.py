@@ -857,3 +857,15 @@ def test_a_clinician_neither_reads_nor_clears_the_insurance_ids_a_pre_screen_rec
         ]
         == "ZX55501"
     )
+
+
+def test_the_sign_off_page_reads_a_last_use_as_a_time_not_an_iso_string(
+    catalogue, inquiry, coordinator, clinician_client
+):
+    screening_save(inquiry_id=inquiry.pk, answers=BACLOFEN, actor=coordinator)
+    body = clinician_client.get(_signoff_url(inquiry.pk)).content.decode()
+    stored = Screening.objects.get(inquiry=inquiry).answers["substances"]["baclofen"]["last_use"]
+    assert stored[:16] not in body  # "2026-12-06T09:15"
+    assert re.search(
+        r"Date and time of last use[^<]*</dt>\s*<dd>[A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2} [AP]M E[SD]T", body
+    ), body
