@@ -138,6 +138,13 @@ def build(facility: Any) -> World:
     answers = {**SCREENING_EXAMPLE_REQUEST["answers"]}
     answers["substances"] = {"baclofen": {**answers["substances"]["baclofen"], "amount_per_day": 77}}
     answers["medical"] = {**answers["medical"], "medications": "Markerol 40 mg"}
+    # the ids a pre-screen records among its (clinical) answers are still insurance ids
+    answers["insurance"] = {
+        **answers.get("insurance", {}),
+        "member_id": "MEMBMARK4417",
+        "group_number": "GRPMARK88",
+        "subscriber_name": "Subscriberella",
+    }
     screening = screening_save(inquiry_id=inquiry.pk, answers=answers, actor=users["coordinator"]).screening
     inquiry.refresh_from_db()
     FollowUp.objects.create(
