@@ -26,7 +26,7 @@ def home(request: HttpRequest) -> HttpResponse:
     open (as the error pages' way back: the dashboards, the administration, or the lead API's
     documentation for marketing), not a 403 right after signing in."""
     user = request.user
-    if not user.is_authenticated or user.has_perm("admissions.view_inquiry"):
+    if request.method != "GET" or not user.is_authenticated or user.has_perm("admissions.view_inquiry"):
         return admissions_views.open_inquiries(request)
     if not (user.is_staff or user_roles(user)):  # no role yet: the queue's 403 says so
         return admissions_views.open_inquiries(request)

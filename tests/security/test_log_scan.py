@@ -282,6 +282,13 @@ def test_intake_to_admission_leaves_no_marker_in_logs_or_redis(
         assert response.status_code == 200, response.content
         program.level_of_care = level
         program.save()
+        # the VOB comes back viable: that approves the signed-off inquiry
+        act(
+            coordinator_client,
+            inquiry.pk,
+            "insurance",
+            {"payer": payer.pk, "member_id": MARK["member_id"], "vob_status": "viable"},
+        )
         inquiry.refresh_from_db()
         if inquiry.stage != Stage.APPROVED:
             act(coordinator_client, inquiry.pk, "stage", {"to": Stage.APPROVED, "reason": ""})

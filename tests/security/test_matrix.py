@@ -50,7 +50,8 @@ EXPECT: dict[str, str] = {
     #                                         anon coord clin vob mgr mkt admin other
     # staff pages: sign-in for the anonymous, 403 without the role or permission, 404 (no leak)
     # for another facility's record; a list page of another facility's user shows their own rows
-    "": "GET 302 200 200 200 200 403 403 200 | POST 302 405 405 405 405 403 403 405",
+    # the start page: roles that work no inquiries are sent to their own (dashboards, admin, docs)
+    "": "GET 302 200 200 200 200 302 302 200 | POST 302 405 405 405 405 403 403 405",
     "queue/pulse/": "GET 302 200 200 200 200 403 403 200 | POST 302 405 405 405 405 403 403 405",
     "inquiries/new/": "GET 302 200 403 403 200 403 403 200 | POST 302 200 403 403 200 403 403 200",
     "inquiries/new/duplicates/": "GET 302 200 403 403 200 403 403 200 | POST 302 405 403 403 405 403 403 405",
