@@ -372,6 +372,7 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
 
     posted = _posted(request)
     answers, errors = answers_from_post(definition, posted, payers=payers)
+    errors = {**errors, **_withheld_typed(request)}
     saved = None
     if not errors and answers:
         try:
@@ -656,6 +657,17 @@ def _posted(request: HttpRequest) -> QueryDict:
     for path in withheld:
         posted.pop(path, None)
     return posted
+
+
+def _withheld_typed(request: HttpRequest) -> dict[str, list[str]]:
+    """An error beside each item the user's role may not write that came with a value: what was
+    typed there is refused out loud, not dropped (nothing of the post is saved)."""
+    withheld = answers_withheld(sees_for(_user(request)))
+    return {
+        path: ["Your role does not record this: a coordinator or the VOB specialist does."]
+        for path in sorted(withheld)
+        if request.POST.get(path, "").strip()
+    }
 
 
 def _answers_read(definition: FormDefinition, values: Values) -> list[dict[str, Any]]:

@@ -849,6 +849,13 @@ def test_a_clinician_neither_reads_nor_clears_the_insurance_ids_a_pre_screen_rec
     )
     answers = Screening.objects.filter(inquiry=inquiry).latest("created_at").answers
     assert {k: answers["insurance"].get(k) for k in ids} == ids
+    # what such a role types there is refused beside the field, not silently dropped
+    refused = clinician_client.post(
+        _screening_url(inquiry.pk), {"insurance.member_id": "TYPED1", "readiness.why_now": "Now"}
+    )
+    assert "Your role does not record this" in refused.content.decode()
+    answers = Screening.objects.filter(inquiry=inquiry).latest("created_at").answers
+    assert (answers["insurance"]["member_id"], answers["readiness"].get("why_now")) == ("ZX55501", "Ready")
     # a role that sees them still does
     assert "ZX55501" in coordinator_client.get(_screening_url(inquiry.pk)).content.decode()
     assert (
