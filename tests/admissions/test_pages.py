@@ -204,23 +204,26 @@ def test_choice_lists_are_read_once_a_minute(coordinator_client, coordinator, fa
     assert "Sam Staff" in body  # the owner choices, from the cache
 
 
+def _calls_due(coordinator, facility, *, minutes_ago):  # type: ignore[no-untyped-def]
+    """One call task per inquiry of the coordinator's, each fallen due that many minutes ago."""
+    now = timezone.now()
+    return [
+        FollowUp.objects.create(
+            inquiry=InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator),
+            kind=FollowUp.Kind.CALL_TASK,
+            due_at=now - timedelta(minutes=minutes),
+            state=FollowUp.State.DONE,
+            dedupe_key=f"due-{minutes}",
+        )
+        for minutes in minutes_ago
+    ]
+
+
 def test_queue_due_tab_pages_in_due_order(coordinator_client, coordinator, facility, monkeypatch):
     import admissions.views
 
     monkeypatch.setattr(admissions.views, "PAGE_SIZE", 2)
-    now = timezone.now()
-    made = []
-    for minutes in (50, 10, 40, 20, 30):
-        inquiry = InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator)
-        made.append(
-            FollowUp.objects.create(
-                inquiry=inquiry,
-                kind=FollowUp.Kind.CALL_TASK,
-                due_at=now - timedelta(minutes=minutes),
-                state=FollowUp.State.DONE,
-                dedupe_key=f"due-{minutes}",
-            )
-        )
+    made = _calls_due(coordinator, facility, minutes_ago=(50, 10, 40, 20, 30))
     expected = [f.pk for f in sorted(made, key=lambda f: f.due_at)]
     seen = []
     for number in (1, 2, 3):
@@ -239,19 +242,7 @@ def test_the_due_tab_lists_the_most_overdue_up_to_its_cap_and_says_more_are_due(
     monkeypatch.setattr(admissions.views, "DUE_LIST_CAP", 3)
     monkeypatch.setattr(admissions.views, "DUE_COUNT_CAP", 2)
     monkeypatch.setattr(admissions.views, "PAGE_SIZE", 2)
-    now = timezone.now()
-    made = []
-    for minutes in (50, 10, 40, 20, 30):
-        inquiry = InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator)
-        made.append(
-            FollowUp.objects.create(
-                inquiry=inquiry,
-                kind=FollowUp.Kind.CALL_TASK,
-                due_at=now - timedelta(minutes=minutes),
-                state=FollowUp.State.DONE,
-                dedupe_key=f"cap-{minutes}",
-            )
-        )
+    made = _calls_due(coordinator, facility, minutes_ago=(50, 10, 40, 20, 30))
     most_overdue = [f.pk for f in sorted(made, key=lambda f: f.due_at)][:3]
     first = coordinator_client.get(QUEUE, {"tab": "due"})
     body = first.content.decode()
@@ -274,15 +265,8 @@ def test_a_hand_off_heads_the_due_tab_before_older_overdue_calls(
     import admissions.views
 
     monkeypatch.setattr(admissions.views, "DUE_LIST_CAP", 2)
+    _calls_due(coordinator, facility, minutes_ago=(300, 240, 180))
     now = timezone.now()
-    for hours in (5, 4, 3):
-        FollowUp.objects.create(
-            inquiry=InquiryFactory(facility=facility, stage=Stage.CONTACTED, assigned_to=coordinator),
-            kind=FollowUp.Kind.CALL_TASK,
-            due_at=now - timedelta(hours=hours),
-            state=FollowUp.State.DONE,
-            dedupe_key=f"old-{hours}",
-        )
     handoff = FollowUp.objects.create(
         inquiry=InquiryFactory(
             facility=facility,
