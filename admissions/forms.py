@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from admissions.casework import ONLY_THE_PERSON_CONSENTS
 from admissions.messaging.mediums import medium_for
@@ -275,6 +276,17 @@ class AssignForm(forms.Form):
         self.fields["to"].queryset = staff  # type: ignore[attr-defined]
 
 
+TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def _template_words(template: MessageTemplate) -> str:
+    """What a template says, for its choice: an email's subject, or a text's first words, as a
+    coordinator picks by what the person will read rather than by the template's code."""
+    words = " ".join((template.subject or template.body).split())
+    words = TEMPLATE_VARIABLE.sub(lambda m: "[" + m.group(1).replace("_", " ") + "]", words)
+    return Truncator(words).chars(70) or template.code
+
+
 class MessageForm(forms.Form):
     """A text or email to the person: a template, or (texts only) the coordinator's own words."""
 
@@ -295,9 +307,10 @@ class MessageForm(forms.Form):
             Q(facility_id=facility_id) | Q(facility__isnull=True), is_active=True
         ).order_by("medium", "code")
         self.templates = {t.code: t.medium for t in templates}
-        self.fields["template"].choices = [("", "—")] + [  # type: ignore[attr-defined]
-            (t.code, f"{t.code} ({t.get_medium_display().lower()})") for t in templates
-        ]
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for t in templates:
+            groups.setdefault(t.get_medium_display(), []).append((t.code, _template_words(t)))
+        self.fields["template"].choices = [("", "—"), *groups.items()]  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

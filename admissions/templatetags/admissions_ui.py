@@ -93,15 +93,32 @@ def plain_select(field: BoundField) -> SafeString:
         attrs.setdefault("id", field.auto_id)
     attrs = {**widget.attrs, **attrs}
     selected = set(widget.format_value(field.value()))  # type: ignore[attr-defined]
-    options = format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        (
-            (value, mark_safe(" selected") if str(value) in selected else "", label)  # noqa: S308
-            for value, label in field.field.choices  # type: ignore[attr-defined]
-        ),
+
+    def options(choices: Iterable[tuple[Any, Any]]) -> SafeString:
+        return format_html_join(
+            "",
+            "{}",
+            (
+                (
+                    format_html('<optgroup label="{}">{}</optgroup>', value, options(label))
+                    if isinstance(label, list | tuple)  # a group: (its name, its choices)
+                    else format_html(
+                        '<option value="{}"{}>{}</option>',
+                        value,
+                        mark_safe(" selected") if str(value) in selected else "",  # noqa: S308
+                        label,
+                    ),
+                )
+                for value, label in choices
+            ),
+        )
+
+    return format_html(
+        '<select name="{}"{}>{}</select>',
+        field.html_name,
+        _attributes(attrs),
+        options(field.field.choices),  # type: ignore[attr-defined]
     )
-    return format_html('<select name="{}"{}>{}</select>', field.html_name, _attributes(attrs), options)
 
 
 def _attributes(attrs: dict[str, Any]) -> SafeString:

@@ -750,6 +750,23 @@ def test_templated_text_with_consent_is_queued(coordinator_client, facility):
     assert (followup.channel, followup.template_code) == ("sms", "checkin-sms")
 
 
+def test_message_templates_are_offered_by_what_they_say_grouped_by_medium(coordinator_client, facility):
+    inquiry = InquiryFactory(facility=facility, stage=Stage.CONTACTED)
+    MessageTemplate.objects.create(
+        facility=None, code="hello-test-sms", medium="sms", body="Hi {{ first_name }},   checking in."
+    )
+    MessageTemplate.objects.create(
+        facility=None, code="hello-test-email", medium="email", subject="Your call with us", body="Hello."
+    )
+    page = coordinator_client.get(reverse("admissions:inquiry", args=[inquiry.pk])).content.decode()
+    assert '<option value="hello-test-sms">Hi [first name], checking in.</option>' in page
+    assert '<optgroup label="Email">' in page
+    assert '<option value="hello-test-email">Your call with us</option>' in page
+    assert "(email)" not in page
+    assert "(text message)" not in page
+    assert "{{ sender }}" not in page  # a variable reads as words
+
+
 def test_text_naming_a_substance_is_refused(coordinator_client, facility):
     person = PersonFactory(phone="+17275550156", ok_to_text=True)
     inquiry = InquiryFactory(facility=facility, person=person, stage=Stage.CONTACTED)
