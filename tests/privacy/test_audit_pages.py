@@ -271,3 +271,11 @@ def test_audit_page_escapes_stored_values(manager_client, inquiry):
     body = manager_client.get(reverse("audit:inquiry", args=[inquiry.pk])).content.decode()
     assert payload not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def test_audit_rows_name_the_person_who_acted(manager_client, coordinator, inquiry):
+    coordinator.first_name, coordinator.last_name = "Dana", "Whitfield"
+    coordinator.save(update_fields=["first_name", "last_name"])
+    audit_rows(1, actor=coordinator, inquiry=inquiry)
+    body = manager_client.get(reverse("audit:inquiry", args=[inquiry.pk])).content.decode()
+    assert f'Dana Whitfield <span class="muted">{coordinator.username}</span>' in body
