@@ -13,7 +13,7 @@ anything that does not convert is passed on as posted, so the catalogue's own ch
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,8 @@ class Field:
     source: str = ""
     # What intake recorded about a question a pre-fill must not answer (a safety item).
     hint: str = ""
+    # The user's role may neither read nor write this item (``crm.masking.answers_withheld``).
+    locked: bool = False
 
     @property
     def id(self) -> str:
@@ -321,13 +323,15 @@ def screening_fields(
     sources: Mapping[str, str] | None = None,
     hints: Mapping[str, str] | None = None,
     payers: PayerChoices | None = None,
+    locked: Collection[str] = (),
 ) -> ScreeningFields:
     """The sections of the form, in catalogue order, with values and errors attached.
 
     A grid section (one set of items per substance) is folded into the multi-choice item
     its rows come from, so each substance's questions sit under its checkbox. ``sources``
     marks proposed values (from intake), ``hints`` adds what intake recorded beside a
-    question, and ``payers`` turns the payer id into a payer searchable by name.
+    question, ``payers`` turns the payer id into a payer searchable by name, and the items in
+    ``locked`` are shown disabled (the role may not read or write them).
     """
     errors = errors or {}
     sources, hints = sources or {}, hints or {}
@@ -343,7 +347,7 @@ def screening_fields(
         for item in section["items"]:
             path = f"{code}.{item['code']}"
             f = _field(path, item, values, errors, unknown)
-            f.source, f.hint = sources.get(path, ""), hints.get(path, "")
+            f.source, f.hint, f.locked = sources.get(path, ""), hints.get(path, ""), path in locked
             if path == PAYER_PATH and payers is not None:
                 f.kind, f.choices, f.value = "payer", payers.choices, payers.name_of(f.value)
             used.add(path)

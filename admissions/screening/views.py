@@ -351,11 +351,13 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     if request.method == "GET":
         recommendation = _recommendation(screening)
         prefill = _prefill(request, inquiry, definition, screening)
-        fields = screening_fields(
+        fields = _form_fields(
+            request,
             definition,
+            screening,
             values={**stored_values(definition, prefill.answers), **stored},
             sources=dict.fromkeys(prefill.paths, FROM_INTAKE),
-            hints={**prefill.hints, **_withheld_hints(request, definition, screening)},
+            hints=prefill.hints,
             payers=payers,
         )
         _audit_view(request, inquiry, screening, also=_prefill_fields_shown(prefill))
@@ -390,14 +392,18 @@ def screening_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
         if not request.htmx:  # type: ignore[attr-defined]
             messages.success(request, "Pre-screen saved.")
             return HttpResponseRedirect(reverse("screening_ui:screening", kwargs={"inquiry_id": inquiry.pk}))
-        fields = screening_fields(
-            definition, values=_values(request, definition, screening.answers), payers=payers
-        )
+        values = _values(request, definition, screening.answers)
+        fields = _form_fields(request, definition, screening, values=values, payers=payers)
     else:
         # Nothing saved: show the last saved result, and what was typed with its errors.
         recommendation = _recommendation(screening)
-        fields = screening_fields(
-            definition, values={**stored, **posted_values(posted)}, errors=errors, payers=payers
+        fields = _form_fields(
+            request,
+            definition,
+            screening,
+            values={**stored, **posted_values(posted)},
+            errors=errors,
+            payers=payers,
         )
     context = _screening_context(
         request,
@@ -443,8 +449,12 @@ def match_override_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
         request,
         inquiry,
         screening,
-        fields=screening_fields(
-            definition, values=_values(request, definition, screening.answers), payers=payer_choices()
+        fields=_form_fields(
+            request,
+            definition,
+            screening,
+            values=_values(request, definition, screening.answers),
+            payers=payer_choices(),
         ),
         definition=definition,
         recommendation=_recommendation(screening),
@@ -636,15 +646,37 @@ def _values(request: HttpRequest, definition: FormDefinition, answers: dict[str,
     return {path: v for path, v in stored_values(definition, answers).items() if path not in withheld}
 
 
-def _withheld_hints(
-    request: HttpRequest, definition: FormDefinition, screening: Screening | None
-) -> dict[str, str]:
-    """Beside each item the role may not read that has an answer: that it has one."""
+WITHHELD_RECORDER = "a coordinator or the VOB specialist"
+
+
+def _form_fields(
+    request: HttpRequest,
+    definition: FormDefinition,
+    screening: Screening | None,
+    *,
+    values: Values,
+    payers: PayerChoices,
+    errors: dict[str, list[str]] | None = None,
+    sources: dict[str, str] | None = None,
+    hints: dict[str, str] | None = None,
+) -> ScreeningFields:
+    """The pre-screen's questions for this user: the items the role may neither read nor write
+    (``crm.masking.answers_withheld``) disabled, each with a hint saying whether it is answered."""
     withheld = answers_withheld(sees_for(_user(request)))
-    if not withheld or screening is None:
-        return {}
-    recorded = stored_values(definition, screening.answers)
-    return {path: "Recorded; hidden for your role." for path in withheld if recorded.get(path)}
+    recorded = stored_values(definition, screening.answers) if withheld and screening is not None else {}
+    locked_hints = {
+        path: "Recorded; hidden for your role." if recorded.get(path) else f"Recorded by {WITHHELD_RECORDER}."
+        for path in withheld
+    }
+    return screening_fields(
+        definition,
+        values=values,
+        errors=errors,
+        sources=sources,
+        hints={**(hints or {}), **locked_hints},
+        payers=payers,
+        locked=withheld,
+    )
 
 
 def _posted(request: HttpRequest) -> QueryDict:
@@ -664,7 +696,7 @@ def _withheld_typed(request: HttpRequest) -> dict[str, list[str]]:
     typed there is refused out loud, not dropped (nothing of the post is saved)."""
     withheld = answers_withheld(sees_for(_user(request)))
     return {
-        path: ["Your role does not record this: a coordinator or the VOB specialist does."]
+        path: [f"Your role does not record this: {WITHHELD_RECORDER} does."]
         for path in sorted(withheld)
         if request.POST.get(path, "").strip()
     }

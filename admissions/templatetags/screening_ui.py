@@ -155,6 +155,7 @@ def _single(f: Field, today: str) -> str:
     name, fid, described = escape(f.path), escape(f.id), escape(f.described_by)
     value = escape(f.value)
     known = "" if f.is_unknown else value
+    lock = " disabled" if f.locked else ""  # the role may neither read nor write it: see its hint
     if f.kind == "choice":
         options = "".join(
             f'<option value="{escape(code)}"{_checked(f.value == code, "selected")}>{escape(label)}</option>'
@@ -167,7 +168,7 @@ def _single(f: Field, today: str) -> str:
             else ""
         )
         control = (
-            f'<select name="{name}" id="{fid}" aria-describedby="{described}">\n'
+            f'<select name="{name}" id="{fid}" aria-describedby="{described}"{lock}>\n'
             f'<option value=""{_checked(not f.value, "selected")}>Not answered</option>\n'
             f"{options}\n{unknown}\n</select>"
         )
@@ -175,45 +176,46 @@ def _single(f: Field, today: str) -> str:
         step, mode = NUMBER_INPUTS[f.kind]
         control = (
             f'<input type="number" name="{name}" id="{fid}" value="{known}" step="{step}" inputmode="{mode}"'
-            f'{_bounds(f)} aria-describedby="{described}">'
+            f'{_bounds(f)} aria-describedby="{described}"{lock}>'
         )
     elif f.kind == "date":
         control = (
-            f'<input type="date" name="{name}" id="{fid}" value="{value}" aria-describedby="{described}">'
+            f'<input type="date" name="{name}" id="{fid}" value="{value}" '
+            f'aria-describedby="{described}"{lock}>'
         )
     elif f.kind == "payer":
         options = "".join(f'<option value="{escape(label)}"></option>' for _code, label in f.choices)
         control = (
             f'<input type="text" name="{name}" id="{fid}" value="{value}" list="{fid}-list" '
-            f'autocomplete="off" aria-describedby="{fid}-how {described}">\n'
+            f'autocomplete="off" aria-describedby="{fid}-how {described}"{lock}>\n'
             f'<datalist id="{fid}-list">{options}</datalist>\n'
             + render_to_string("screening/_payer_how.html", {"f": f})
         )
     elif f.kind == "datetime":
         control = (
             f'<input type="datetime-local" name="{name}" id="{fid}" value="{known}" max="{today}T23:59" '
-            f'aria-describedby="{described}">'
+            f'aria-describedby="{described}"{lock}>'
         )
     elif f.kind == "slugs":
         control = (
             f'<input type="text" name="{name}" id="{fid}" value="{value}" aria-describedby="{fid}-codes '
-            f'{described}" autocomplete="off">\n<p class="q-hint" id="{fid}-codes">Codes separated by '
+            f'{described}" autocomplete="off"{lock}>\n<p class="q-hint" id="{fid}-codes">Codes separated by '
             "commas, e.g. veterans, co-occurring.</p>"
         )
     elif f.max_length and f.max_length > 200:
         control = (
             f'<textarea name="{name}" id="{fid}" rows="2" maxlength="{int(f.max_length)}" '
-            f'aria-describedby="{described}">{value}</textarea>'
+            f'aria-describedby="{described}"{lock}>{value}</textarea>'
         )
     else:
         length = f' maxlength="{int(f.max_length)}"' if f.max_length else ""
         control = (
             f'<input type="text" name="{name}" id="{fid}" value="{value}"{length} '
-            f'aria-describedby="{described}" autocomplete="off">'
+            f'aria-describedby="{described}"{lock} autocomplete="off">'
         )
     unknown_box = (
         f'<label class="q-check q-unknown"><input type="checkbox" name="{name}" value="{escape(f.unknown)}"'
-        f"{_checked(f.is_unknown)}> Refused / not known</label>"
+        f"{_checked(f.is_unknown)}{lock}> Refused / not known</label>"
         if f.unknown and f.kind != "choice"
         else ""
     )

@@ -180,7 +180,7 @@ def test_htmx_change_saves_and_returns_the_live_panel(catalogue, inquiry, coordi
     assert "Tampa Medical Detox" in body
     assert 'hx-swap-oob="innerHTML:#screening-form .field-error"' in body
     assert 'id="save-status"' in body
-    assert "Saved at" in body
+    assert re.search(r"Saved at \d+:\d\d:\d\d [AP]M E[SD]T\.", body)  # the facility's zone, named
     assert Screening.objects.get(inquiry=inquiry).provisional_level.code == "3.7-WM"
 
 
@@ -622,6 +622,8 @@ def test_queue_lists_what_waits_for_a_clinician_oldest_first(
     body = response.content.decode()
     assert "Suicide risk" in body
     assert "Sedative withdrawal risk" in body
+    level = LevelRef.get("4")
+    assert f'{level.code} <span class="sc-level-name">{level.name}</span>' in body  # not a bare code
     assert response.context["counts"] == {"all": 4, "red_flag": 3, "crisis": 1}
     assert f'href="{_signoff_url(old.pk)}"' in body
     assert f'href="{_screening_url(new.pk)}"' in body  # no screen yet: open the pre-screen
@@ -727,6 +729,10 @@ def test_clinician_signs_off(catalogue, inquiry, coordinator, clinician, clinici
     again = clinician_client.get(_signoff_url(inquiry.pk)).content.decode()
     assert "Signed off" in again
     assert 'name="level"' not in again
+    # the pre-screen's panel names the moment in the facility's zone, not a bare clock time
+    panel = clinician_client.get(_screening_url(inquiry.pk)).content.decode()
+    signed = r"Signed off at <strong>3\.7-WM</strong> on [A-Z][a-z]{2} \d+, \d+:\d\d [AP]M E[SD]T\."
+    assert re.search(signed, panel)
 
 
 @pytest.mark.parametrize(
@@ -835,9 +841,14 @@ def test_a_clinician_neither_reads_nor_clears_the_insurance_ids_a_pre_screen_rec
         body = clinician_client.get(url).content.decode()
         for value in ids.values():
             assert value not in body, url
-    assert (
-        "Recorded; hidden for your role." in clinician_client.get(_screening_url(inquiry.pk)).content.decode()
-    )
+    page = clinician_client.get(_screening_url(inquiry.pk)).content.decode()
+    assert "Recorded; hidden for your role." in page
+    # the withheld inputs are shown disabled, so nothing can be typed there to be refused
+    for name in ids:
+        assert re.search(rf'<input [^>]*name="insurance\.{name}"[^>]* disabled', page), name
+    why_now = re.search(r'<(?:input|textarea) [^>]*name="readiness\.why_now"[^>]*>', page)
+    assert why_now is not None
+    assert "disabled" not in why_now.group(0)
     api = clinician_client.get(f"/api/v1/inquiries/{inquiry.pk}/screening/").json()
     assert api["answers"]["insurance"]["member_id"] != ids["member_id"]
     assert "ZX55501" not in str(api)
