@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -145,14 +146,55 @@ def role_permission_codenames(role: Role) -> list[tuple[str, str]]:
 ALL_FACILITY_ROLES = frozenset({Role.ADMINISTRATOR})
 
 
-def user_roles(user: User) -> frozenset[Role]:
-    """The roles a user holds, cached on the user object for the request."""
-    cached: frozenset[Role] | None = getattr(user, "_crm_roles", None)
-    if cached is None:
-        names = {g.name for g in user.groups.all()} if user.is_authenticated else set()
-        cached = frozenset(r for r in Role if r.value in names)
-        setattr(user, "_crm_roles", cached)  # noqa: B010 - per-request cache
+@dataclass(frozen=True)
+class Access:
+    """What a user holds: roles (their groups) and permissions as ``"app_label.codename"``
+    (their groups' and their own)."""
+
+    roles: frozenset[Role]
+    permissions: frozenset[str]
+
+
+NO_ACCESS = Access(frozenset(), frozenset())
+
+
+def user_access(user: User) -> Access:
+    """The user's roles and permissions, read in one statement (instead of Django's three: groups,
+    group permissions, own permissions) and kept on the user object for the request.
+    ``crm.auth.permissions.RoleBackend`` answers permission checks from it."""
+    cached: Access | None = getattr(user, "_crm_access", None)
+    if cached is not None:
+        return cached
+    if not user.is_authenticated:
+        return NO_ACCESS
+    from django.contrib.auth.models import Group, Permission
+    from django.db.models import CharField, Value
+
+    rows = (
+        Group.objects.filter(user=user)
+        .values_list("name", "permissions__content_type__app_label", "permissions__codename")
+        .union(
+            Permission.objects.filter(user=user).values_list(
+                Value("", output_field=CharField()), "content_type__app_label", "codename"
+            ),
+            all=True,
+        )
+    )
+    names: set[str] = set()
+    permissions: set[str] = set()
+    for name, app_label, codename in rows:
+        if name:
+            names.add(name)
+        if codename:
+            permissions.add(f"{app_label}.{codename}")
+    cached = Access(frozenset(r for r in Role if r.value in names), frozenset(permissions))
+    setattr(user, "_crm_access", cached)  # noqa: B010 - per-request cache
     return cached
+
+
+def user_roles(user: User) -> frozenset[Role]:
+    """The roles a user holds (``user_access``)."""
+    return user_access(user).roles
 
 
 def has_role(user: User, *roles: Role) -> bool:

@@ -363,7 +363,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # Lift a lockout early with `manage.py axes_reset_username <username>` (`axes_reset` clears all).
 AUTHENTICATION_BACKENDS = [
     "crm.auth.lockout.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "crm.auth.permissions.RoleBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))

@@ -90,8 +90,8 @@ def test_pulse_needs_a_signed_in_queue_user(client, outsider_client):
 def test_pulse_query_budget_is_flat(coordinator_client, facility, django_assert_max_num_queries):
     InquiryFactory.create_batch(30, facility=facility)
     marker = _marker(coordinator_client)
-    # session, user, device, permissions (2), groups, facility scope, then the two aggregates
-    with django_assert_max_num_queries(9):
+    # session, user, device, roles and permissions, facility scope, then the two aggregates
+    with django_assert_max_num_queries(7):
         assert coordinator_client.get(reverse(URL), {"since": marker}).status_code == 204
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from crm.roles import Role, has_role, role_permission_codenames
+from crm.auth.permissions import RoleBackend
+from crm.models import User
+from crm.roles import Role, has_role, role_permission_codenames, user_roles
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,3 +45,27 @@ def test_user_permissions_come_from_the_group(facility):
     assert not user.has_perm("crm.export_records")
     assert has_role(user, Role.COORDINATOR)
     assert not has_role(user, Role.MANAGER)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_the_role_backend_answers_as_djangos_model_backend_in_one_statement(role):
+    user = UserFactory(role=role)
+    own = Permission.objects.get(content_type__app_label="crm", codename="view_auditevent")
+    user.user_permissions.add(own)
+    expected = ModelBackend().get_all_permissions(User.objects.get(pk=user.pk))
+
+    fresh = User.objects.get(pk=user.pk)
+    with CaptureQueriesContext(connection) as statements:
+        assert RoleBackend().get_all_permissions(fresh) == expected
+        assert user_roles(fresh) == {role}
+        assert fresh.has_perm("crm.view_auditevent")
+    assert len(statements) == 1
+    assert "crm.view_auditevent" in expected
+
+
+def test_the_role_backend_gives_nothing_to_an_inactive_user_and_everything_to_a_superuser():
+    inactive = UserFactory(role=Role.MANAGER, is_active=False)
+    assert RoleBackend().get_all_permissions(inactive) == set()
+    root = UserFactory(is_superuser=True)
+    assert RoleBackend().get_all_permissions(root) == ModelBackend().get_all_permissions(root)
+    assert user_roles(UserFactory()) == frozenset()

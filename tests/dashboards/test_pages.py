@@ -170,17 +170,17 @@ def _more_data(facility, n):
     rollup_refresh()
 
 
-# session, user, MFA device, roles, facilities, filter choices (3), permissions (2), freshness,
+# session, user, MFA device, roles and permissions, facilities, filter choices (3), freshness,
 # then the report's own
 QUERY_BUDGET = {
-    "funnel": 15,
-    "speed": 16,
-    "sources": 19,
-    "outcomes": 17,
-    "census": 16,
-    "waitlist": 16,
-    "coordinators": 16,
-    "trends": 15,
+    "funnel": 13,
+    "speed": 14,
+    "sources": 17,
+    "outcomes": 15,
+    "census": 14,
+    "waitlist": 14,
+    "coordinators": 14,
+    "trends": 13,
 }
 
 

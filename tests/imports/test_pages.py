@@ -137,8 +137,8 @@ def test_import_list_queries_do_not_grow(manager_client, facility, django_assert
     for _ in range(3):
         job_for(csv_bytes(HEADER, ROWS), facility=facility)
     manager_client.get(reverse("imports:list"))
-    # session, user, device, permissions (2), roles, facilities, count, page, the form's facilities
-    with django_assert_max_num_queries(11):
+    # session, user, device, roles and permissions, facilities, count, page, the form's facilities
+    with django_assert_max_num_queries(9):
         response = manager_client.get(reverse("imports:list"))
     assert response.status_code == 200
     for _ in range(20):
@@ -152,10 +152,10 @@ def test_status_views_query_budget(manager_client, facility, django_assert_max_n
     rows = [[f"P{i}", "", "2025-03-01", ""] for i in range(30)]  # every row refused: no contact
     job = dry_run(job_for(csv_bytes(HEADER, rows), facility=facility))
     manager_client.get(reverse("imports:detail", args=[job.pk]))
-    # session, user, device, permissions (2), job, roles, facilities, first refused rows
-    with django_assert_max_num_queries(9):
+    # session, user, device, roles and permissions, job, facilities, first refused rows
+    with django_assert_max_num_queries(7):
         assert manager_client.get(reverse("imports:detail", args=[job.pk])).status_code == 200
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(6):
         assert manager_client.get(reverse("imports:progress", args=[job.pk])).status_code == 200
 
 

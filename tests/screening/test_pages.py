@@ -476,10 +476,9 @@ def test_screening_page_queries_do_not_grow_with_programs(
 ):
     screening_save(inquiry_id=inquiry.pk, answers=BACLOFEN, actor=coordinator)
     _many_programs(catalogue, count)
-    # session, user, MFA device, groups, facilities, inquiry, screening, payer list, policy's payer,
-    # 3 matching, what intake recorded (policy, substances), 2 permission reads of the base
-    # template's menu, 2 audit rows
-    with django_assert_max_num_queries(18):
+    # session, user, MFA device, roles and permissions, facilities, inquiry, screening, payer list,
+    # policy's payer, 3 matching, what intake recorded (policy, substances), 2 audit rows
+    with django_assert_max_num_queries(16):
         response = coordinator_client.get(_screening_url(inquiry.pk))
     assert response.status_code == 200
     assert response.content.decode().count("<option value=") > count
@@ -661,9 +660,9 @@ def test_queue_queries_do_not_grow_with_rows(
 ):
     for i, inquiry in enumerate(_waiting(facility, rows)):
         _open_screen(inquiry, flags=["sedative_withdrawal"] if i % 2 else [])
-    # session read + save (3), user, MFA device, groups, facilities, 2 permission reads of the base template's
-    # menu; the queue itself: counts, page, open screenings
-    with django_assert_max_num_queries(13):
+    # session read + save (3), user, MFA device, roles and permissions, facilities; the queue itself:
+    # counts, page, open screenings
+    with django_assert_max_num_queries(11):
         response = clinician_client.get(QUEUE_URL)
     assert response.status_code == 200
     assert len(response.context["page"].object_list) == min(rows, 25)
