@@ -35,7 +35,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from admissions.imports.models import ImportedRow, ImportJob, ImportRefusal
-from admissions.imports.readers import FileUnreadable, Row, rows_count, rows_open
+from admissions.imports.readers import FileUnreadable, Row, read_ahead, rows_count, rows_open
 from admissions.imports.rows import ImportRow, Reason, Refused, RowContext, row_read
 from admissions.lead_write import CHANNEL_OF_KIND, inquiries_matching
 from admissions.leads import LeadData
@@ -385,38 +385,39 @@ def _write(*, job: ImportJob, plan: _Plan, ctx: RowContext) -> None:
     kinds = ctx.source_kinds
     names = ctx.source_names
     copy_insert(
+        Person,
         [
-            Person(
-                pk=p.pk,
-                first_name=p.row.first_name,
-                last_name=p.row.last_name,
-                date_of_birth=p.row.date_of_birth,
-                gender=p.row.gender,
-                phone=p.row.phone,
-                email=p.row.email,
-                street=p.row.street,
-                city=p.row.city,
-                state=p.row.state,
-                postal_code=p.row.postal_code,
-                preferred_language=p.row.preferred_language or "en",
-                created_at=p.row.created_at,
-            )
+            {
+                "id": p.pk,
+                "first_name": p.row.first_name,
+                "last_name": p.row.last_name,
+                "date_of_birth": p.row.date_of_birth,
+                "gender": p.row.gender,
+                "phone": p.row.phone,
+                "email": p.row.email,
+                "street": p.row.street,
+                "city": p.row.city,
+                "state": p.row.state,
+                "postal_code": p.row.postal_code,
+                "preferred_language": p.row.preferred_language or "en",
+                "created_at": p.row.created_at,
+            }
             for p in plan.new_people
-        ]
+        ],
     )
-    if callers:
-        copy_insert(
-            [
-                Caller(
-                    pk=caller_ids[id(p)],
-                    relationship=p.row.caller_relationship,
-                    name=p.row.caller_name,
-                    phone=p.row.caller_phone,
-                )
-                for p in callers
-            ]
-        )
-    inquiries = []
+    copy_insert(
+        Caller,
+        [
+            {
+                "id": caller_ids[id(p)],
+                "relationship": p.row.caller_relationship,
+                "name": p.row.caller_name,
+                "phone": p.row.caller_phone,
+            }
+            for p in callers
+        ],
+    )
+    inquiries: list[dict[str, Any]] = []
     touches: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     policies: list[dict[str, Any]] = []
@@ -427,25 +428,25 @@ def _write(*, job: ImportJob, plan: _Plan, ctx: RowContext) -> None:
         dates = dict(row.stage_dates)
         stage_at = dates.get(STAGE_TIMESTAMP_FIELD.get(row.stage, ""), max([row.created_at, *dates.values()]))
         inquiries.append(
-            Inquiry(
-                pk=planned.pk,
-                person_id=person_id,
-                caller_id=caller_ids.get(id(planned)),
-                facility_id=job.facility_id,
-                channel=channel,
-                lead_source_id=row.lead_source_id,
-                campaign_id=row.campaign_id,
-                external_id=row.external_id,
-                phone=row.phone,
-                email=row.email,
-                message=row.notes,
-                stage=row.stage,
-                stage_changed_at=stage_at,
-                created_at=row.created_at,
-                lost_reason=row.lost_reason,
-                referred_out_to=row.referred_out_to,
+            {
+                "id": planned.pk,
+                "person_id": person_id,
+                "caller_id": caller_ids.get(id(planned)),
+                "facility_id": job.facility_id,
+                "channel": channel,
+                "lead_source_id": row.lead_source_id,
+                "campaign_id": row.campaign_id,
+                "external_id": row.external_id,
+                "phone": row.phone,
+                "email": row.email,
+                "message": row.notes,
+                "stage": row.stage,
+                "stage_changed_at": stage_at,
+                "created_at": row.created_at,
+                "lost_reason": row.lost_reason,
+                "referred_out_to": row.referred_out_to,
                 **dates,
-            )
+            }
         )
         touches.append(_touch(planned.pk, row, channel))  # type: ignore[arg-type]
         events.append(
@@ -477,7 +478,7 @@ def _write(*, job: ImportJob, plan: _Plan, ctx: RowContext) -> None:
             previous = to
         if row.insurance_payer or row.insurance_member_id or row.insurance_group:
             policies.append(_policy(planned.pk, row))  # type: ignore[arg-type]
-    copy_insert(inquiries)
+    copy_insert(Inquiry, inquiries)
     merged_ids: list[int] = []
     for row, target in plan.merges:
         inquiry_id = target if isinstance(target, int) else target.pk
@@ -581,7 +582,7 @@ def _insert(model: type[Any], records: list[dict[str, Any]], *, ignore_conflicts
     if ignore_conflicts:
         model.objects.bulk_create([model(**r) for r in records], ignore_conflicts=True)
     else:
-        copy_insert([model(**r) for r in records])
+        copy_insert(model, records)
 
 
 def _person_of(planned: _NewInquiry) -> int:
@@ -731,8 +732,11 @@ def _check(job: ImportJob, progress: Progress | None) -> str:
         rows_done=0, phase_started_at=started, rows_at_phase_start=0, updated_at=started
     )
     job.phase_started_at, job.rows_at_phase_start = started, 0
-    with rows_open(_path(job), job.file_format) as (_, rows):
-        for batch in _batches(_parsed(job, rows, ctx), BATCH_ROWS):
+    with (
+        rows_open(_path(job), job.file_format) as (_, rows),
+        read_ahead(_batches(_parsed(job, rows, ctx), BATCH_ROWS)) as batches,
+    ):
+        for batch in batches:
             if ImportJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
                 ImportJob.objects.filter(pk=job.pk).update(
                     state=ImportJob.State.UPLOADED,
@@ -789,9 +793,12 @@ def _import(job: ImportJob, deadline: float | None, progress: Progress | None) -
     ctx = _context(job)
     refresh_at = STATISTICS_FIRST_REFRESH
     written = 0
-    with rows_open(path, job.file_format) as (_, rows):
-        rows = islice(rows, job.rows_done, None)  # committed batches are not read again
-        for batch in _batches(_parsed(job, rows, ctx), BATCH_ROWS):
+    with (
+        rows_open(path, job.file_format) as (_, rows),
+        # committed batches are not read again
+        read_ahead(_batches(_parsed(job, islice(rows, job.rows_done, None), ctx), BATCH_ROWS)) as batches,
+    ):
+        for batch in batches:
             before = job.new + job.merged
             state = _import_batch(job, batch, ctx)
             reset_queries()  # with DEBUG on, the statement log would grow with the file

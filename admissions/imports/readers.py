@@ -4,12 +4,16 @@ so memory stays flat whatever the file's size."""
 from __future__ import annotations
 
 import csv
+import queue
+import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 FORMATS = ("csv", "xlsx")
 Value = str | datetime | date
@@ -126,3 +130,54 @@ def rows_count(path: Path, file_format: str) -> int:
             return max(stated - 1, 0)
     with rows_open(path, file_format) as (_, rows):
         return sum(1 for _ in rows)
+
+
+_END = object()
+
+
+@contextmanager
+def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[Iterator[T]]:
+    """``items``, produced by a thread up to ``depth`` items ahead of the caller.
+
+    Reading and checking the next batch of a file is Python work that needs no database, so it
+    runs while the caller waits on PostgreSQL for the batch before (psycopg lets go of the GIL
+    while it waits). What the producer raises is raised to the caller in its place; leaving the
+    block stops the thread (it must not read a file that the caller is about to close).
+    """
+    handoff: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any, error: BaseException | None = None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put((item, error), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            put(_END, exc)
+
+    def consume() -> Iterator[T]:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()

@@ -4,6 +4,7 @@ consent imported only with its record."""
 from __future__ import annotations
 
 import io
+import threading
 from datetime import UTC, datetime
 
 import openpyxl
@@ -11,6 +12,7 @@ import pytest
 
 from admissions.imports.columns import PRESETS, columns_for
 from admissions.imports.models import ImportJob
+from admissions.imports.readers import FileUnreadable, read_ahead
 from admissions.models import ContactConsent, Inquiry, InsurancePolicy
 from admissions.pipeline import Stage
 from tests.imports.conftest import csv_bytes, job_for, run
@@ -108,3 +110,29 @@ def test_consent_with_its_record_is_imported_and_insurance_kept(facility, web_so
     assert consent.captured_at == datetime(2025, 3, 1, 14, 31, tzinfo=UTC)
     policy = InsurancePolicy.objects.get()
     assert (policy.payer_name, policy.member_id) == ("Aetna", "W123")
+
+
+def test_read_ahead_yields_in_order_and_raises_what_the_reader_raised():
+    def items():
+        yield from range(5)
+        raise FileUnreadable("The file ends in the middle of a row.")
+
+    seen = []
+    with read_ahead(items()) as ahead, pytest.raises(FileUnreadable, match="middle of a row"):
+        seen.extend(ahead)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_leaving_read_ahead_early_stops_its_thread():
+    read = []
+
+    def items():
+        for n in range(1_000):
+            read.append(n)
+            yield n
+
+    with read_ahead(items(), depth=2) as ahead:
+        assert next(ahead) == 0
+    stopped_at = len(read)
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+    assert stopped_at <= 5  # one taken, two queued, one waiting to go in: the rest never read
