@@ -32,6 +32,7 @@ from crm.masking import sees_for
 from crm.models import AuditEvent
 from crm.roles import Role, has_role
 from crm.scoping import facility_ids_for
+from programs.models import Program, Setting
 
 register = template.Library()
 
@@ -281,7 +282,7 @@ def board_row(context: Context, row: Any, holds: list[tuple[Any, Any]], waiting:
     programs with a week each, so the row is one string built here, every text escaped, rather
     than thousands of template nodes."""
     program = row.program
-    gender = "" if program.gender == "any" else f" · {escape_text(program.get_gender_display())}"
+    gender = "" if program.gender == "any" else f" · {escape_text(_GENDERS[program.gender])}"
     waits = (
         f' <a class="waiting" href="{context["waitlist_url"]}">{int(waiting)} waiting</a>' if waiting else ""
     )
@@ -300,7 +301,7 @@ def board_row(context: Context, row: Any, holds: list[tuple[Any, Any]], waiting:
         for d in row.outlook
     )
     name, facility = escape_text(program.name), escape_text(program.facility.name)
-    level = f"{escape_text(program.level_of_care.code)} {escape_text(program.get_setting_display())}"
+    level = f"{escape_text(program.level_of_care.code)} {escape_text(_SETTINGS[program.setting])}"
     capacity = f"{int(row.capacity)} {row.unit}{_plural(row.capacity)}"
     full = " full" if row.free_now == 0 else ""
     return mark_safe(  # noqa: S308 - every text above is escaped; the rest are numbers and our own URLs
@@ -401,6 +402,9 @@ _FOLLOWUP_KINDS = _choices(FollowUp.Kind.choices)
 _CHANNELS = _choices(FollowUp.Channel.choices)
 _VOB_STATUSES = _choices(InsurancePolicy.VobStatus.choices)
 _AUDIT_ACTIONS = _choices(AuditEvent.Action.choices)
+# the board's rows (Django's get_FOO_display() flattens the choices on every call: hundreds a board)
+_SETTINGS = _choices(Setting.choices)
+_GENDERS = _choices(Program.Gender.choices)
 _CALL_PROVIDERS = _choices(CallTrackingSource.Provider.choices)
 
 

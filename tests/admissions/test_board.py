@@ -74,6 +74,12 @@ def test_board_shows_today_and_the_week_ahead(coordinator_client, facility):
     assert 'hx-trigger="every 5s"' in body
 
 
+def test_board_rows_name_the_setting_and_who_the_program_is_for(coordinator_client, facility):
+    ProgramFactory(facility=facility, name="Harbor Women", setting="residential", gender="women")
+    body = coordinator_client.get(BOARD).content.decode()
+    assert "Inpatient / residential · Women only</span>" in body
+
+
 def test_board_counts_undated_census_discharges_apart(coordinator_client, facility):
     program = ProgramFactory(facility=facility, capacity=10, census=10)
     Census.objects.filter(program=program).update(expected_discharges_7d=3)
