@@ -35,6 +35,7 @@ import hmac
 import http.client
 import json
 import os
+import random
 import secrets
 import signal
 import statistics
@@ -242,12 +243,17 @@ def _percentile(values: list[float], q: float) -> float:
 # --- the run ------------------------------------------------------------------------------------
 
 
+# The queue page's poll for arrivals (``admissions/_queue_pulse.html``: every 1 s).
+POLL_SECONDS = 1.0
+
+
 def run(args: argparse.Namespace) -> dict[str, list[float]]:
     from django_otp.oath import TOTP
     from playwright.sync_api import sync_playwright
 
     var_dir = tempfile.mkdtemp(prefix="crm-bench-calls-")
     env = _env(args, var_dir)
+    phase = random.Random(7)  # noqa: S311 - spreads arrivals over the poll's period, no secret
     _admin_sql(args, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
     _admin_sql(args, f"CREATE DATABASE {args.database}")
     processes: list[subprocess.Popen[bytes]] = []
@@ -369,7 +375,9 @@ def run(args: argparse.Namespace) -> dict[str, list[float]]:
                     args.database,
                     [inquiry_id],
                 )
-                time.sleep(args.pause)
+                # A random share of the poll's period on top: arrivals that followed the last row's
+                # poll by a fixed time would all land at the same point of the next poll's wait.
+                time.sleep(args.pause + phase.uniform(0, POLL_SECONDS))
             browser.close()
         return timings
     finally:
