@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from admissions.casework import ONLY_THE_PERSON_CONSENTS
+from admissions.messaging.content import TEMPLATE_VARIABLES, render
 from admissions.messaging.mediums import medium_for
 from admissions.messaging.models import MessageTemplate
 from admissions.models import Caller, InquiryEvent, InsurancePolicy, LeadSource, Substance
@@ -276,14 +277,14 @@ class AssignForm(forms.Form):
         self.fields["to"].queryset = staff  # type: ignore[attr-defined]
 
 
-TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+# A template's variables as a coordinator reads them in its choice: "[first name]".
+_VARIABLES_AS_WORDS = {name: f"[{name.replace('_', ' ')}]" for name in TEMPLATE_VARIABLES}
 
 
 def _template_words(template: MessageTemplate) -> str:
     """What a template says, for its choice: an email's subject, or a text's first words, as a
     coordinator picks by what the person will read rather than by the template's code."""
-    words = " ".join((template.subject or template.body).split())
-    words = TEMPLATE_VARIABLE.sub(lambda m: "[" + m.group(1).replace("_", " ") + "]", words)
+    words = render(" ".join((template.subject or template.body).split()), _VARIABLES_AS_WORDS)
     return Truncator(words).chars(70) or template.code
 
 

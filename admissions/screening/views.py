@@ -639,10 +639,15 @@ def signoff_page(request: HttpRequest, inquiry_id: int) -> HttpResponse:
     )
 
 
+def _withheld(request: HttpRequest) -> frozenset[str]:
+    """The pre-screen items the user's role may neither read nor write (``crm.masking``)."""
+    return answers_withheld(sees_for(_user(request)))
+
+
 def _values(request: HttpRequest, definition: FormDefinition, answers: dict[str, Any]) -> Values:
     """Stored answers as input values, without the items the user's role may not read
     (``crm.masking.answers_withheld``: insurance identifiers for a clinician)."""
-    withheld = answers_withheld(sees_for(_user(request)))
+    withheld = _withheld(request)
     return {path: v for path, v in stored_values(definition, answers).items() if path not in withheld}
 
 
@@ -662,7 +667,7 @@ def _form_fields(
 ) -> ScreeningFields:
     """The pre-screen's questions for this user: the items the role may neither read nor write
     (``crm.masking.answers_withheld``) disabled, each with a hint saying whether it is answered."""
-    withheld = answers_withheld(sees_for(_user(request)))
+    withheld = _withheld(request)
     recorded = stored_values(definition, screening.answers) if withheld and screening is not None else {}
     locked_hints = {
         path: "Recorded; hidden for your role." if recorded.get(path) else f"Recorded by {WITHHELD_RECORDER}."
@@ -682,7 +687,7 @@ def _form_fields(
 def _posted(request: HttpRequest) -> QueryDict:
     """The post without the items the user's role may not read: a role that sees an empty input
     there must not clear (or write) what another role recorded."""
-    withheld = answers_withheld(sees_for(_user(request)))
+    withheld = _withheld(request)
     if not withheld.intersection(request.POST):
         return request.POST
     posted = request.POST.copy()
@@ -694,7 +699,7 @@ def _posted(request: HttpRequest) -> QueryDict:
 def _withheld_typed(request: HttpRequest) -> dict[str, list[str]]:
     """An error beside each item the user's role may not write that came with a value: what was
     typed there is refused out loud, not dropped (nothing of the post is saved)."""
-    withheld = answers_withheld(sees_for(_user(request)))
+    withheld = _withheld(request)
     return {
         path: [f"Your role does not record this: {WITHHELD_RECORDER} does."]
         for path in sorted(withheld)
